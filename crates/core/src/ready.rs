@@ -1,0 +1,64 @@
+//! The batch of work a protocol hands its driver.
+
+use crate::entry::{Entry, HardState};
+use crate::ids::NodeId;
+
+/// A message with its addressing. Protocols address by [`NodeId`]; the driver maps ids to links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope<M> {
+    /// The sender.
+    pub from: NodeId,
+    /// The recipient.
+    pub to: NodeId,
+    /// The protocol message.
+    pub msg: M,
+}
+
+/// Everything the driver must do after one or more calls into a protocol, in this order:
+/// send [`messages`](Ready::messages) (any time); persist [`hard_state`](Ready::hard_state) and
+/// [`entries`](Ready::entries) durably; then send
+/// [`persisted_messages`](Ready::persisted_messages) and report the durable log prefix with
+/// [`Protocol::on_persisted`](crate::Protocol::on_persisted); apply
+/// [`committed_entries`](Ready::committed_entries) in order.
+///
+/// Keeping the two kinds of message apart is the persistence contract in the type: a vote or an
+/// append acknowledgement that went out before the vote or the entries hit the disk could make a
+/// crashed node contradict itself after restart.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ready<M> {
+    /// A new hard state to write atomically, if it changed since the last `Ready`.
+    pub hard_state: Option<HardState>,
+    /// Entries to append to the durable log. If the first entry's index is at or below the last
+    /// durable index, everything from that index on is replaced (a conflicting suffix truncated).
+    pub entries: Vec<Entry>,
+    /// Messages that depend on nothing unpersisted: safe to send before the writes above.
+    pub messages: Vec<Envelope<M>>,
+    /// Messages that may go out only once `hard_state` and `entries` (and those of every earlier
+    /// `Ready`) are durable.
+    pub persisted_messages: Vec<Envelope<M>>,
+    /// Entries that are committed and durable here, in index order, for the state machine.
+    pub committed_entries: Vec<Entry>,
+}
+
+impl<M> Default for Ready<M> {
+    fn default() -> Self {
+        Ready {
+            hard_state: None,
+            entries: Vec::new(),
+            messages: Vec::new(),
+            persisted_messages: Vec::new(),
+            committed_entries: Vec::new(),
+        }
+    }
+}
+
+impl<M> Ready<M> {
+    /// True when there is nothing for the driver to do.
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.persisted_messages.is_empty()
+            && self.committed_entries.is_empty()
+    }
+}
