@@ -1,0 +1,161 @@
+//! Tunables of one Raft node, validated up front so a bad value fails at start, by name.
+
+use conclave_core::NodeId;
+use thiserror::Error;
+
+/// The configuration of one Raft node.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member, this node included.
+    pub voters: Vec<NodeId>,
+    /// Base election timeout in ticks; each timeout is drawn from
+    /// `election_ticks..2*election_ticks` so that candidates rarely collide (Raft §5.2).
+    pub election_ticks: u32,
+    /// Ticks between leader heartbeats; must be well below `election_ticks`.
+    pub heartbeat_ticks: u32,
+    /// Ask "could I win?" before starting a real election, so a node cut off from the cluster
+    /// does not inflate its term and depose a healthy leader when it returns (Raft thesis §9.6).
+    pub pre_vote: bool,
+    /// A leader that has not heard from a majority for an election timeout steps down, and
+    /// followers that hear from a live leader ignore vote requests (the leader's lease).
+    pub check_quorum: bool,
+    /// Most entries in one AppendEntries message.
+    pub append_entries_max: usize,
+    /// About the most payload bytes in one AppendEntries message (at least one entry is sent).
+    pub append_bytes_max: usize,
+    /// Most AppendEntries messages in flight to one follower while pipelining.
+    pub inflight_messages_max: usize,
+    /// Largest command accepted by `propose`.
+    pub command_bytes_max: usize,
+    /// Test-only switches that break the protocol on purpose (see [`Bugs`]).
+    #[cfg(feature = "bug-injection")]
+    pub bugs: Bugs,
+}
+
+/// Deliberate protocol bugs, compiled in only with the `bug-injection` feature, so the simulator
+/// can prove that it catches each one.
+#[cfg(feature = "bug-injection")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs {
+    /// Commit entries of earlier terms by counting replicas (the Figure-8 mistake).
+    pub commit_old_terms_by_counting: bool,
+    /// Leave the vote out of the persisted hard state.
+    pub forget_to_persist_vote: bool,
+    /// Grant a vote even when already voted for someone else in this term.
+    pub grant_two_votes_per_term: bool,
+    /// Keep a conflicting suffix instead of truncating it.
+    pub skip_truncating_conflicts: bool,
+    /// Release entries for application before they are committed.
+    pub apply_before_commit: bool,
+}
+
+/// A configuration value that cannot work, named so the operator can fix it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The voter list is empty.
+    #[error("voters: the cluster needs at least one voter")]
+    NoVoters,
+    /// The voter list names a node twice.
+    #[error("voters: node {0} is listed twice")]
+    DuplicateVoter(NodeId),
+    /// This node is not among the voters.
+    #[error("id: node {0} is not in the voter list")]
+    NotAVoter(NodeId),
+    /// A timing relation does not hold.
+    #[error(
+        "heartbeat_ticks ({heartbeat}) must be at least 1 and below election_ticks ({election})"
+    )]
+    Timing {
+        /// The heartbeat interval.
+        heartbeat: u32,
+        /// The election timeout.
+        election: u32,
+    },
+    /// A limit is zero.
+    #[error("{0} must be at least 1")]
+    ZeroLimit(&'static str),
+    /// The durable state contradicts itself.
+    #[error("durable state: {0}")]
+    CorruptState(String),
+}
+
+impl Config {
+    /// A configuration with the defaults: election timeout 10 ticks, heartbeat every tick,
+    /// pre-vote and check-quorum on, 256 entries / 1 MiB per message, 64 messages in flight.
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            voters,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            pre_vote: true,
+            check_quorum: true,
+            append_entries_max: 256,
+            append_bytes_max: 1 << 20,
+            inflight_messages_max: 64,
+            command_bytes_max: 8 << 20,
+            #[cfg(feature = "bug-injection")]
+            bugs: Bugs::default(),
+        }
+    }
+
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.voters.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        for (i, v) in self.voters.iter().enumerate() {
+            if self.voters[..i].contains(v) {
+                return Err(ConfigError::DuplicateVoter(*v));
+            }
+        }
+        if !self.voters.contains(&self.id) {
+            return Err(ConfigError::NotAVoter(self.id));
+        }
+        if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
+            return Err(ConfigError::Timing {
+                heartbeat: self.heartbeat_ticks,
+                election: self.election_ticks,
+            });
+        }
+        for (name, value) in [
+            ("append_entries_max", self.append_entries_max),
+            ("append_bytes_max", self.append_bytes_max),
+            ("inflight_messages_max", self.inflight_messages_max),
+            ("command_bytes_max", self.command_bytes_max),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let ok = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(ok.validate(), Ok(()));
+        let mut c = ok.clone();
+        c.voters.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NoVoters));
+        let mut c = ok.clone();
+        c.voters.push(NodeId(2));
+        assert_eq!(c.validate(), Err(ConfigError::DuplicateVoter(NodeId(2))));
+        let mut c = ok.clone();
+        c.id = NodeId(7);
+        assert_eq!(c.validate(), Err(ConfigError::NotAVoter(NodeId(7))));
+        let mut c = ok.clone();
+        c.heartbeat_ticks = 10;
+        assert!(c.validate().unwrap_err().to_string().contains("heartbeat_ticks"));
+        let mut c = ok;
+        c.inflight_messages_max = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroLimit("inflight_messages_max")));
+    }
+}

@@ -1,0 +1,107 @@
+//! Leader election (§5.2) with pre-vote (thesis §9.6).
+
+use conclave_core::{Index, NodeId, Role, Term};
+
+use crate::message::Message;
+use crate::quorum::{tally, VoteResult};
+use crate::raft::Raft;
+
+impl Raft {
+    /// The election timer fired: start a pre-vote if enabled, else a real election.
+    pub(crate) fn start_campaign(&mut self) {
+        if self.config.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    /// Asks the voters whether they would vote for us in the next term, without changing ours.
+    fn become_pre_candidate(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.votes = vec![(self.config.id, true)];
+        self.reset_election_timer();
+        let request = self.vote_request(self.term.next(), true);
+        self.request_votes(request);
+    }
+
+    /// Starts a real election in a new term, voting for ourselves.
+    pub(crate) fn become_candidate(&mut self) {
+        self.term = self.term.next();
+        self.vote = Some(self.config.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes = vec![(self.config.id, true)];
+        self.reset_election_timer();
+        let request = self.vote_request(self.term, false);
+        self.request_votes(request);
+    }
+
+    fn vote_request(&self, term: Term, pre_vote: bool) -> Message {
+        Message::RequestVote {
+            term,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote,
+        }
+    }
+
+    fn request_votes(&mut self, request: Message) {
+        for peer in self.peers() {
+            self.send(peer, request.clone());
+        }
+        // A single-node cluster has already won.
+        self.count_votes();
+    }
+
+    /// Decides whether to grant a (pre-)vote. Reached only when `term >= self.term`.
+    pub(crate) fn on_request_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        pre_vote: bool,
+    ) {
+        // We may vote if this is who we voted for already, if we have not voted and follow no
+        // leader in this term, or, for a pre-vote, if it asks about a later term.
+        #[allow(unused_mut)]
+        let mut can_vote = self.vote == Some(from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (pre_vote && term > self.term);
+        #[cfg(feature = "bug-injection")]
+        if self.config.bugs.grant_two_votes_per_term && !pre_vote {
+            can_vote = true;
+        }
+        let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
+        if granted && !pre_vote {
+            self.vote = Some(from);
+            self.reset_election_timer();
+        }
+        let reply_term = if granted { term } else { self.term };
+        self.send(from, Message::RequestVoteResponse { term: reply_term, granted, pre_vote });
+    }
+
+    /// Counts a (pre-)vote answer if it belongs to the campaign we are running.
+    pub(crate) fn on_request_vote_response(&mut self, from: NodeId, granted: bool, pre_vote: bool) {
+        let expected = if pre_vote { Role::PreCandidate } else { Role::Candidate };
+        if self.role != expected || self.votes.iter().any(|(voter, _)| *voter == from) {
+            return;
+        }
+        self.votes.push((from, granted));
+        self.count_votes();
+    }
+
+    fn count_votes(&mut self) {
+        match tally(&self.config.voters, &self.votes) {
+            VoteResult::Won if self.role == Role::PreCandidate => self.become_candidate(),
+            VoteResult::Won if self.role == Role::Candidate => self.become_leader(),
+            VoteResult::Lost => {
+                let term = self.term;
+                self.become_follower(term, None);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The Raft messages, with the paper's names. Each has one `on_*` handler in the core.
+
+use conclave_core::{Entry, Index, MessageMeta, Term};
+
+/// A message between Raft nodes. Sender and recipient travel in the
+/// [`Envelope`](conclave_core::Envelope).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A candidate asks for a vote (§5.2), or with `pre_vote` asks whether it would get one.
+    /// For a pre-vote, `term` is the term the candidate *would* campaign in.
+    RequestVote {
+        /// The candidate's (prospective) term.
+        term: Term,
+        /// Index of the candidate's last log entry.
+        last_log_index: Index,
+        /// Term of the candidate's last log entry.
+        last_log_term: Term,
+        /// True for a pre-vote.
+        pre_vote: bool,
+    },
+    /// The answer to a `RequestVote`.
+    RequestVoteResponse {
+        /// The voter's term; for a granted pre-vote, the term that was asked about.
+        term: Term,
+        /// Whether the vote was granted.
+        granted: bool,
+        /// True when answering a pre-vote.
+        pre_vote: bool,
+    },
+    /// The leader replicates entries after (`prev_index`, `prev_term`) (§5.3).
+    AppendEntries {
+        /// The leader's term.
+        term: Term,
+        /// Index of the entry just before `entries`.
+        prev_index: Index,
+        /// Term of that entry.
+        prev_term: Term,
+        /// The entries to store, possibly none.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: Index,
+    },
+    /// The answer to an `AppendEntries`.
+    AppendEntriesResponse {
+        /// The follower's term.
+        term: Term,
+        /// What happened.
+        result: AppendResult,
+    },
+    /// The leader asserts its leadership and shares how far the follower may commit. Kept apart
+    /// from `AppendEntries` so heartbeats never disturb the pipelined replication stream.
+    Heartbeat {
+        /// The leader's term.
+        term: Term,
+        /// The commit index, capped at what the follower is known to hold.
+        commit: Index,
+    },
+    /// The answer to a `Heartbeat`.
+    HeartbeatResponse {
+        /// The follower's term.
+        term: Term,
+    },
+}
+
+/// The result of an `AppendEntries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendResult {
+    /// The follower's log matches the leader's, durably, up to `match_index`.
+    Success {
+        /// The last index verified and persisted.
+        match_index: Index,
+    },
+    /// The follower's log did not contain (`prev_index`, `prev_term`).
+    Reject {
+        /// The `prev_index` of the rejected message, so the leader can ignore stale rejections.
+        prev_index: Index,
+        /// Where the leader should retry from.
+        hint_index: Index,
+        /// The follower's term at `prev_index`, if it has that entry.
+        hint_term: Option<Term>,
+    },
+}
+
+impl MessageMeta for Message {
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::RequestVote { pre_vote: true, .. } => "PreVote",
+            Message::RequestVote { .. } => "RequestVote",
+            Message::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
+            Message::RequestVoteResponse { .. } => "RequestVoteResponse",
+            Message::AppendEntries { .. } => "AppendEntries",
+            Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            Message::Heartbeat { .. } => "Heartbeat",
+            Message::HeartbeatResponse { .. } => "HeartbeatResponse",
+        }
+    }
+
+    fn term(&self) -> Term {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteResponse { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesResponse { term, .. }
+            | Message::Heartbeat { term, .. }
+            | Message::HeartbeatResponse { term } => *term,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! What a leader knows about each follower's log, and how much it may send before hearing back.
+
+use std::collections::VecDeque;
+
+use conclave_core::Index;
+
+/// How the leader is currently replicating to one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationState {
+    /// The follower's match point is unknown: send one message at a time and wait for the answer,
+    /// walking `next` back with the follower's conflict hints.
+    Probe,
+    /// The follower is known to match up to `matched`: stream entries optimistically, up to the
+    /// in-flight limit, without waiting for each acknowledgement (pipelining).
+    Replicate,
+}
+
+/// The leader's bookkeeping for one follower.
+///
+/// Invariant: `matched < next`.
+#[derive(Debug)]
+pub struct Progress {
+    /// Highest index known to be replicated (and durable) on the follower.
+    pub matched: Index,
+    /// Next index to send.
+    pub next: Index,
+    /// Probe or replicate.
+    pub state: ReplicationState,
+    /// In probe state: a message is outstanding, wait for its answer (or the next heartbeat).
+    pub probe_sent: bool,
+    /// The last index of each append message in flight, oldest first. Bounded by the in-flight
+    /// limit so a slow follower cannot make the leader queue without end.
+    pub inflight: VecDeque<Index>,
+    /// Heard from since the last check-quorum round.
+    pub recently_active: bool,
+}
+
+impl Progress {
+    /// Progress for a follower whose log is unknown: probe from the leader's last index + 1.
+    pub fn new(next: Index) -> Progress {
+        Progress {
+            matched: Index(0),
+            next,
+            state: ReplicationState::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+            recently_active: false,
+        }
+    }
+
+    /// Records an acknowledgement up to `index`. Returns true if it was news.
+    pub fn maybe_update(&mut self, index: Index) -> bool {
+        let updated = index > self.matched;
+        if updated {
+            self.matched = index;
+            self.probe_sent = false;
+        }
+        if self.next <= index {
+            self.next = index.next();
+        }
+        while self.inflight.front().is_some_and(|last| *last <= index) {
+            self.inflight.pop_front();
+        }
+        updated
+    }
+
+    /// Switches to pipelined replication after a successful probe.
+    pub fn become_replicate(&mut self) {
+        self.state = ReplicationState::Replicate;
+        self.next = self.matched.next();
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+
+    /// Falls back to probing from `next`.
+    pub fn become_probe(&mut self, next: Index) {
+        self.state = ReplicationState::Probe;
+        self.next = next.max(self.matched.next());
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+
+    /// True if the leader may not send this follower another append now.
+    pub fn is_paused(&self, inflight_max: usize) -> bool {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent,
+            ReplicationState::Replicate => self.inflight.len() >= inflight_max,
+        }
+    }
+
+    /// Notes that an append ending at `last` was sent, advancing `next` optimistically when
+    /// pipelining.
+    pub fn on_sent(&mut self, last: Index, entry_count: usize) {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent = true,
+            ReplicationState::Replicate => {
+                if entry_count > 0 {
+                    self.next = last.next();
+                    self.inflight.push_back(last);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The Raft node: its state, role transitions, message dispatch and the [`Protocol`] impl.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use conclave_core::{
+    DurableState, Entry, Envelope, HardState, Index, LogView, MessageMeta, NodeId, Proposal,
+    ProposeError, Protocol, RandomSource, Ready, Role, Status, Term,
+};
+
+use crate::config::{Config, ConfigError};
+use crate::log::RaftLog;
+use crate::message::Message;
+use crate::progress::Progress;
+
+/// One Raft node as a pure state machine. See the crate docs for the life cycle.
+pub struct Raft {
+    pub(crate) config: Config,
+    rng: Box<dyn RandomSource + Send>,
+
+    // Persistent state (Figure 2): written through `Ready::hard_state` and `Ready::entries`.
+    pub(crate) term: Term,
+    pub(crate) vote: Option<NodeId>,
+    pub(crate) log: RaftLog,
+
+    // Volatile state.
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    /// Ticks since the last election timer reset (for a leader: since the last quorum check).
+    pub(crate) election_elapsed: u32,
+    pub(crate) heartbeat_elapsed: u32,
+    /// This term's election timeout, drawn from `election_ticks..2*election_ticks`.
+    pub(crate) election_timeout: u32,
+    /// Votes received in the current (pre-)campaign: (voter, granted).
+    pub(crate) votes: Vec<(NodeId, bool)>,
+    /// Leader only: each follower's replication progress.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// Leader only: new entries wait to be sent in the next `ready`, so proposals made between two
+    /// `ready` calls travel together (batching).
+    pub(crate) broadcast_pending: bool,
+
+    // Outputs accumulated until the next `ready`.
+    messages: Vec<Envelope<Message>>,
+    persisted_messages: Vec<Envelope<Message>>,
+    /// The hard state last handed to the driver, to emit only changes.
+    hard_state_emitted: HardState,
+}
+
+impl Raft {
+    /// Builds a node from its configuration and what it recovered from disk (empty on first
+    /// start). `rng` is the node's only source of randomness.
+    pub fn new(
+        config: Config,
+        durable: DurableState,
+        rng: Box<dyn RandomSource + Send>,
+    ) -> Result<Raft, ConfigError> {
+        config.validate()?;
+        let DurableState { hard_state, entries } = durable;
+        if let Some(first) = entries.first() {
+            if first.index != Index(1) {
+                return Err(ConfigError::CorruptState(format!(
+                    "log starts at {} not 1",
+                    first.index
+                )));
+            }
+        }
+        for pair in entries.windows(2) {
+            if pair[1].index != pair[0].index.next() || pair[1].term < pair[0].term {
+                return Err(ConfigError::CorruptState(format!(
+                    "log broken at index {}",
+                    pair[1].index
+                )));
+            }
+        }
+        let last = entries.last().map_or(Index(0), |e| e.index);
+        if hard_state.commit > last {
+            return Err(ConfigError::CorruptState(format!(
+                "commit {} beyond the last durable index {last}",
+                hard_state.commit
+            )));
+        }
+        if entries.last().is_some_and(|e| e.term > hard_state.term) {
+            return Err(ConfigError::CorruptState(
+                "log holds a term later than the hard state".into(),
+            ));
+        }
+        let mut raft = Raft {
+            config,
+            rng,
+            term: hard_state.term,
+            vote: hard_state.vote,
+            log: RaftLog::from_durable(entries, hard_state.commit),
+            role: Role::Follower,
+            leader: None,
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            election_timeout: 0,
+            votes: Vec::new(),
+            progress: BTreeMap::new(),
+            broadcast_pending: false,
+            messages: Vec::new(),
+            persisted_messages: Vec::new(),
+            hard_state_emitted: hard_state,
+        };
+        raft.reset_election_timer();
+        Ok(raft)
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The node's log.
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    /// Drops log entries up to `upto` (clamped to the applied index): the state machine holds
+    /// their effect. Until snapshot transfer exists, a follower whose match is below `upto`
+    /// can no longer be caught up, so callers compact no further than the slowest follower.
+    pub fn compact_log(&mut self, upto: Index) -> usize {
+        self.log.compact_to(upto.min(self.log.applied()))
+    }
+
+    /// The lowest match index over all followers (a leader's own persisted index when alone);
+    /// `None` when not leader.
+    pub fn slowest_follower_match(&self) -> Option<Index> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        Some(self.progress.values().map(|p| p.matched).min().unwrap_or(self.log.persisted()))
+    }
+
+    /// Voters other than this node, in id order.
+    pub(crate) fn peers(&self) -> Vec<NodeId> {
+        self.config.voters.iter().copied().filter(|v| *v != self.config.id).collect()
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        let base = u64::from(self.config.election_ticks);
+        self.election_timeout = self.rng.between(base, 2 * base) as u32;
+    }
+
+    /// Queues a message. Only a leader's replication traffic and pre-vote requests may leave
+    /// before the next write is durable: they promise nothing that a crash could take back. Every
+    /// vote, acknowledgement or answer waits for the disk.
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        let immediate = matches!(
+            msg,
+            Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::RequestVote { pre_vote: true, .. }
+        );
+        let envelope = Envelope { from: self.config.id, to, msg };
+        if immediate {
+            self.messages.push(envelope);
+        } else {
+            self.persisted_messages.push(envelope);
+        }
+    }
+
+    /// Becomes a follower in `term` (a new term clears the vote).
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(term >= self.term, "terms never go back");
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.progress.clear();
+        self.broadcast_pending = false;
+        self.reset_election_timer();
+    }
+
+    /// Becomes leader: sets up progress for every follower and appends the term's no-op entry,
+    /// whose commitment commits everything before it (§5.4.2).
+    pub(crate) fn become_leader(&mut self) {
+        assert_eq!(self.role, Role::Candidate, "only a candidate that won becomes leader");
+        self.role = Role::Leader;
+        self.leader = Some(self.config.id);
+        self.votes.clear();
+        self.heartbeat_elapsed = 0;
+        self.election_elapsed = 0;
+        let next = self.log.last_index().next();
+        self.progress = self.peers().into_iter().map(|p| (p, Progress::new(next))).collect();
+        self.log.append_new(Entry::noop(next, self.term));
+        self.broadcast_pending = true;
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.config.election_ticks {
+            self.election_elapsed = 0;
+            if self.config.check_quorum && !self.quorum_recently_active() {
+                let term = self.term;
+                self.become_follower(term, None);
+                return;
+            }
+        }
+        if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
+            self.heartbeat_elapsed = 0;
+            self.broadcast_heartbeat();
+        }
+    }
+
+    /// Check-quorum: true if a majority (this leader included) was heard from since the last
+    /// check. Resets the marks for the next round.
+    fn quorum_recently_active(&mut self) -> bool {
+        let mut active = 1;
+        for pr in self.progress.values_mut() {
+            if pr.recently_active {
+                active += 1;
+            }
+            pr.recently_active = false;
+        }
+        active >= crate::quorum::majority(self.config.voters.len())
+    }
+
+    /// True while this node has heard from a leader within the minimum election timeout: it then
+    /// ignores vote requests, so a partitioned node rejoining cannot depose a healthy leader.
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        self.config.check_quorum
+            && self.leader.is_some()
+            && self.election_elapsed < self.config.election_ticks
+    }
+
+    fn hard_state(&self) -> HardState {
+        #[allow(unused_mut)]
+        let mut vote = self.vote;
+        #[cfg(feature = "bug-injection")]
+        if self.config.bugs.forget_to_persist_vote {
+            vote = None;
+        }
+        HardState { term: self.term, vote, commit: self.log.committed() }
+    }
+
+    fn applicable_to(&self) -> Index {
+        #[cfg(feature = "bug-injection")]
+        if self.config.bugs.apply_before_commit {
+            return self.log.persisted();
+        }
+        self.log.applicable_to()
+    }
+}
+
+impl Protocol for Raft {
+    type Message = Message;
+
+    fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            _ => {
+                self.election_elapsed += 1;
+                if self.election_elapsed >= self.election_timeout {
+                    self.start_campaign();
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, envelope: Envelope<Message>) {
+        let Envelope { from, to, msg } = envelope;
+        if to != self.config.id || from == self.config.id || !self.config.voters.contains(&from) {
+            return;
+        }
+        let msg_term = msg.term();
+        if msg_term > self.term {
+            match msg {
+                Message::RequestVote { pre_vote, .. } => {
+                    if self.in_leader_lease() {
+                        return;
+                    }
+                    if !pre_vote {
+                        self.become_follower(msg_term, None);
+                    }
+                }
+                // A granted pre-vote carries the term asked about, not the voter's term.
+                Message::RequestVoteResponse { pre_vote: true, granted: true, .. } => {}
+                Message::AppendEntries { .. } | Message::Heartbeat { .. } => {
+                    self.become_follower(msg_term, Some(from));
+                }
+                _ => self.become_follower(msg_term, None),
+            }
+        } else if msg_term < self.term {
+            match msg {
+                // Tell a stale leader about the newer term so it steps down; without this a
+                // leader cut off by pre-vote/check-quorum could linger.
+                Message::AppendEntries { .. } | Message::Heartbeat { .. } => {
+                    let term = self.term;
+                    self.send(from, Message::HeartbeatResponse { term });
+                }
+                Message::RequestVote { pre_vote: true, .. } => {
+                    let term = self.term;
+                    self.send(
+                        from,
+                        Message::RequestVoteResponse { term, granted: false, pre_vote: true },
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
+        match msg {
+            Message::RequestVote { term, last_log_index, last_log_term, pre_vote } => {
+                self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote)
+            }
+            Message::RequestVoteResponse { granted, pre_vote, .. } => {
+                self.on_request_vote_response(from, granted, pre_vote)
+            }
+            Message::AppendEntries { prev_index, prev_term, entries, commit, .. } => {
+                self.on_append_entries(from, prev_index, prev_term, &entries, commit)
+            }
+            Message::AppendEntriesResponse { result, .. } => {
+                self.on_append_entries_response(from, result)
+            }
+            Message::Heartbeat { commit, .. } => self.on_heartbeat(from, commit),
+            Message::HeartbeatResponse { .. } => self.on_heartbeat_response(from),
+        }
+    }
+
+    fn propose(&mut self, data: Bytes) -> Result<Proposal, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader_hint: self.leader });
+        }
+        if data.len() > self.config.command_bytes_max {
+            return Err(ProposeError::TooLarge {
+                size: data.len(),
+                limit: self.config.command_bytes_max,
+            });
+        }
+        let index = self.log.last_index().next();
+        self.log.append_new(Entry::command(index, self.term, data));
+        self.broadcast_pending = true;
+        Ok(Proposal { index, term: self.term })
+    }
+
+    fn has_ready(&self) -> bool {
+        self.broadcast_pending
+            || !self.messages.is_empty()
+            || !self.persisted_messages.is_empty()
+            || self.log.has_unstable()
+            || self.hard_state() != self.hard_state_emitted
+            || self.applicable_to() > self.log.applied()
+    }
+
+    fn ready(&mut self) -> Ready<Message> {
+        if self.broadcast_pending {
+            self.broadcast_pending = false;
+            if self.role == Role::Leader {
+                self.broadcast_append();
+            }
+        }
+        let hard_state = self.hard_state();
+        let hard_state = (hard_state != self.hard_state_emitted).then(|| {
+            self.hard_state_emitted = hard_state;
+            hard_state
+        });
+        let upto = self.applicable_to();
+        Ready {
+            hard_state,
+            entries: self.log.take_unstable(),
+            messages: std::mem::take(&mut self.messages),
+            persisted_messages: std::mem::take(&mut self.persisted_messages),
+            committed_entries: self.log.take_applicable(upto),
+        }
+    }
+
+    fn on_persisted(&mut self, index: Index, term: Term) {
+        if self.log.persisted_to(index, term) && self.role == Role::Leader {
+            self.maybe_commit();
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.config.id,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit: self.log.committed(),
+            applied: self.log.applied(),
+            last_index: self.log.last_index(),
+        }
+    }
+
+    fn log_view(&self) -> Option<&dyn LogView> {
+        Some(&self.log)
+    }
+}

@@ -1,0 +1,343 @@
+//! What a simulation run is made of: cluster size, seed, workload, faults and timings.
+//!
+//! Everything that changes a run's outcome lives here, so that `(Options, protocol)` is a complete
+//! description of a run and a failing seed replays exactly.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// One kind of fault the nemesis can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// Network partitions: random groupings, leader isolation and one-way cuts, healed later.
+    Partition,
+    /// Node crashes (losing everything not on the sim disk), restarted later.
+    Crash,
+    /// Episodes of random message loss.
+    Drop,
+    /// Episodes of long-tail message delay (10–200 ms for some messages).
+    Delay,
+    /// Episodes of message duplication.
+    Duplicate,
+    /// Episodes of reordering: links stop being FIFO and some messages are held back.
+    Reorder,
+}
+
+impl Fault {
+    /// Every fault, in the canonical order used for parsing, printing and `all`.
+    pub const ALL: [Fault; 6] =
+        [Fault::Partition, Fault::Crash, Fault::Drop, Fault::Delay, Fault::Duplicate, Fault::Reorder];
+
+    /// The name used on the command line and in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Crash => "crash",
+            Fault::Drop => "drop",
+            Fault::Delay => "delay",
+            Fault::Duplicate => "duplicate",
+            Fault::Reorder => "reorder",
+        }
+    }
+
+    /// The bit this fault occupies in a [`FaultSet`].
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The set of faults the nemesis may inject, parsed from a comma list such as
+/// `partition,crash,drop` (or `none`, or `all`). A bit set, so it is `Copy` and iterates in a fixed
+/// order, which keeps fault schedules deterministic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FaultSet {
+    bits: u8,
+}
+
+impl FaultSet {
+    /// No faults: a calm network and no crashes.
+    pub fn none() -> FaultSet {
+        FaultSet { bits: 0 }
+    }
+
+    /// Every fault the nemesis knows.
+    pub fn all() -> FaultSet {
+        FaultSet::ALL_SET
+    }
+
+    const ALL_SET: FaultSet = FaultSet { bits: (1 << Fault::ALL.len()) - 1 };
+
+    /// A set holding exactly `faults`.
+    pub fn of(faults: &[Fault]) -> FaultSet {
+        let mut set = FaultSet::none();
+        for fault in faults {
+            set.insert(*fault);
+        }
+        set
+    }
+
+    /// Adds one fault.
+    pub fn insert(&mut self, fault: Fault) {
+        self.bits |= fault.bit();
+    }
+
+    /// True when `fault` may be injected.
+    pub fn contains(self, fault: Fault) -> bool {
+        self.bits & fault.bit() != 0
+    }
+
+    /// True when no fault is enabled; a run without faults must always make progress.
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// The enabled faults in canonical order.
+    pub fn iter(self) -> impl Iterator<Item = Fault> {
+        Fault::ALL.into_iter().filter(move |fault| self.contains(*fault))
+    }
+}
+
+/// A fault list that names something the nemesis does not know.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("unknown fault `{item}` (expected a comma list of partition, crash, drop, delay, duplicate, reorder, or none / all)")]
+pub struct ParseFaultSetError {
+    /// The offending item, trimmed, exactly as given.
+    pub item: String,
+}
+
+impl FromStr for FaultSet {
+    type Err = ParseFaultSetError;
+
+    /// Parses `partition,crash,...`, `none` or `all`. Items are trimmed and case-insensitive;
+    /// an empty item (as in `crash,,drop` or an empty string) is an error rather than silently
+    /// meaning "no faults", because a typo should never turn a fault run into a calm one.
+    fn from_str(text: &str) -> Result<FaultSet, ParseFaultSetError> {
+        let mut set = FaultSet::none();
+        for raw in text.split(',') {
+            let item = raw.trim();
+            match item.to_ascii_lowercase().as_str() {
+                "none" => {}
+                "all" => set = FaultSet::all(),
+                name => match Fault::ALL.into_iter().find(|fault| fault.name() == name) {
+                    Some(fault) => set.insert(fault),
+                    None => return Err(ParseFaultSetError { item: item.to_string() }),
+                },
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl fmt::Display for FaultSet {
+    /// The canonical comma list (`none` when empty), which parses back to the same set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        for (position, fault) in self.iter().enumerate() {
+            if position > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(fault.name())?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that decides a simulation run. Build one with `Options { seed, ..Default::default() }`
+/// and adjust what the test cares about; the defaults describe a healthy five-node cluster with a
+/// LAN-like network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    // Cluster.
+    /// Number of nodes, 1 to 9; ids are `NodeId(1)..=NodeId(nodes)`.
+    pub nodes: usize,
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// Length of one protocol tick in virtual microseconds.
+    pub tick_us: u64,
+
+    // Workload.
+    /// Operations to acknowledge before the op phase of [`run`](crate::Simulation::run) ends.
+    pub ops: u64,
+    /// Number of simulated clients, each with one operation in flight at a time.
+    pub clients: usize,
+    /// How long a client waits for its proposal to be applied before giving up on it (the
+    /// outcome is then unknown) and trying a fresh operation.
+    pub client_timeout_us: u64,
+
+    // Faults.
+    /// Faults the nemesis may inject during the op phase.
+    pub faults: FaultSet,
+    /// Probability that any one message is lost, outside nemesis episodes.
+    pub drop_probability: f64,
+    /// Probability that any one message is delivered twice, outside nemesis episodes.
+    pub duplicate_probability: f64,
+
+    // Network latency.
+    /// Lowest one-way message latency in virtual microseconds.
+    pub latency_min_us: u64,
+    /// Highest one-way latency in the common case (delay faults add a long tail on top).
+    pub latency_max_us: u64,
+
+    // Bounds.
+    /// Virtual-time budget for the op phase; reaching it is a liveness failure in a fault-free
+    /// run and a warning otherwise.
+    pub ops_time_max_us: u64,
+    /// Virtual-time budget for the cluster to converge once faults stop and every node is up.
+    pub converge_time_max_us: u64,
+    /// How many recent trace lines a [`Violation`](crate::Violation) carries.
+    pub recent_trace_len: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            nodes: 5,
+            seed: 0,
+            tick_us: 10_000,
+            ops: 1_000,
+            clients: 4,
+            client_timeout_us: 1_000_000,
+            faults: FaultSet::none(),
+            drop_probability: 0.0,
+            duplicate_probability: 0.0,
+            latency_min_us: 200,
+            latency_max_us: 2_000,
+            ops_time_max_us: 600_000_000,
+            converge_time_max_us: 60_000_000,
+            recent_trace_len: 50,
+        }
+    }
+}
+
+/// The largest cluster the simulator accepts. Nine is the largest size deployed in practice, and a
+/// bound keeps per-link tables small.
+pub const NODES_MAX: usize = 9;
+
+/// Options that describe no runnable simulation.
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum OptionsError {
+    /// The cluster size is outside 1..=9.
+    #[error("nodes must be between 1 and {NODES_MAX}, got {0}")]
+    Nodes(usize),
+    /// A tick of zero length would never advance virtual time.
+    #[error("tick_us must be positive")]
+    TickZero,
+    /// A workload needs at least one client.
+    #[error("clients must be at least 1")]
+    ClientsZero,
+    /// A probability outside 0..=1 (or NaN).
+    #[error("{name} must be a probability between 0 and 1, got {value}")]
+    Probability {
+        /// Which option.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// The latency range is empty.
+    #[error("latency_min_us ({min}) must not exceed latency_max_us ({max})")]
+    Latency {
+        /// The lower bound given.
+        min: u64,
+        /// The upper bound given.
+        max: u64,
+    },
+    /// A zero client timeout would fail every operation at once.
+    #[error("client_timeout_us must be positive")]
+    ClientTimeoutZero,
+}
+
+impl Options {
+    /// Checks that the options describe a runnable simulation.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.nodes == 0 || self.nodes > NODES_MAX {
+            return Err(OptionsError::Nodes(self.nodes));
+        }
+        if self.tick_us == 0 {
+            return Err(OptionsError::TickZero);
+        }
+        if self.clients == 0 {
+            return Err(OptionsError::ClientsZero);
+        }
+        if self.client_timeout_us == 0 {
+            return Err(OptionsError::ClientTimeoutZero);
+        }
+        for (name, value) in [
+            ("drop_probability", self.drop_probability),
+            ("duplicate_probability", self.duplicate_probability),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(OptionsError::Probability { name, value });
+            }
+        }
+        if self.latency_min_us > self.latency_max_us {
+            return Err(OptionsError::Latency {
+                min: self.latency_min_us,
+                max: self.latency_max_us,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_none_and_all() {
+        let set: FaultSet = "partition, crash,DROP".parse().unwrap();
+        assert!(set.contains(Fault::Partition) && set.contains(Fault::Crash));
+        assert!(set.contains(Fault::Drop) && !set.contains(Fault::Delay));
+        assert_eq!(set.to_string(), "partition,crash,drop");
+        assert!("none".parse::<FaultSet>().unwrap().is_empty());
+        assert_eq!("all".parse::<FaultSet>().unwrap(), FaultSet::all());
+        assert_eq!(FaultSet::all().iter().count(), 6);
+        for fault in Fault::ALL {
+            assert_eq!(fault.name().parse::<FaultSet>().unwrap(), FaultSet::of(&[fault]));
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in ["none", "all", "delay,reorder", "crash"] {
+            let set: FaultSet = text.parse().unwrap();
+            assert_eq!(set.to_string().parse::<FaultSet>().unwrap(), set);
+        }
+    }
+
+    #[test]
+    fn unknown_items_are_errors_naming_the_item() {
+        let error = "crash,partitoin".parse::<FaultSet>().unwrap_err();
+        assert_eq!(error.item, "partitoin");
+        assert!(error.to_string().contains("`partitoin`"), "{error}");
+        assert_eq!("crash,,drop".parse::<FaultSet>().unwrap_err().item, "");
+        assert_eq!("".parse::<FaultSet>().unwrap_err().item, "");
+    }
+
+    #[test]
+    fn validate_rejects_impossible_options() {
+        assert_eq!(Options::default().validate(), Ok(()));
+        let bad = Options { nodes: 10, ..Options::default() };
+        assert_eq!(bad.validate(), Err(OptionsError::Nodes(10)));
+        let bad = Options { nodes: 0, ..Options::default() };
+        assert_eq!(bad.validate(), Err(OptionsError::Nodes(0)));
+        let bad = Options { drop_probability: 1.5, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::Probability { .. })));
+        let bad = Options { duplicate_probability: f64::NAN, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::Probability { .. })));
+        let bad = Options { latency_min_us: 5, latency_max_us: 4, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::Latency { .. })));
+        let bad = Options { tick_us: 0, ..Options::default() };
+        assert_eq!(bad.validate(), Err(OptionsError::TickZero));
+    }
+}
