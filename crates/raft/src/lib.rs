@@ -49,3 +49,6 @@ pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};
 pub use progress::{Progress, ReplicationState};
 pub use raft::Raft;
+
+#[cfg(test)]
+mod tests;

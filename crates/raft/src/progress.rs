@@ -31,8 +31,9 @@ pub struct Progress {
     /// The last index of each append message in flight, oldest first. Bounded by the in-flight
     /// limit so a slow follower cannot make the leader queue without end.
     pub inflight: VecDeque<Index>,
-    /// Heard from since the last check-quorum round.
-    pub recently_active: bool,
+    /// Leader ticks since this follower last answered; check-quorum counts the followers heard
+    /// within one election timeout.
+    pub ticks_since_heard: u32,
 }
 
 impl Progress {
@@ -44,7 +45,7 @@ impl Progress {
             state: ReplicationState::Probe,
             probe_sent: false,
             inflight: VecDeque::new(),
-            recently_active: false,
+            ticks_since_heard: 0,
         }
     }
 

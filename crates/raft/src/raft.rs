@@ -203,14 +203,13 @@ impl Raft {
 
     fn tick_leader(&mut self) {
         self.heartbeat_elapsed += 1;
-        self.election_elapsed += 1;
-        if self.election_elapsed >= self.config.election_ticks {
-            self.election_elapsed = 0;
-            if self.config.check_quorum && !self.quorum_recently_active() {
-                let term = self.term;
-                self.become_follower(term, None);
-                return;
-            }
+        for pr in self.progress.values_mut() {
+            pr.ticks_since_heard = pr.ticks_since_heard.saturating_add(1);
+        }
+        if self.config.check_quorum && !self.quorum_recently_active() {
+            let term = self.term;
+            self.become_follower(term, None);
+            return;
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
@@ -218,16 +217,11 @@ impl Raft {
         }
     }
 
-    /// Check-quorum: true if a majority (this leader included) was heard from since the last
-    /// check. Resets the marks for the next round.
-    fn quorum_recently_active(&mut self) -> bool {
-        let mut active = 1;
-        for pr in self.progress.values_mut() {
-            if pr.recently_active {
-                active += 1;
-            }
-            pr.recently_active = false;
-        }
+    /// Check-quorum: true if a majority (this leader included) answered within the last
+    /// election timeout.
+    fn quorum_recently_active(&self) -> bool {
+        let timeout = self.config.election_ticks;
+        let active = 1 + self.progress.values().filter(|pr| pr.ticks_since_heard < timeout).count();
         active >= crate::quorum::majority(self.config.voters.len())
     }
 

@@ -148,7 +148,7 @@ impl Raft {
             return;
         }
         let Some(pr) = self.progress.get_mut(&from) else { return };
-        pr.recently_active = true;
+        pr.ticks_since_heard = 0;
         match result {
             AppendResult::Success { match_index } => {
                 if match_index > self.log.last_index() {
@@ -205,7 +205,7 @@ impl Raft {
         }
         let last = self.log.last_index();
         let Some(pr) = self.progress.get_mut(&from) else { return };
-        pr.recently_active = true;
+        pr.ticks_since_heard = 0;
         if pr.matched >= last {
             return;
         }

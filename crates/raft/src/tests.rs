@@ -1,0 +1,284 @@
+//! Unit tests of the Raft handlers, driving single nodes message by message.
+
+use bytes::Bytes;
+use conclave_core::{
+    DurableState, Entry, Envelope, HardState, Index, NodeId, Protocol, Ready, Role, SeededRng, Term,
+};
+
+use crate::memory_cluster::MemoryCluster;
+use crate::{AppendResult, Config, Message, Raft};
+
+fn ids(n: u64) -> Vec<NodeId> {
+    (1..=n).map(NodeId).collect()
+}
+
+fn node_with(id: u64, n: u64, durable: DurableState, configure: impl Fn(&mut Config)) -> Raft {
+    let mut config = Config::new(NodeId(id), ids(n));
+    configure(&mut config);
+    Raft::new(config, durable, Box::new(SeededRng::new(id))).unwrap()
+}
+
+fn node(id: u64, n: u64) -> Raft {
+    node_with(id, n, DurableState::default(), |_| {})
+}
+
+fn log_of(terms: &[u64]) -> Vec<Entry> {
+    terms.iter().enumerate().map(|(i, t)| Entry::noop(Index(i as u64 + 1), Term(*t))).collect()
+}
+
+fn durable(term: u64, terms: &[u64]) -> DurableState {
+    DurableState {
+        hard_state: HardState { term: Term(term), vote: None, commit: Index(0) },
+        entries: log_of(terms),
+    }
+}
+
+fn msg(from: u64, to: u64, msg: Message) -> Envelope<Message> {
+    Envelope { from: NodeId(from), to: NodeId(to), msg }
+}
+
+/// Takes a Ready and reports its entries durable, as a driver would.
+fn drive(node: &mut Raft) -> Ready<Message> {
+    let ready = node.ready();
+    if let Some(last) = ready.entries.last() {
+        node.on_persisted(last.index, last.term);
+    }
+    ready
+}
+
+fn tick_until_role(node: &mut Raft, role: Role) {
+    for _ in 0..100 {
+        if node.role() == role {
+            return;
+        }
+        node.tick();
+    }
+    panic!("never became {role}");
+}
+
+#[test]
+fn pre_vote_does_not_raise_anyones_term() {
+    let mut candidate = node(1, 3);
+    tick_until_role(&mut candidate, Role::PreCandidate);
+    assert_eq!(candidate.term(), Term(0));
+    let ready = drive(&mut candidate);
+    let requests = &ready.messages;
+    assert_eq!(requests.len(), 2, "pre-votes go out at once: they promise nothing");
+    assert!(ready.persisted_messages.is_empty());
+    let mut voter = node(2, 3);
+    voter.step(requests[0].clone());
+    assert_eq!(voter.term(), Term(0), "a pre-vote must not raise the voter's term");
+    let ready = drive(&mut voter);
+    assert!(matches!(
+        ready.persisted_messages[0].msg,
+        Message::RequestVoteResponse { granted: true, pre_vote: true, term: Term(1) }
+    ));
+    candidate.step(ready.persisted_messages[0].clone());
+    assert_eq!(candidate.role(), Role::Candidate);
+    assert_eq!(candidate.term(), Term(1));
+}
+
+#[test]
+fn vote_is_persisted_before_the_grant_is_sent() {
+    let mut voter = node(2, 3);
+    let request = Message::RequestVote {
+        term: Term(5),
+        last_log_index: Index(0),
+        last_log_term: Term(0),
+        pre_vote: false,
+    };
+    voter.step(msg(1, 2, request));
+    let ready = drive(&mut voter);
+    assert_eq!(ready.hard_state.unwrap().vote, Some(NodeId(1)));
+    assert_eq!(ready.hard_state.unwrap().term, Term(5));
+    assert!(ready.messages.is_empty(), "a granted vote must wait for the disk");
+    assert!(matches!(
+        ready.persisted_messages[0].msg,
+        Message::RequestVoteResponse { granted: true, .. }
+    ));
+}
+
+#[test]
+fn one_vote_per_term_and_only_for_an_up_to_date_log() {
+    let mut voter = node_with(3, 3, durable(2, &[1, 2]), |_| {});
+    let ask = |last_index, last_term| Message::RequestVote {
+        term: Term(3),
+        last_log_index: Index(last_index),
+        last_log_term: Term(last_term),
+        pre_vote: false,
+    };
+    voter.step(msg(1, 3, ask(5, 1)));
+    let ready = drive(&mut voter);
+    assert!(matches!(
+        ready.persisted_messages[0].msg,
+        Message::RequestVoteResponse { granted: false, .. }
+    ));
+    voter.step(msg(1, 3, ask(2, 2)));
+    let ready = drive(&mut voter);
+    assert!(matches!(
+        ready.persisted_messages[0].msg,
+        Message::RequestVoteResponse { granted: true, .. }
+    ));
+    voter.step(msg(2, 3, ask(9, 2)));
+    let ready = drive(&mut voter);
+    assert!(matches!(
+        ready.persisted_messages[0].msg,
+        Message::RequestVoteResponse { granted: false, .. }
+    ));
+}
+
+#[test]
+fn a_follower_hearing_its_leader_ignores_vote_requests() {
+    let mut follower = node(2, 3);
+    follower.step(msg(1, 2, Message::Heartbeat { term: Term(1), commit: Index(0) }));
+    drive(&mut follower);
+    let request = Message::RequestVote {
+        term: Term(9),
+        last_log_index: Index(9),
+        last_log_term: Term(9),
+        pre_vote: false,
+    };
+    follower.step(msg(3, 2, request.clone()));
+    assert_eq!(follower.term(), Term(1), "in the leader's lease a vote request changes nothing");
+    assert!(drive(&mut follower).persisted_messages.is_empty());
+    for _ in 0..10 {
+        follower.tick();
+    }
+    follower.step(msg(3, 2, request));
+    assert_eq!(
+        follower.term(),
+        Term(9),
+        "after an election timeout without the leader, it listens"
+    );
+}
+
+#[test]
+fn check_quorum_makes_an_isolated_leader_step_down() {
+    let mut cluster = MemoryCluster::new(3, 5, false, |_| {});
+    let leader = cluster.elect(200).unwrap();
+    let node = cluster.node(leader);
+    // Cut it off: tick it alone, discarding what it sends.
+    // Within one election timeout of its last answer it steps down, not later.
+    for _ in 0..node.config().election_ticks {
+        node.tick();
+        drive(node);
+    }
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!(node.status().leader, None);
+}
+
+#[test]
+fn leader_skips_a_whole_conflicting_term_per_round_trip() {
+    // The leader holds 1 then 100 entries of term 2; the follower 1 then 100 entries of term 3
+    // from a leader that never committed them. One-entry-at-a-time backtracking would take about
+    // 100 round trips; the conflict-term hint takes the whole term in one.
+    let mut leader_terms = vec![1];
+    leader_terms.extend(std::iter::repeat_n(2, 100));
+    let mut follower_terms = vec![1];
+    follower_terms.extend(std::iter::repeat_n(3, 100));
+    let mut leader = node_with(1, 3, durable(4, &leader_terms), |c| c.pre_vote = false);
+    let mut follower = node_with(2, 3, durable(4, &follower_terms), |_| {});
+    tick_until_role(&mut leader, Role::Candidate);
+    drive(&mut leader);
+    let term = leader.term();
+    // Node 3 (not modelled) grants the vote; the follower would refuse: its last term is later.
+    leader.step(msg(3, 1, Message::RequestVoteResponse { term, granted: true, pre_vote: false }));
+    assert_eq!(leader.role(), Role::Leader);
+    let to_follower = |ready: Ready<Message>| -> Vec<Envelope<Message>> {
+        ready
+            .messages
+            .into_iter()
+            .chain(ready.persisted_messages)
+            .filter(|m| m.to == NodeId(2))
+            .collect()
+    };
+    let mut inbox = to_follower(drive(&mut leader));
+    let mut round_trips = 0;
+    while !inbox.is_empty() && round_trips < 50 {
+        round_trips += 1;
+        for m in inbox.drain(..) {
+            follower.step(m);
+        }
+        for reply in all_messages(drive(&mut follower)) {
+            leader.step(reply);
+        }
+        inbox = to_follower(drive(&mut leader));
+    }
+    assert_eq!(follower.log().last_index(), leader.log().last_index());
+    for i in 1..=leader.log().last_index().0 {
+        assert_eq!(follower.log().term(Index(i)), leader.log().term(Index(i)), "index {i}");
+    }
+    // Probe at the end (rejected, hint: term 3 starts at 2), then the whole suffix in one go.
+    assert!(round_trips <= 3, "took {round_trips} round trips");
+}
+
+/// Every message of a Ready, in the order a driver would send them.
+fn all_messages(ready: Ready<Message>) -> Vec<Envelope<Message>> {
+    ready.messages.into_iter().chain(ready.persisted_messages).collect()
+}
+
+#[test]
+fn stale_rejections_are_ignored_while_pipelining() {
+    let mut cluster = MemoryCluster::new(3, 9, false, |_| {});
+    let leader = cluster.elect(200).unwrap();
+    for i in 0..5 {
+        cluster.propose(leader, Bytes::from(vec![i])).unwrap();
+    }
+    cluster.settle();
+    let follower = NodeId(leader.0 % 3 + 1);
+    let term = cluster.node(leader).term();
+    let matched = cluster.node(leader).progress[&follower].matched;
+    let stale = Message::AppendEntriesResponse {
+        term,
+        result: AppendResult::Reject {
+            prev_index: Index(1),
+            hint_index: Index(1),
+            hint_term: None,
+        },
+    };
+    cluster.node(leader).step(msg(follower.0, leader.0, stale));
+    assert_eq!(cluster.node(leader).progress[&follower].matched, matched);
+    assert_eq!(cluster.node(leader).progress[&follower].state, crate::ReplicationState::Replicate);
+}
+
+#[test]
+fn old_term_entries_are_not_committed_by_counting() {
+    // Figure 8: leader of term 4 holds an entry of term 2 at index 2 that a majority stores; it
+    // must not commit it until an entry of term 4 is stored by a majority too.
+    let mut leader = node_with(1, 3, durable(3, &[1, 2]), |c| c.pre_vote = false);
+    tick_until_role(&mut leader, Role::Candidate);
+    drive(&mut leader);
+    let term = leader.term();
+    leader.step(msg(2, 1, Message::RequestVoteResponse { term, granted: true, pre_vote: false }));
+    assert_eq!(leader.role(), Role::Leader);
+    drive(&mut leader);
+    // Follower 2 reports it holds index 2 (the old entry) but not the no-op at 3.
+    let ack = |i| Message::AppendEntriesResponse {
+        term,
+        result: AppendResult::Success { match_index: Index(i) },
+    };
+    leader.step(msg(2, 1, ack(2)));
+    assert_eq!(leader.log().committed(), Index(0), "index 2 is from an older term");
+    leader.step(msg(2, 1, ack(3)));
+    assert_eq!(leader.log().committed(), Index(3), "the no-op commits everything before it");
+}
+
+#[test]
+fn restart_rejects_contradictory_durable_state() {
+    let bad = DurableState {
+        hard_state: HardState { term: Term(1), vote: None, commit: Index(5) },
+        entries: log_of(&[1]),
+    };
+    let err =
+        Raft::new(Config::new(NodeId(1), ids(1)), bad, Box::new(SeededRng::new(1))).err().unwrap();
+    assert!(err.to_string().contains("commit 5"), "{err}");
+}
+
+#[test]
+fn messages_from_strangers_and_misaddressed_ones_are_ignored() {
+    let mut n = node(1, 3);
+    n.step(msg(7, 1, Message::Heartbeat { term: Term(9), commit: Index(0) }));
+    n.step(msg(2, 3, Message::Heartbeat { term: Term(9), commit: Index(0) }));
+    assert_eq!(n.term(), Term(0));
+    assert!(!n.has_ready());
+}
