@@ -83,10 +83,24 @@ impl Raft {
         self.send(from, Message::RequestVoteResponse { term: reply_term, granted, pre_vote });
     }
 
-    /// Counts a (pre-)vote answer if it belongs to the campaign we are running.
-    pub(crate) fn on_request_vote_response(&mut self, from: NodeId, granted: bool, pre_vote: bool) {
-        let expected = if pre_vote { Role::PreCandidate } else { Role::Candidate };
-        if self.role != expected || self.votes.iter().any(|(voter, _)| *voter == from) {
+    /// Counts a (pre-)vote answer if it belongs to the campaign we are running: a pre-vote
+    /// answer must be about `term + 1`, a vote answer about `term`.
+    pub(crate) fn on_request_vote_response(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        granted: bool,
+        pre_vote: bool,
+    ) {
+        let (expected_role, expected_term) = if pre_vote {
+            (Role::PreCandidate, self.term.next())
+        } else {
+            (Role::Candidate, self.term)
+        };
+        if self.role != expected_role
+            || (granted && term != expected_term)
+            || self.votes.iter().any(|(voter, _)| *voter == from)
+        {
             return;
         }
         self.votes.push((from, granted));

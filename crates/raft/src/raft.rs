@@ -317,8 +317,8 @@ impl Protocol for Raft {
             Message::RequestVote { term, last_log_index, last_log_term, pre_vote } => {
                 self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote)
             }
-            Message::RequestVoteResponse { granted, pre_vote, .. } => {
-                self.on_request_vote_response(from, granted, pre_vote)
+            Message::RequestVoteResponse { term, granted, pre_vote } => {
+                self.on_request_vote_response(from, term, granted, pre_vote)
             }
             Message::AppendEntries { prev_index, prev_term, entries, commit, .. } => {
                 self.on_append_entries(from, prev_index, prev_term, &entries, commit)
