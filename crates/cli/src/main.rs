@@ -1,6 +1,7 @@
 //! The `conclave` command: the front door to the simulator, the benchmarks and (later) servers.
 
 mod bench_core;
+mod sim_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -15,6 +16,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a protocol in the deterministic simulator under seeded faults, checking safety after
+    /// every event; exits 1 on a violation (printing the seed and the trace tail).
+    Sim(sim_cmd::SimArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -31,6 +35,10 @@ enum BenchCommand {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sim(args) => {
+            let code = sim_cmd::run(&args)?;
+            std::process::exit(code);
+        }
         Command::Bench { which: BenchCommand::Core(args) } => bench_core::run(&args),
     }
 }

@@ -27,8 +27,14 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in the canonical order used for parsing, printing and `all`.
-    pub const ALL: [Fault; 6] =
-        [Fault::Partition, Fault::Crash, Fault::Drop, Fault::Delay, Fault::Duplicate, Fault::Reorder];
+    pub const ALL: [Fault; 6] = [
+        Fault::Partition,
+        Fault::Crash,
+        Fault::Drop,
+        Fault::Delay,
+        Fault::Duplicate,
+        Fault::Reorder,
+    ];
 
     /// The name used on the command line and in traces.
     pub fn name(self) -> &'static str {
@@ -152,9 +158,9 @@ impl fmt::Display for FaultSet {
     }
 }
 
-/// Everything that decides a simulation run. Build one with `Options { seed, ..Default::default() }`
-/// and adjust what the test cares about; the defaults describe a healthy five-node cluster with a
-/// LAN-like network.
+/// Everything that decides a simulation run. Build one with
+/// `Options { seed, ..Default::default() }` and adjust what the test cares about; the defaults
+/// describe a healthy five-node cluster with a LAN-like network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     // Cluster.

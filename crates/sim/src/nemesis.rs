@@ -1,0 +1,378 @@
+//! The nemesis: decides, from its own random stream, which fault to inject when, and when to undo
+//! it.
+//!
+//! It only plans; the simulation carries the plan out (it owns the nodes and the network). Every
+//! fault it starts is paired with an undo event (heal, restart, calm), scheduled at once, so no
+//! fault outlives its episode even if later faults pile up. When the op phase ends the simulation
+//! stops the nemesis and undoes everything still in force.
+
+use conclave_core::{NodeId, RandomSource, SeededRng};
+
+use crate::options::{Fault, FaultSet};
+
+/// Time between the starts of two fault episodes: short, so that even a run of a few hundred
+/// operations (a fraction of a virtual second on a healthy cluster) sees several faults, and
+/// episodes overlap.
+const STEP_MIN_US: u64 = 10_000;
+const STEP_MAX_US: u64 = 200_000;
+/// How long a partition lasts: from a blip to several election timeouts.
+const PARTITION_MIN_US: u64 = 100_000;
+const PARTITION_MAX_US: u64 = 3_000_000;
+/// How long a crashed node stays down, usually: long enough for the others to notice.
+const CRASH_MIN_US: u64 = 50_000;
+const CRASH_MAX_US: u64 = 3_000_000;
+/// Some crashes are quick bounces (a process restart by a supervisor), back within a few
+/// milliseconds: while an election or a replication round is still under way, which is when
+/// state that should have been persisted but was not (a vote, an acknowledged entry) matters.
+const BOUNCE_PROBABILITY: f64 = 0.3;
+const BOUNCE_MIN_US: u64 = 1_000;
+const BOUNCE_MAX_US: u64 = 20_000;
+/// How long a loss, duplication, delay or reorder episode lasts.
+const WEATHER_MIN_US: u64 = 100_000;
+const WEATHER_MAX_US: u64 = 2_000_000;
+/// Loss or duplication rate during an episode, in percent: up to heavy but not total.
+const WEATHER_PERCENT_MIN: u64 = 1;
+const WEATHER_PERCENT_MAX: u64 = 20;
+/// Probability of crashing a node even though that leaves no live majority: rare, so most of the
+/// run can make progress, but it happens, because a protocol must stay safe (if not live) then.
+const CRASH_MAJORITY_RISK: f64 = 0.1;
+/// Probability that a crash or an isolating partition targets the leader when one is known. The
+/// leader is where the interesting bugs live, so it is picked far more often than chance would.
+const TARGET_LEADER_PROBABILITY: f64 = 0.5;
+
+/// The nemesis's scheduled events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NemesisEvent {
+    /// Time to consider starting another fault.
+    Step,
+    /// End partition episode `episode`.
+    Heal { episode: u64 },
+    /// Restart a node the nemesis crashed (if it is still down).
+    Restart { node: NodeId },
+    /// End weather episode `episode` of `fault`, unless a newer episode of it replaced it.
+    Calm { fault: Fault, episode: u64 },
+}
+
+/// A fault to inject now.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum NemesisAction {
+    /// Split the network into these groups.
+    Partition(Vec<Vec<NodeId>>),
+    /// Block these links in one direction.
+    Cut(Vec<(NodeId, NodeId)>),
+    /// Crash this node.
+    Crash(NodeId),
+    /// Lose messages with this probability.
+    Drop(f64),
+    /// Duplicate messages with this probability.
+    Duplicate(f64),
+    /// Add the long latency tail.
+    DelaySpike,
+    /// Stop links being FIFO and hold some messages back.
+    Reorder,
+}
+
+/// A fault and its undo.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Plan {
+    pub(crate) action: NemesisAction,
+    pub(crate) undo: NemesisEvent,
+    pub(crate) undo_after_us: u64,
+}
+
+/// The fault scheduler.
+pub(crate) struct Nemesis {
+    rng: SeededRng,
+    faults: FaultSet,
+    nodes: usize,
+    stopped: bool,
+    episode_next: u64,
+    /// The partition episode in force, if any. Only one at a time, so that a heal always restores
+    /// full connectivity.
+    partition_episode: Option<u64>,
+    /// The latest episode of each weather fault (by `Fault as usize`).
+    weather_episode: [Option<u64>; Fault::ALL.len()],
+}
+
+impl Nemesis {
+    /// A nemesis for a cluster of `nodes` nodes that may inject `faults`.
+    pub(crate) fn new(rng: SeededRng, faults: FaultSet, nodes: usize) -> Nemesis {
+        Nemesis {
+            rng,
+            faults,
+            nodes,
+            stopped: false,
+            episode_next: 0,
+            partition_episode: None,
+            weather_episode: [None; Fault::ALL.len()],
+        }
+    }
+
+    /// True when there is nothing for the nemesis to do: no faults, or it was stopped.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.stopped || self.faults.is_empty()
+    }
+
+    /// Stops the nemesis for good; the simulation undoes what is in force.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// The wait before the next step.
+    pub(crate) fn step_delay_us(&mut self) -> u64 {
+        self.rng.between(STEP_MIN_US, STEP_MAX_US + 1)
+    }
+
+    /// Decides the fault to start now, if any, given which nodes are up (by `id - 1`) and the
+    /// current leader.
+    pub(crate) fn plan(&mut self, live: &[bool], leader: Option<NodeId>) -> Option<Plan> {
+        if self.is_idle() {
+            return None;
+        }
+        let enabled: Vec<Fault> = self.faults.iter().collect();
+        let fault = enabled[self.rng.between(0, enabled.len() as u64) as usize];
+        let episode = self.episode_next;
+        self.episode_next += 1;
+        let (action, undo, undo_after_us) = match fault {
+            Fault::Partition => {
+                if self.partition_episode.is_some() || self.nodes < 2 {
+                    return None;
+                }
+                self.partition_episode = Some(episode);
+                let action = self.partition_action(leader);
+                let after = self.rng.between(PARTITION_MIN_US, PARTITION_MAX_US + 1);
+                (action, NemesisEvent::Heal { episode }, after)
+            }
+            Fault::Crash => {
+                let node = self.crash_target(live, leader)?;
+                let after = if self.rng.chance(BOUNCE_PROBABILITY) {
+                    self.rng.between(BOUNCE_MIN_US, BOUNCE_MAX_US + 1)
+                } else {
+                    self.rng.between(CRASH_MIN_US, CRASH_MAX_US + 1)
+                };
+                (NemesisAction::Crash(node), NemesisEvent::Restart { node }, after)
+            }
+            Fault::Drop | Fault::Duplicate | Fault::Delay | Fault::Reorder => {
+                self.weather_episode[fault as usize] = Some(episode);
+                let percent = self.rng.between(WEATHER_PERCENT_MIN, WEATHER_PERCENT_MAX + 1);
+                let rate = percent as f64 / 100.0;
+                let action = match fault {
+                    Fault::Drop => NemesisAction::Drop(rate),
+                    Fault::Duplicate => NemesisAction::Duplicate(rate),
+                    Fault::Delay => NemesisAction::DelaySpike,
+                    _ => NemesisAction::Reorder,
+                };
+                let after = self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1);
+                (action, NemesisEvent::Calm { fault, episode }, after)
+            }
+        };
+        Some(Plan { action, undo, undo_after_us })
+    }
+
+    /// Whether a heal for `episode` should take effect (it is the partition in force), and if so
+    /// marks the partition over.
+    pub(crate) fn take_heal(&mut self, episode: u64) -> bool {
+        if self.partition_episode == Some(episode) {
+            self.partition_episode = None;
+            return true;
+        }
+        false
+    }
+
+    /// Whether a calm for `fault`'s `episode` should take effect (no newer episode of the same
+    /// fault replaced it), and if so marks the fault over.
+    pub(crate) fn take_calm(&mut self, fault: Fault, episode: u64) -> bool {
+        if self.weather_episode[fault as usize] == Some(episode) {
+            self.weather_episode[fault as usize] = None;
+            return true;
+        }
+        false
+    }
+
+    /// A partition shape: isolate one node (often the leader), split at random, or cut links one
+    /// way (all links into or out of one node, or a few random links).
+    fn partition_action(&mut self, leader: Option<NodeId>) -> NemesisAction {
+        let ids: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
+        let shape = self.rng.between(0, 10);
+        if shape < 4 {
+            let isolated = self.pick_preferring(&ids, leader);
+            let rest: Vec<NodeId> = ids.iter().copied().filter(|id| *id != isolated).collect();
+            NemesisAction::Partition(vec![vec![isolated], rest])
+        } else if shape < 8 {
+            NemesisAction::Partition(self.random_split(ids))
+        } else {
+            let center = self.pick_preferring(&ids, leader);
+            let others = ids.iter().copied().filter(|id| *id != center);
+            let cuts = match self.rng.between(0, 3) {
+                // The node hears no one but is heard: it keeps leading (or campaigning) in vain.
+                0 => others.map(|other| (other, center)).collect(),
+                // The node is not heard but hears everyone.
+                1 => others.map(|other| (center, other)).collect(),
+                _ => {
+                    let count = self.rng.between(1, self.nodes as u64 + 1);
+                    (0..count)
+                        .map(|_| {
+                            let from = ids[self.rng.between(0, ids.len() as u64) as usize];
+                            let mut to = ids[self.rng.between(0, ids.len() as u64 - 1) as usize];
+                            if to >= from {
+                                // Skip `from` itself, keeping the choice uniform over the others.
+                                to = NodeId(to.0 + 1);
+                            }
+                            (from, to)
+                        })
+                        .collect()
+                }
+            };
+            NemesisAction::Cut(cuts)
+        }
+    }
+
+    /// Shuffles the nodes and cuts them into two or three non-empty groups.
+    fn random_split(&mut self, mut ids: Vec<NodeId>) -> Vec<Vec<NodeId>> {
+        for i in (1..ids.len()).rev() {
+            let j = self.rng.between(0, i as u64 + 1) as usize;
+            ids.swap(i, j);
+        }
+        let n = ids.len();
+        let first = self.rng.between(1, n as u64) as usize;
+        let mut groups = vec![ids[..first].to_vec()];
+        let rest = &ids[first..];
+        if rest.len() >= 2 && self.rng.chance(0.5) {
+            let second = self.rng.between(1, rest.len() as u64) as usize;
+            groups.push(rest[..second].to_vec());
+            groups.push(rest[second..].to_vec());
+        } else {
+            groups.push(rest.to_vec());
+        }
+        for group in &mut groups {
+            group.sort();
+        }
+        groups
+    }
+
+    /// The leader with probability [`TARGET_LEADER_PROBABILITY`] when it is among `candidates`,
+    /// otherwise a uniformly random candidate.
+    fn pick_preferring(&mut self, candidates: &[NodeId], leader: Option<NodeId>) -> NodeId {
+        if let Some(leader) = leader.filter(|leader| candidates.contains(leader)) {
+            if self.rng.chance(TARGET_LEADER_PROBABILITY) {
+                return leader;
+            }
+        }
+        candidates[self.rng.between(0, candidates.len() as u64) as usize]
+    }
+
+    /// A live node to crash, or `None` if crashing one would leave no majority (bar the rare
+    /// risk) or no node is up.
+    fn crash_target(&mut self, live: &[bool], leader: Option<NodeId>) -> Option<NodeId> {
+        let candidates: Vec<NodeId> = (0..live.len())
+            .filter(|slot| live[*slot])
+            .map(|slot| NodeId(slot as u64 + 1))
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let majority = live.len() / 2 + 1;
+        if candidates.len() - 1 < majority && !self.rng.chance(CRASH_MAJORITY_RISK) {
+            return None;
+        }
+        Some(self.pick_preferring(&candidates, leader))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plans(faults: FaultSet, nodes: usize, count: usize) -> Vec<Plan> {
+        let mut nemesis = Nemesis::new(SeededRng::new(9), faults, nodes);
+        let live = vec![true; nodes];
+        let mut plans = Vec::new();
+        while plans.len() < count {
+            if let Some(plan) = nemesis.plan(&live, Some(NodeId(1))) {
+                if let NemesisEvent::Heal { episode } = plan.undo {
+                    assert!(nemesis.take_heal(episode));
+                }
+                plans.push(plan);
+            }
+        }
+        plans
+    }
+
+    #[test]
+    fn only_enabled_faults_are_planned() {
+        for plan in plans(FaultSet::of(&[Fault::Crash]), 5, 50) {
+            assert!(matches!(plan.action, NemesisAction::Crash(_)));
+            let after = plan.undo_after_us;
+            assert!(
+                (BOUNCE_MIN_US..=BOUNCE_MAX_US).contains(&after)
+                    || (CRASH_MIN_US..=CRASH_MAX_US).contains(&after)
+            );
+        }
+        let mut idle = Nemesis::new(SeededRng::new(1), FaultSet::none(), 5);
+        assert!(idle.is_idle() && idle.plan(&[true; 5], None).is_none());
+    }
+
+    #[test]
+    fn partitions_cover_every_node_once_in_non_empty_groups() {
+        let mut shapes = [0usize; 2];
+        for plan in plans(FaultSet::of(&[Fault::Partition]), 5, 200) {
+            match plan.action {
+                NemesisAction::Partition(groups) => {
+                    shapes[0] += 1;
+                    assert!(groups.len() >= 2 && groups.iter().all(|g| !g.is_empty()));
+                    let mut all: Vec<NodeId> = groups.concat();
+                    all.sort();
+                    assert_eq!(all, (1..=5).map(NodeId).collect::<Vec<_>>());
+                }
+                NemesisAction::Cut(cuts) => {
+                    shapes[1] += 1;
+                    assert!(!cuts.is_empty() && cuts.iter().all(|(a, b)| a != b));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(shapes.iter().all(|count| *count > 10), "{shapes:?}");
+    }
+
+    #[test]
+    fn one_partition_at_a_time_and_stale_heals_are_ignored() {
+        let mut nemesis = Nemesis::new(SeededRng::new(3), FaultSet::of(&[Fault::Partition]), 3);
+        let first = nemesis.plan(&[true; 3], None).unwrap();
+        assert!(nemesis.plan(&[true; 3], None).is_none());
+        let NemesisEvent::Heal { episode } = first.undo else { panic!("{first:?}") };
+        assert!(!nemesis.take_heal(episode + 1));
+        assert!(nemesis.take_heal(episode));
+        assert!(!nemesis.take_heal(episode));
+        assert!(nemesis.plan(&[true; 3], None).is_some());
+    }
+
+    #[test]
+    fn crashes_mostly_keep_a_majority() {
+        let mut nemesis = Nemesis::new(SeededRng::new(5), FaultSet::of(&[Fault::Crash]), 5);
+        // Two of five down: crashing a third leaves no majority, allowed only rarely.
+        let live = [true, true, true, false, false];
+        let crashes = (0..1_000).filter(|_| nemesis.plan(&live, None).is_some()).count();
+        assert!((50..150).contains(&crashes), "{crashes}");
+        let crashes = (0..100).filter(|_| nemesis.plan(&[true; 5], None).is_some()).count();
+        assert_eq!(crashes, 100);
+        assert!(nemesis.plan(&[false; 5], None).is_none());
+    }
+
+    #[test]
+    fn a_newer_weather_episode_outlives_an_older_calm() {
+        let mut nemesis = Nemesis::new(SeededRng::new(4), FaultSet::of(&[Fault::Drop]), 3);
+        let first = nemesis.plan(&[true; 3], None).unwrap();
+        let second = nemesis.plan(&[true; 3], None).unwrap();
+        let (NemesisEvent::Calm { episode: old, .. }, NemesisEvent::Calm { episode: new, .. }) =
+            (first.undo, second.undo)
+        else {
+            panic!("{first:?} {second:?}")
+        };
+        assert!(!nemesis.take_calm(Fault::Drop, old));
+        assert!(nemesis.take_calm(Fault::Drop, new));
+        match first.action {
+            NemesisAction::Drop(rate) => assert!((0.01..=0.2).contains(&rate)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! The simulation: the clock, the event loop, and the manual control API scenario tests drive.
+//!
+//! Everything runs on one thread. An event is taken from the queue, the virtual clock jumps to its
+//! time, the event is handled (a tick, a delivery, a client wake-up, a nemesis step), and every
+//! call into a node is followed by draining its `Ready`s and checking the safety invariants.
+//! Nothing iterates a hash map where order matters and every random choice comes from a stream
+//! forked off the seed, so the same options always produce the same run, byte for byte.
+//!
+//! Reading order: this file (state, manual API, event loop), then `drive.rs` (how a node's `Ready`
+//! is carried out and observed), then `workload.rs` (random runs: clients and the nemesis).
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use conclave_core::{
+    DurableState, Entry, Envelope, NodeId, Proposal, ProposeError, Protocol, RandomSource, Role,
+    SeededRng, Status,
+};
+
+use crate::event_queue::EventQueue;
+use crate::history::HistoryEvent;
+use crate::invariants::Checker;
+use crate::nemesis::NemesisEvent;
+use crate::network::{DropReason, Network, NetworkStats};
+use crate::node::NodeSlot;
+use crate::options::{Options, OptionsError};
+use crate::trace::{Trace, TraceEvent};
+use crate::violation::{Breach, Violation};
+use crate::workload::Workload;
+
+/// Builds a node's protocol object: at the start of the run from an empty [`DurableState`], and
+/// after every crash from whatever its disk holds. Arguments: the node's id, every node id in the
+/// cluster, the recovered durable state, and a random stream for the protocol.
+pub type Factory<P> = Box<dyn FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P>;
+
+/// Things that happen at a moment of virtual time.
+pub(crate) enum Event<M> {
+    /// A node's periodic tick, valid only for the incarnation that scheduled it.
+    Tick { node: NodeId, incarnation: u64 },
+    /// A message arrives.
+    Deliver(Envelope<M>),
+    /// A client's timer fires, valid only if `generation` is still the client's current one.
+    ClientWake { client: usize, generation: u64 },
+    /// A nemesis step or undo.
+    Nemesis(NemesisEvent),
+}
+
+/// Running totals over the whole simulation, for summaries and scenario assertions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events taken off the event queue.
+    pub events_processed: u64,
+    /// Transitions into `Candidate`, including a candidate moving to a new term.
+    pub elections_started: u64,
+    /// Terms in which some node became leader.
+    pub leaders_elected: u64,
+    /// Elections won by a different node than the previous winner.
+    pub leader_changes: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Node restarts.
+    pub restarts: u64,
+    /// Partitions and one-way cut episodes started.
+    pub partitions: u64,
+}
+
+/// A deterministic simulation of a cluster running protocol `P`.
+///
+/// Two ways to use it:
+/// - [`run`](Simulation::run): the random workload. Clients propose operations while the nemesis
+///   injects the configured faults; then faults stop and the cluster must converge.
+/// - The manual API, for scenario tests: [`run_for`](Simulation::run_for),
+///   [`run_until`](Simulation::run_until), [`crash`](Simulation::crash),
+///   [`partition`](Simulation::partition), [`propose`](Simulation::propose), and the accessors.
+///   Only ticks and messages move on their own; no clients, no nemesis.
+///
+/// Safety invariants are checked after every event in both modes. The first violation stops the
+/// simulation: it is returned by the `run*` call that hit it (or by the next one, when a manual
+/// call such as [`restart`](Simulation::restart) hit it) and kept in
+/// [`violation`](Simulation::violation).
+pub struct Simulation<P: Protocol> {
+    pub(crate) options: Options,
+    pub(crate) factory: Factory<P>,
+    pub(crate) ids: Vec<NodeId>,
+    pub(crate) nodes: Vec<NodeSlot<P>>,
+    pub(crate) queue: EventQueue<Event<P::Message>>,
+    pub(crate) now_us: u64,
+    pub(crate) network: Network,
+    pub(crate) trace: Trace,
+    pub(crate) checker: Checker,
+    pub(crate) counters: Counters,
+    /// The node that won the latest election, for counting leader changes.
+    pub(crate) leader_elected_last: Option<NodeId>,
+    /// Streams reserved for the workload, forked at construction so that starting a workload
+    /// late does not shift anything else.
+    pub(crate) rng_clients: SeededRng,
+    pub(crate) rng_nemesis: SeededRng,
+    /// Clients and nemesis, present once [`run`](Simulation::run) started.
+    pub(crate) workload: Option<Workload>,
+    pub(crate) violation: Option<Violation>,
+}
+
+impl<P: Protocol> Simulation<P> {
+    /// A cluster of `options.nodes` fresh nodes built by `factory`, all up, with their first ticks
+    /// scheduled at random phases within one tick. No trace sink.
+    pub fn new(
+        options: Options,
+        factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
+    ) -> Result<Simulation<P>, OptionsError> {
+        Simulation::build(options, Box::new(factory), None)
+    }
+
+    /// Like [`new`](Simulation::new), writing every trace event as a JSON line to `sink` (buffered
+    /// here; flushed when a run ends, on [`flush_trace`](Simulation::flush_trace) and on drop).
+    /// Taking the sink at construction means the trace includes the nodes' first steps.
+    pub fn with_trace(
+        options: Options,
+        factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
+        sink: Box<dyn Write>,
+    ) -> Result<Simulation<P>, OptionsError> {
+        Simulation::build(options, Box::new(factory), Some(sink))
+    }
+
+    fn build(
+        options: Options,
+        factory: Factory<P>,
+        sink: Option<Box<dyn Write>>,
+    ) -> Result<Simulation<P>, OptionsError> {
+        options.validate()?;
+        // One master stream forks every sub-stream in a fixed order; each subsystem then draws
+        // only from its own, so extra draws in one never perturb another.
+        let mut master = SeededRng::new(options.seed);
+        let mut network = Network::new(
+            options.nodes,
+            options.latency_min_us,
+            options.latency_max_us,
+            master.fork(),
+        );
+        network.set_drop_probability(options.drop_probability);
+        network.set_duplicate_probability(options.duplicate_probability);
+        let rng_clients = master.fork();
+        let rng_nemesis = master.fork();
+        let ids: Vec<NodeId> = (1..=options.nodes as u64).map(NodeId).collect();
+        let nodes = ids.iter().map(|id| NodeSlot::new(*id, master.fork())).collect();
+        let mut trace = Trace::new(options.recent_trace_len);
+        if let Some(sink) = sink {
+            trace.set_sink(sink);
+        }
+        let mut simulation = Simulation {
+            checker: Checker::new(options.nodes),
+            options,
+            factory,
+            ids,
+            nodes,
+            queue: EventQueue::new(),
+            now_us: 0,
+            network,
+            trace,
+            counters: Counters::default(),
+            leader_elected_last: None,
+            rng_clients,
+            rng_nemesis,
+            workload: None,
+            violation: None,
+        };
+        for id in simulation.ids.clone() {
+            if let Err(breach) = simulation.start_node(id) {
+                // Kept for the first `run*` call to return, like any breach outside the loop.
+                simulation.fail(breach);
+                break;
+            }
+        }
+        Ok(simulation)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Accessors.
+
+    /// The options the simulation was built with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The virtual clock, in microseconds since the start.
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    /// Every node id, in order.
+    pub fn node_ids(&self) -> &[NodeId] {
+        &self.ids
+    }
+
+    /// True while `id` is running (not crashed).
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.slot(id).is_up()
+    }
+
+    /// The protocol object of `id`, or `None` while it is crashed.
+    pub fn node(&self, id: NodeId) -> Option<&P> {
+        self.slot(id).protocol.as_ref()
+    }
+
+    /// Mutable access to `id`'s protocol, for tests that poke it directly. Work it produces is not
+    /// carried out (nor checked) until the next event that calls into the node; prefer
+    /// [`with_node`](Simulation::with_node), which drains it at once.
+    pub fn node_mut(&mut self, id: NodeId) -> Option<&mut P> {
+        self.slot_mut(id).protocol.as_mut()
+    }
+
+    /// Calls `f` on `id`'s protocol, then carries out and checks the work it produced, as after
+    /// any event. `None` if the node is crashed.
+    pub fn with_node<R>(&mut self, id: NodeId, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let result = f(self.slot_mut(id).protocol.as_mut()?);
+        self.settle(id);
+        Some(result)
+    }
+
+    /// `id`'s status, or `None` while it is crashed.
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        self.node(id).map(|protocol| protocol.status())
+    }
+
+    /// The leader of the highest term among live nodes that consider themselves leader (unique, by
+    /// Election Safety), or `None` if no live node leads. A deposed leader that has not yet heard
+    /// of a newer term still counts until a newer leader exists.
+    pub fn leader(&self) -> Option<NodeId> {
+        let mut best: Option<(NodeId, Status)> = None;
+        for slot in &self.nodes {
+            let Some(status) = slot.protocol.as_ref().map(|p| p.status()) else { continue };
+            if status.role == Role::Leader && best.is_none_or(|(_, b)| status.term > b.term) {
+                best = Some((slot.id, status));
+            }
+        }
+        best.map(|(id, _)| id)
+    }
+
+    /// Entries `id` applied in its current incarnation, from index 1 (kept while it is crashed,
+    /// cleared when it restarts).
+    pub fn applied(&self, id: NodeId) -> &[Entry] {
+        &self.slot(id).applied
+    }
+
+    /// The global applied sequence: the longest any node has applied, which every node's applied
+    /// sequence is a prefix of (that is State Machine Safety, checked at every apply).
+    pub fn applied_sequence(&self) -> &[Entry] {
+        self.checker.applied()
+    }
+
+    /// `id`'s durable state, exactly as a restart would find it.
+    pub fn disk(&self, id: NodeId) -> &DurableState {
+        self.slot(id).disk.state()
+    }
+
+    /// Message counts so far, in total and by kind.
+    pub fn stats(&self) -> &NetworkStats {
+        self.network.stats()
+    }
+
+    /// Elections, leader changes, crashes and other totals so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The client history of [`run`](Simulation::run) (empty before it starts).
+    pub fn history(&self) -> &[HistoryEvent] {
+        self.workload.as_ref().map_or(&[], |workload| workload.history.as_slice())
+    }
+
+    /// The violation that stopped the simulation, if any.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// The most recent trace events as JSON lines, oldest first.
+    pub fn recent_trace(&self) -> Vec<String> {
+        self.trace.recent_lines()
+    }
+
+    /// Flushes the trace sink.
+    pub fn flush_trace(&mut self) {
+        self.trace.flush();
+    }
+
+    /// The error that made the trace sink stop, if writing to it failed. The simulation carries on
+    /// without it, so a full disk does not hide the run's outcome.
+    pub fn trace_error(&self) -> Option<&io::Error> {
+        self.trace.sink_error()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Running.
+
+    /// Processes events for `duration_us` of virtual time.
+    pub fn run_for(&mut self, duration_us: u64) -> Result<(), Violation> {
+        let limit_us = self.now_us.saturating_add(duration_us);
+        while self.step_event(limit_us)? {}
+        Ok(())
+    }
+
+    /// Processes events until `done` holds (checked before the first event and after each one) or
+    /// `max_us` of virtual time pass. Returns whether `done` came to hold.
+    pub fn run_until(
+        &mut self,
+        mut done: impl FnMut(&Simulation<P>) -> bool,
+        max_us: u64,
+    ) -> Result<bool, Violation> {
+        self.check_stopped()?;
+        let limit_us = self.now_us.saturating_add(max_us);
+        if done(self) {
+            return Ok(true);
+        }
+        while self.step_event(limit_us)? {
+            if done(self) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Re-checks every invariant over the whole current state (every live node's status and log,
+    /// every applied sequence), beyond the incremental checks made after each event.
+    pub fn check_invariants(&mut self) -> Result<(), Violation> {
+        self.check_stopped()?;
+        for id in self.ids.clone() {
+            if let Err(breach) = self.check_node(id) {
+                return Err(self.fail(breach));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_node(&mut self, id: NodeId) -> Result<(), Breach> {
+        self.observe(id)?;
+        let slot = &self.nodes[(id.0 - 1) as usize];
+        if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
+            self.checker.check_log(id, log)?;
+        }
+        self.checker.check_applied(id, &slot.applied)
+    }
+
+    /// Returns the stored violation, if the simulation already stopped on one.
+    pub(crate) fn check_stopped(&self) -> Result<(), Violation> {
+        match &self.violation {
+            Some(violation) => Err(violation.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Handles the next event if it is due by `limit_us`. Otherwise moves the clock to `limit_us`
+    /// and returns false.
+    pub(crate) fn step_event(&mut self, limit_us: u64) -> Result<bool, Violation> {
+        self.check_stopped()?;
+        match self.queue.peek_time_us() {
+            Some(time_us) if time_us <= limit_us => {}
+            _ => {
+                self.now_us = self.now_us.max(limit_us);
+                return Ok(false);
+            }
+        }
+        let (time_us, event) = self.queue.pop().expect("peeked");
+        // Invariant: virtual time never runs backwards.
+        assert!(
+            time_us >= self.now_us,
+            "event at {time_us} scheduled in the past of {}",
+            self.now_us
+        );
+        self.now_us = time_us;
+        self.counters.events_processed += 1;
+        if let Err(breach) = self.handle(event) {
+            return Err(self.fail(breach));
+        }
+        Ok(true)
+    }
+
+    fn handle(&mut self, event: Event<P::Message>) -> Result<(), Breach> {
+        match event {
+            Event::Tick { node, incarnation } => {
+                let tick_us = self.options.tick_us;
+                let slot = self.slot_mut(node);
+                if slot.incarnation != incarnation {
+                    return Ok(()); // A timer from a previous life.
+                }
+                let Some(protocol) = slot.protocol.as_mut() else { return Ok(()) };
+                protocol.tick();
+                self.queue.push(self.now_us + tick_us, Event::Tick { node, incarnation });
+                self.after_call(node)
+            }
+            Event::Deliver(envelope) => self.deliver(envelope),
+            Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
+            Event::Nemesis(event) => self.on_nemesis(event),
+        }
+    }
+
+    fn deliver(&mut self, envelope: Envelope<P::Message>) -> Result<(), Breach> {
+        use conclave_core::MessageMeta;
+        let (from, to) = (envelope.from, envelope.to);
+        let kind = envelope.msg.kind();
+        // Checked again on arrival: a partition that formed while the message flew stops it.
+        let reason = if !self.network.can_reach(from, to) {
+            Some(DropReason::Partition)
+        } else if !self.slot(to).is_up() {
+            Some(DropReason::Crashed)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.network.record_dropped(reason);
+            self.trace
+                .record(self.now_us, TraceEvent::Drop { from, to, kind, reason: reason.name() });
+            return Ok(());
+        }
+        self.network.record_delivered();
+        let term = envelope.msg.term();
+        self.trace.record(self.now_us, TraceEvent::Deliver { from, to, kind, term });
+        self.slot_mut(to).protocol.as_mut().expect("checked up").step(envelope);
+        self.after_call(to)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Manual control.
+
+    /// Asks `id` to replicate `data`, then carries out the work it produced. Panics if `id` is
+    /// crashed: proposing to a dead node is a mistake in the test, not a protocol outcome.
+    pub fn propose(&mut self, id: NodeId, data: Bytes) -> Result<Proposal, ProposeError> {
+        let protocol = self.slot_mut(id).protocol.as_mut();
+        let result =
+            protocol.unwrap_or_else(|| panic!("propose to crashed node {id}")).propose(data);
+        self.settle(id);
+        result
+    }
+
+    /// Crashes `id`: its protocol object and everything not on its disk are lost, and messages
+    /// reaching it while it is down are dropped. Returns false if it was already down.
+    pub fn crash(&mut self, id: NodeId) -> bool {
+        let slot = self.slot_mut(id);
+        if slot.protocol.take().is_none() {
+            return false;
+        }
+        slot.incarnation += 1;
+        slot.status_last = None;
+        self.counters.crashes += 1;
+        self.trace.record(self.now_us, TraceEvent::Crash { node: id });
+        self.clients_on_crash(id);
+        true
+    }
+
+    /// Restarts a crashed `id` from its disk alone, with an empty applied sequence. Returns false
+    /// if it was up.
+    pub fn restart(&mut self, id: NodeId) -> bool {
+        match self.restart_node(id) {
+            Ok(restarted) => restarted,
+            Err(breach) => {
+                self.fail(breach);
+                true
+            }
+        }
+    }
+
+    /// [`restart`](Simulation::restart), returning a breach found in the node's first work.
+    pub(crate) fn restart_node(&mut self, id: NodeId) -> Result<bool, Breach> {
+        if self.slot(id).is_up() {
+            return Ok(false);
+        }
+        self.counters.restarts += 1;
+        self.trace.record(self.now_us, TraceEvent::Restart { node: id });
+        self.start_node(id)?;
+        Ok(true)
+    }
+
+    /// Splits the network into `groups`: nodes reach each other only within a group; a node named
+    /// in no group is alone. Replaces any earlier grouping; one-way cuts stay.
+    pub fn partition(&mut self, groups: &[&[NodeId]]) {
+        self.network.partition(groups);
+        self.counters.partitions += 1;
+        self.trace.record(self.now_us, TraceEvent::Partition { groups: self.network.groups() });
+    }
+
+    /// Blocks messages from `from` to `to`, leaving the other direction open.
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.cut_links(&[(from, to)]);
+    }
+
+    /// Blocks several links one way, counted as one partition episode.
+    pub(crate) fn cut_links(&mut self, cuts: &[(NodeId, NodeId)]) {
+        self.counters.partitions += 1;
+        for (from, to) in cuts {
+            self.network.cut_one_way(*from, *to);
+            self.trace.record(self.now_us, TraceEvent::Cut { from: *from, to: *to });
+        }
+    }
+
+    /// Removes every partition and one-way cut.
+    pub fn heal(&mut self) {
+        self.network.heal();
+        self.trace.record(self.now_us, TraceEvent::Heal);
+    }
+
+    /// Sets the probability that any one message is lost.
+    pub fn set_drop_probability(&mut self, probability: f64) {
+        self.network.set_drop_probability(probability);
+        self.trace_weather();
+    }
+
+    /// Sets the probability that any one message is delivered twice.
+    pub fn set_duplicate_probability(&mut self, probability: f64) {
+        self.network.set_duplicate_probability(probability);
+        self.trace_weather();
+    }
+
+    /// Turns the long latency tail (some messages take 10–200 ms) on or off.
+    pub fn set_delay_spike(&mut self, on: bool) {
+        self.network.set_delay_spike(on);
+        self.trace_weather();
+    }
+
+    /// Turns reordering on (links stop being FIFO and some messages are held back) or off.
+    pub fn set_reorder(&mut self, on: bool) {
+        self.network.set_reorder(on);
+        self.trace_weather();
+    }
+
+    fn trace_weather(&mut self) {
+        let event = TraceEvent::Weather {
+            drop: self.network.drop_probability(),
+            duplicate: self.network.duplicate_probability(),
+            delay: self.network.delay_spike(),
+            reorder: self.network.reorder(),
+        };
+        self.trace.record(self.now_us, event);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Internals.
+
+    /// Builds `id`'s protocol from its disk and schedules its first tick at a random phase, so
+    /// that nodes do not tick in lockstep. Then carries out the node's first work (a restarted node
+    /// typically re-applies its committed log).
+    fn start_node(&mut self, id: NodeId) -> Result<(), Breach> {
+        let tick_us = self.options.tick_us;
+        let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let durable = slot.disk.state().clone();
+        let rng = slot.rng.fork();
+        let phase_us = slot.rng.between(0, tick_us);
+        slot.protocol = Some((self.factory)(id, &self.ids, durable, rng));
+        slot.applied.clear();
+        slot.status_last = None;
+        let incarnation = slot.incarnation;
+        self.checker.on_restart(id);
+        self.queue.push(self.now_us + phase_us, Event::Tick { node: id, incarnation });
+        self.after_call(id)
+    }
+
+    /// Carries out and checks `id`'s pending work outside the event loop, keeping a violation for
+    /// the next `run*` call to return.
+    fn settle(&mut self, id: NodeId) {
+        if self.violation.is_some() {
+            return;
+        }
+        if let Err(breach) = self.after_call(id) {
+            self.fail(breach);
+        }
+    }
+
+    /// Turns a breach into the run's violation, with the seed, the time and the recent trace.
+    pub(crate) fn fail(&mut self, breach: Breach) -> Violation {
+        let violation = Violation {
+            seed: self.options.seed,
+            invariant: breach.invariant,
+            detail: breach.detail,
+            time_us: self.now_us,
+            recent_trace: self.trace.recent_lines(),
+        };
+        self.trace.flush();
+        self.violation = Some(violation.clone());
+        violation
+    }
+
+    /// The slot of `id`. Panics for an id outside the cluster, which is a mistake in the caller.
+    pub(crate) fn slot(&self, id: NodeId) -> &NodeSlot<P> {
+        match id.0.checked_sub(1).and_then(|i| self.nodes.get(i as usize)) {
+            Some(slot) => slot,
+            None => panic!("node {id} is not in the cluster of {}", self.nodes.len()),
+        }
+    }
+
+    /// The mutable slot of `id`; panics like [`slot`](Simulation::slot).
+    pub(crate) fn slot_mut(&mut self, id: NodeId) -> &mut NodeSlot<P> {
+        let nodes = self.nodes.len();
+        match id.0.checked_sub(1).and_then(|i| self.nodes.get_mut(i as usize)) {
+            Some(slot) => slot,
+            None => panic!("node {id} is not in the cluster of {nodes}"),
+        }
+    }
+}

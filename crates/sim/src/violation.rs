@@ -1,0 +1,96 @@
+//! What a failed run reports: which property broke, where, and the events that led there.
+
+use std::fmt;
+
+/// A property the simulator checks. Safety properties are checked after every event; liveness
+/// ones at the end of a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Invariant {
+    /// At most one leader per term, over the whole run (Raft §5.2).
+    ElectionSafety,
+    /// Two logs holding an entry with the same index and term hold the same entry and the same
+    /// term just before it, and so (inductively) identical prefixes (Raft §5.3).
+    LogMatching,
+    /// A leader's log holds every entry committed in an earlier term (Raft §5.4).
+    LeaderCompleteness,
+    /// Every node applies a prefix of one global sequence, with consecutive indexes (Raft §5.4.3).
+    StateMachineSafety,
+    /// A node's commit index never decreases within one incarnation, and an entry once committed
+    /// never changes.
+    MonotonicCommit,
+    /// A write the client saw acknowledged is in the final applied sequence, at its index, with
+    /// its data.
+    AcknowledgedWrite,
+    /// The protocol broke the driver contract (for example a `Ready` whose entries leave a hole in
+    /// the log, or a message claiming another sender).
+    DriverContract,
+    /// The cluster did not make progress in time: the op phase of a fault-free run did not finish,
+    /// or the cluster did not converge after faults stopped.
+    Liveness,
+}
+
+impl Invariant {
+    /// A short, stable name for reports and scripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::ElectionSafety => "election-safety",
+            Invariant::LogMatching => "log-matching",
+            Invariant::LeaderCompleteness => "leader-completeness",
+            Invariant::StateMachineSafety => "state-machine-safety",
+            Invariant::MonotonicCommit => "monotonic-commit",
+            Invariant::AcknowledgedWrite => "acknowledged-write",
+            Invariant::DriverContract => "driver-contract",
+            Invariant::Liveness => "liveness",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A broken property, with everything needed to replay and understand it: the seed (rerun with
+/// the same options to reproduce it exactly), the virtual time, and the last trace lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The run's seed.
+    pub seed: u64,
+    /// The property that broke.
+    pub invariant: Invariant,
+    /// What exactly was seen, in a sentence.
+    pub detail: String,
+    /// Virtual time of the event after which the check failed.
+    pub time_us: u64,
+    /// The last trace lines (JSON) before the failure, oldest first.
+    pub recent_trace: Vec<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} violated at t={}us (seed {}): {}",
+            self.invariant, self.time_us, self.seed, self.detail
+        )
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// A broken property as the checker sees it, before the simulation adds seed, time and trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Breach {
+    /// The property.
+    pub(crate) invariant: Invariant,
+    /// What was seen.
+    pub(crate) detail: String,
+}
+
+impl Breach {
+    /// A breach of `invariant`, described by `detail`.
+    pub(crate) fn new(invariant: Invariant, detail: impl Into<String>) -> Breach {
+        Breach { invariant, detail: detail.into() }
+    }
+}

@@ -1,0 +1,517 @@
+//! The random workload of [`Simulation::run`]: clients proposing operations while the nemesis
+//! injects faults, then a calm phase in which the cluster must converge, then the final checks.
+
+use conclave_core::{Entry, EntryKind, NodeId, ProposeError, Protocol, RandomSource};
+
+use crate::client::{Client, ClientState, Op, RETRY_HINTED_US};
+use crate::history::{HistoryEvent, HistoryKind};
+use crate::nemesis::{Nemesis, NemesisAction, NemesisEvent};
+use crate::options::Fault;
+use crate::simulation::{Event, Simulation};
+use crate::summary::{percentile, Summary};
+use crate::trace::{ClientAction, ClientTrace, TraceEvent};
+use crate::violation::{Breach, Invariant, Violation};
+
+/// Spread of the clients' first wake-ups, so they do not all start in the same microsecond.
+const CLIENT_START_SPREAD_US: u64 = 1_000;
+
+/// State of a random run: the clients, the nemesis and what they have recorded.
+pub(crate) struct Workload {
+    pub(crate) clients: Vec<Client>,
+    pub(crate) nemesis: Nemesis,
+    /// Set when the op phase ends: clients finish what is in flight and start nothing new.
+    pub(crate) ops_phase_over: bool,
+    pub(crate) acknowledged: u64,
+    pub(crate) latencies_us: Vec<u64>,
+    pub(crate) history: Vec<HistoryEvent>,
+}
+
+impl<P: Protocol> Simulation<P> {
+    /// Runs the random workload: clients propose until `options.ops` operations are acknowledged
+    /// (or the op-phase time cap passes) while the nemesis injects `options.faults`; then the
+    /// nemesis stops, the network heals, every node restarts, and the cluster must converge (all
+    /// nodes applying up to one commit index) within `options.converge_time_max_us`. Finally every
+    /// acknowledged write must be in the applied sequence.
+    ///
+    /// Returns the run's [`Summary`], or the first [`Violation`] (safety, or liveness: no progress
+    /// in a fault-free run, or no convergence). May be called once per simulation; it may follow
+    /// manual steps.
+    pub fn run(&mut self) -> Result<Summary, Violation> {
+        self.check_stopped()?;
+        assert!(self.workload.is_none(), "Simulation::run may be called only once");
+        self.start_workload();
+        let mut warnings = Vec::new();
+
+        let ops_deadline_us = self.now_us.saturating_add(self.options.ops_time_max_us);
+        let mut ops_phase_completed = true;
+        while self.workload().acknowledged < self.options.ops {
+            if !self.step_event(ops_deadline_us)? {
+                ops_phase_completed = false;
+                break;
+            }
+        }
+        let ops_phase_us = self.now_us;
+        if !ops_phase_completed {
+            let message = format!(
+                "op phase reached its cap of {}us with {}/{} ops acknowledged",
+                self.options.ops_time_max_us,
+                self.workload().acknowledged,
+                self.options.ops
+            );
+            // Without faults (nemesis or base loss) nothing excuses a stall.
+            let fault_free = self.options.faults.is_empty()
+                && self.options.drop_probability == 0.0
+                && self.options.duplicate_probability == 0.0;
+            if fault_free {
+                return Err(self.fail(Breach::new(Invariant::Liveness, message)));
+            }
+            warnings.push(message);
+        }
+
+        self.end_ops_phase()?;
+        let converge_deadline_us = self.now_us.saturating_add(self.options.converge_time_max_us);
+        while !self.converged() {
+            if !self.step_event(converge_deadline_us)? {
+                let detail = format!(
+                    "cluster did not converge within {}us after faults stopped: {}",
+                    self.options.converge_time_max_us,
+                    self.describe_progress()
+                );
+                return Err(self.fail(Breach::new(Invariant::Liveness, detail)));
+            }
+        }
+        let converge_us = self.now_us - ops_phase_us;
+
+        self.finish_clients();
+        self.check_invariants()?;
+        self.check_acknowledged()?;
+        self.trace.record(self.now_us, TraceEvent::Phase { name: "done" });
+        self.trace.flush();
+        Ok(self.summary(ops_phase_completed, ops_phase_us, converge_us, warnings))
+    }
+
+    fn workload(&self) -> &Workload {
+        self.workload.as_ref().expect("workload started")
+    }
+
+    fn workload_mut(&mut self) -> &mut Workload {
+        self.workload.as_mut().expect("workload started")
+    }
+
+    /// Creates the clients and the nemesis and schedules their first steps.
+    fn start_workload(&mut self) {
+        let nodes = self.options.nodes;
+        let mut clients = Vec::with_capacity(self.options.clients);
+        for id in 0..self.options.clients {
+            let mut client = Client::new(id as u32, self.rng_clients.fork(), nodes);
+            let generation = client.rearm();
+            let at_us = self.now_us + client.rng.between(0, CLIENT_START_SPREAD_US);
+            self.queue.push(at_us, Event::ClientWake { client: id, generation });
+            clients.push(client);
+        }
+        let mut nemesis = Nemesis::new(self.rng_nemesis.fork(), self.options.faults, nodes);
+        if !nemesis.is_idle() {
+            let at_us = self.now_us + nemesis.step_delay_us();
+            self.queue.push(at_us, Event::Nemesis(NemesisEvent::Step));
+        }
+        self.workload = Some(Workload {
+            clients,
+            nemesis,
+            ops_phase_over: false,
+            acknowledged: 0,
+            latencies_us: Vec::new(),
+            history: Vec::new(),
+        });
+        self.trace.record(self.now_us, TraceEvent::Phase { name: "ops" });
+    }
+
+    /// Stops the nemesis and undoes every fault: heal, calm weather, restart every crashed node.
+    fn end_ops_phase(&mut self) -> Result<(), Violation> {
+        self.trace.record(self.now_us, TraceEvent::Phase { name: "converge" });
+        let workload = self.workload_mut();
+        workload.ops_phase_over = true;
+        workload.nemesis.stop();
+        self.heal();
+        // "Everything heals" includes base loss and duplication, so that convergence measures the
+        // protocol, not the weather.
+        self.set_drop_probability(0.0);
+        self.set_duplicate_probability(0.0);
+        self.set_delay_spike(false);
+        self.set_reorder(false);
+        for id in self.ids.clone() {
+            if let Err(breach) = self.restart_node(id) {
+                return Err(self.fail(breach));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when every node is up, all report the same commit index, each has applied exactly up
+    /// to it, and it covers everything ever seen committed.
+    fn converged(&self) -> bool {
+        let mut commit = None;
+        for slot in &self.nodes {
+            let Some(protocol) = &slot.protocol else { return false };
+            let status = protocol.status();
+            if *commit.get_or_insert(status.commit) != status.commit
+                || slot.applied.len() as u64 != status.commit.0
+            {
+                return false;
+            }
+        }
+        commit.is_some_and(|commit| commit >= self.checker.committed_last())
+    }
+
+    /// Each node's commit and applied index, for a liveness report.
+    fn describe_progress(&self) -> String {
+        let parts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|slot| match &slot.protocol {
+                Some(protocol) => {
+                    let status = protocol.status();
+                    format!(
+                        "node {} {} term {} commit {} applied {}",
+                        slot.id,
+                        status.role,
+                        status.term,
+                        status.commit,
+                        slot.applied.len()
+                    )
+                }
+                None => format!("node {} down", slot.id),
+            })
+            .collect();
+        parts.join("; ")
+    }
+
+    /// At the end of the run, marks every operation still in flight as of unknown outcome.
+    fn finish_clients(&mut self) {
+        let now_us = self.now_us;
+        let workload = self.workload_mut();
+        for client in &mut workload.clients {
+            client.rearm();
+            if let ClientState::Pending { op, .. } =
+                std::mem::replace(&mut client.state, ClientState::Done)
+            {
+                workload.history.push(HistoryEvent {
+                    time_us: now_us,
+                    client: client.id,
+                    op: op.seq,
+                    value: op.value,
+                    kind: HistoryKind::Timeout,
+                });
+            }
+        }
+    }
+
+    /// The client check: every acknowledged write is in the final applied sequence, at its index,
+    /// with its data.
+    fn check_acknowledged(&mut self) -> Result<(), Violation> {
+        let mut result = Ok(());
+        for event in &self.workload().history {
+            if let HistoryKind::Ok { index, term } = event.kind {
+                result = self.checker.check_acknowledged(index, term, &event.value);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        result.map_err(|breach| self.fail(breach))
+    }
+
+    fn summary(
+        &mut self,
+        ops_phase_completed: bool,
+        ops_phase_us: u64,
+        converge_us: u64,
+        warnings: Vec<String>,
+    ) -> Summary {
+        let commit_index = self.status(self.ids[0]).map(|status| status.commit).unwrap_or_default();
+        let workload = self.workload.as_mut().expect("workload started");
+        workload.latencies_us.sort_unstable();
+        let latencies = &workload.latencies_us;
+        Summary {
+            seed: self.options.seed,
+            ops_target: self.options.ops,
+            ops_acknowledged: workload.acknowledged,
+            ops_phase_completed,
+            elections_started: self.counters.elections_started,
+            leaders_elected: self.counters.leaders_elected,
+            leader_changes: self.counters.leader_changes,
+            crashes: self.counters.crashes,
+            partitions: self.counters.partitions,
+            network: self.network.stats().clone(),
+            commit_index,
+            ops_phase_us,
+            converge_us,
+            virtual_time_us: self.now_us,
+            events_processed: self.counters.events_processed,
+            latency_p50_us: percentile(latencies, 50),
+            latency_p99_us: percentile(latencies, 99),
+            warnings,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Clients.
+
+    /// A client's timer fired: start an operation, retry one, or give up waiting on one.
+    pub(crate) fn on_client_wake(&mut self, client: usize, generation: u64) -> Result<(), Breach> {
+        let now_us = self.now_us;
+        let Some(workload) = self.workload.as_mut() else { return Ok(()) };
+        let ops_phase_over = workload.ops_phase_over;
+        let state = {
+            let c = &mut workload.clients[client];
+            if c.wake_generation != generation {
+                return Ok(()); // Cancelled: the client moved on since this was scheduled.
+            }
+            std::mem::replace(&mut c.state, ClientState::Idle)
+        };
+        match state {
+            ClientState::Done => workload.clients[client].state = ClientState::Done,
+            ClientState::Pending { op, node, proposal } => {
+                // No apply at the proposal's index in time: the outcome is unknown, so the client
+                // must not reuse the value; it starts a fresh operation elsewhere.
+                self.record_client(client, &op, HistoryKind::Timeout);
+                let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
+                let event = ClientTrace { index: Some(proposal.index), ..event };
+                self.trace.record(now_us, TraceEvent::Client(event));
+                let nodes = self.options.nodes;
+                let c = &mut self.workload_mut().clients[client];
+                c.retarget_random(nodes);
+                let generation = c.rearm();
+                self.queue.push(now_us, Event::ClientWake { client, generation });
+            }
+            ClientState::Idle | ClientState::Retrying(_) if ops_phase_over => {
+                workload.clients[client].state = ClientState::Done;
+            }
+            ClientState::Idle => {
+                let op = workload.clients[client].op_new(now_us);
+                self.client_attempt(client, op)?;
+            }
+            ClientState::Retrying(op) => self.client_attempt(client, op)?,
+        }
+        Ok(())
+    }
+
+    /// Proposes `op` at the client's target node and reacts to the answer.
+    fn client_attempt(&mut self, client: usize, op: Op) -> Result<(), Breach> {
+        let now_us = self.now_us;
+        let nodes = self.options.nodes;
+        let target = self.workload().clients[client].target;
+        if !self.slot(target).is_up() {
+            // Like a refused connection: nothing was sent, so nothing goes in the history.
+            let event = self.client_event(client, ClientAction::Retry, &op, Some(target));
+            self.trace.record(now_us, TraceEvent::Client(event));
+            let c = &mut self.workload_mut().clients[client];
+            c.retarget_random(nodes);
+            let at_us = now_us + c.blind_retry_delay_us();
+            self.client_wait(client, ClientState::Retrying(op), at_us);
+            return Ok(());
+        }
+        self.record_client(client, &op, HistoryKind::Invoke { node: target });
+        let protocol = self.slot_mut(target).protocol.as_mut().expect("checked up");
+        match protocol.propose(op.value.clone()) {
+            Ok(proposal) => {
+                let event = self.client_event(client, ClientAction::Invoke, &op, Some(target));
+                let event =
+                    ClientTrace { index: Some(proposal.index), term: Some(proposal.term), ..event };
+                self.trace.record(now_us, TraceEvent::Client(event));
+                // The client must be waiting before the node's work is drained: a single-node
+                // cluster commits and applies the entry within this very drain.
+                let deadline_us = now_us + self.options.client_timeout_us;
+                let pending = ClientState::Pending { op, node: target, proposal };
+                self.client_wait(client, pending, deadline_us);
+            }
+            Err(error) => {
+                let reason = match error {
+                    ProposeError::NotLeader { .. } => "not-leader",
+                    _ => "refused",
+                };
+                self.record_client(client, &op, HistoryKind::Fail { reason });
+                let event = self.client_event(client, ClientAction::Retry, &op, Some(target));
+                self.trace.record(now_us, TraceEvent::Client(event));
+                let c = &mut self.workload_mut().clients[client];
+                let delay_us = match error {
+                    ProposeError::NotLeader { leader_hint: Some(hint) } if hint != target => {
+                        c.target = hint;
+                        RETRY_HINTED_US
+                    }
+                    _ => {
+                        c.retarget_random(nodes);
+                        c.blind_retry_delay_us()
+                    }
+                };
+                self.client_wait(client, ClientState::Retrying(op), now_us + delay_us);
+            }
+        }
+        self.after_call(target)
+    }
+
+    /// Puts `client` in `state` and schedules its next wake-up at `at_us`, cancelling older ones.
+    fn client_wait(&mut self, client: usize, state: ClientState, at_us: u64) {
+        let c = &mut self.workload_mut().clients[client];
+        c.state = state;
+        let generation = c.rearm();
+        self.queue.push(at_us, Event::ClientWake { client, generation });
+    }
+
+    /// `node` applied `entry`: a client waiting on that index learns its fate. The same term means
+    /// the proposal took effect; another term means a new leader overwrote it, so it never will,
+    /// and the client retries the same operation.
+    pub(crate) fn clients_on_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), Breach> {
+        let now_us = self.now_us;
+        let Some(workload) = self.workload.as_ref() else { return Ok(()) };
+        let waiting = workload.clients.iter().position(|c| {
+            matches!(&c.state, ClientState::Pending { node: n, proposal, .. }
+                if *n == node && proposal.index == entry.index)
+        });
+        let Some(client) = waiting else { return Ok(()) };
+        let ClientState::Pending { op, proposal, .. } =
+            std::mem::replace(&mut self.workload_mut().clients[client].state, ClientState::Idle)
+        else {
+            unreachable!("found pending above")
+        };
+        if entry.term == proposal.term {
+            if entry.kind != EntryKind::Command || entry.data != op.value {
+                return Err(Breach::new(
+                    Invariant::AcknowledgedWrite,
+                    format!(
+                        "node {node} accepted {:?} at {}@{}, but applied {:?} {:?} there",
+                        op.value, proposal.index, proposal.term, entry.kind, entry.data
+                    ),
+                ));
+            }
+            let kind = HistoryKind::Ok { index: entry.index, term: entry.term };
+            self.record_client(client, &op, kind);
+            let event = self.client_event(client, ClientAction::Ok, &op, Some(node));
+            let event = ClientTrace { index: Some(entry.index), term: Some(entry.term), ..event };
+            self.trace.record(now_us, TraceEvent::Client(event));
+            let workload = self.workload_mut();
+            workload.acknowledged += 1;
+            workload.latencies_us.push(now_us - op.started_us);
+            self.client_wait(client, ClientState::Idle, now_us);
+        } else {
+            self.record_client(client, &op, HistoryKind::Fail { reason: "overwritten" });
+            let event = self.client_event(client, ClientAction::Retry, &op, Some(node));
+            let event = ClientTrace { index: Some(entry.index), ..event };
+            self.trace.record(now_us, TraceEvent::Client(event));
+            let nodes = self.options.nodes;
+            self.workload_mut().clients[client].retarget_random(nodes);
+            self.client_wait(client, ClientState::Retrying(op), now_us + RETRY_HINTED_US);
+        }
+        Ok(())
+    }
+
+    /// `node` crashed: clients waiting on it cannot know whether their operation took effect.
+    pub(crate) fn clients_on_crash(&mut self, node: NodeId) {
+        let now_us = self.now_us;
+        let nodes = self.options.nodes;
+        let Some(workload) = self.workload.as_ref() else { return };
+        let waiting: Vec<usize> = (0..workload.clients.len())
+            .filter(|i| {
+                let state = &workload.clients[*i].state;
+                matches!(state, ClientState::Pending { node: n, .. } if *n == node)
+            })
+            .collect();
+        for client in waiting {
+            let state = std::mem::replace(
+                &mut self.workload_mut().clients[client].state,
+                ClientState::Idle,
+            );
+            let ClientState::Pending { op, .. } = state else { unreachable!("filtered pending") };
+            self.record_client(client, &op, HistoryKind::Timeout);
+            let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
+            self.trace.record(now_us, TraceEvent::Client(event));
+            let c = &mut self.workload_mut().clients[client];
+            c.retarget_random(nodes);
+            let at_us = now_us + c.blind_retry_delay_us();
+            self.client_wait(client, ClientState::Idle, at_us);
+        }
+    }
+
+    fn record_client(&mut self, client: usize, op: &Op, kind: HistoryKind) {
+        let now_us = self.now_us;
+        let workload = self.workload_mut();
+        let client = workload.clients[client].id;
+        let event =
+            HistoryEvent { time_us: now_us, client, op: op.seq, value: op.value.clone(), kind };
+        workload.history.push(event);
+    }
+
+    fn client_event(
+        &self,
+        client: usize,
+        action: ClientAction,
+        op: &Op,
+        node: Option<NodeId>,
+    ) -> ClientTrace {
+        let client = self.workload().clients[client].id;
+        ClientTrace { client, action, op: op.seq, node, index: None, term: None }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Nemesis.
+
+    /// A nemesis event fired: start a fault (and schedule its undo), or undo one.
+    pub(crate) fn on_nemesis(&mut self, event: NemesisEvent) -> Result<(), Breach> {
+        let Some(workload) = self.workload.as_mut() else { return Ok(()) };
+        if workload.nemesis.is_idle() {
+            return Ok(()); // Stopped: the end of the op phase already undid everything.
+        }
+        match event {
+            NemesisEvent::Step => {
+                let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
+                let leader = self.leader();
+                let workload = self.workload.as_mut().expect("workload started");
+                let plan = workload.nemesis.plan(&live, leader);
+                let next_us = self.now_us + workload.nemesis.step_delay_us();
+                self.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
+                if let Some(plan) = plan {
+                    self.queue.push(self.now_us + plan.undo_after_us, Event::Nemesis(plan.undo));
+                    self.start_fault(plan.action);
+                }
+            }
+            NemesisEvent::Heal { episode } => {
+                if workload.nemesis.take_heal(episode) {
+                    self.heal();
+                }
+            }
+            NemesisEvent::Restart { node } => {
+                self.restart_node(node)?;
+            }
+            NemesisEvent::Calm { fault, episode } => {
+                if workload.nemesis.take_calm(fault, episode) {
+                    match fault {
+                        Fault::Drop => self.set_drop_probability(self.options.drop_probability),
+                        Fault::Duplicate => {
+                            self.set_duplicate_probability(self.options.duplicate_probability)
+                        }
+                        Fault::Delay => self.set_delay_spike(false),
+                        Fault::Reorder => self.set_reorder(false),
+                        Fault::Partition | Fault::Crash => unreachable!("not weather"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_fault(&mut self, action: NemesisAction) {
+        match action {
+            NemesisAction::Partition(groups) => {
+                let groups: Vec<&[NodeId]> = groups.iter().map(Vec::as_slice).collect();
+                self.partition(&groups);
+            }
+            NemesisAction::Cut(cuts) => self.cut_links(&cuts),
+            NemesisAction::Crash(node) => {
+                self.crash(node);
+            }
+            NemesisAction::Drop(probability) => self.set_drop_probability(probability),
+            NemesisAction::Duplicate(probability) => self.set_duplicate_probability(probability),
+            NemesisAction::DelaySpike => self.set_delay_spike(true),
+            NemesisAction::Reorder => self.set_reorder(true),
+        }
+    }
+}
