@@ -68,9 +68,33 @@ pub struct SimArgs {
     /// Raft: most AppendEntries messages in flight per follower.
     #[arg(long, default_value_t = 64)]
     inflight_max: usize,
+    /// Skip the commit-durability check (that no node lacking a just-committed entry could still
+    /// be elected), leaving only the checks that see data actually lost.
+    #[arg(long)]
+    no_commit_durability_check: bool,
     /// In sweeps, print only failing seeds and the tally.
     #[arg(long)]
     quiet: bool,
+    /// Run a deliberately broken Raft variant, to watch the simulator catch it.
+    #[cfg(feature = "bug-injection")]
+    #[arg(long, value_enum)]
+    bug: Vec<BugName>,
+}
+
+/// The deliberately broken Raft variants (see `conclave_raft::Bugs`).
+#[cfg(feature = "bug-injection")]
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BugName {
+    /// Commit entries of older terms by counting replicas (Figure 8).
+    Figure8Commit,
+    /// Leave the vote out of the persisted hard state.
+    ForgetVote,
+    /// Grant a second vote in the same term.
+    DoubleVote,
+    /// Keep a conflicting suffix instead of truncating it.
+    NoTruncate,
+    /// Apply entries once durable, before they are committed.
+    ApplyBeforeCommit,
 }
 
 fn parse_seed_range(text: &str) -> Result<RangeInclusive<u64>, String> {
@@ -94,6 +118,7 @@ impl SimArgs {
             ops: self.ops,
             clients: self.clients,
             faults: self.faults,
+            check_commit_durability: !self.no_commit_durability_check,
             ..Options::default()
         }
     }
@@ -106,6 +131,17 @@ impl SimArgs {
         config.check_quorum = !self.no_check_quorum;
         config.append_entries_max = self.append_entries_max;
         config.inflight_messages_max = self.inflight_max;
+        #[cfg(feature = "bug-injection")]
+        for bug in &self.bug {
+            let bugs = &mut config.bugs;
+            match bug {
+                BugName::Figure8Commit => bugs.commit_old_terms_by_counting = true,
+                BugName::ForgetVote => bugs.forget_to_persist_vote = true,
+                BugName::DoubleVote => bugs.grant_two_votes_per_term = true,
+                BugName::NoTruncate => bugs.skip_truncating_conflicts = true,
+                BugName::ApplyBeforeCommit => bugs.apply_before_commit = true,
+            }
+        }
         config
     }
 

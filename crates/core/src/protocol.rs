@@ -53,6 +53,9 @@ pub struct Status {
     pub term: Term,
     /// The leader it believes in for `term`, if any.
     pub leader: Option<NodeId>,
+    /// The candidate it voted for in `term`, if any (protocols without votes: `None`). Exposed
+    /// so a driver can check that a vote is durable before it is relied on.
+    pub vote: Option<NodeId>,
     /// Its commit index.
     pub commit: Index,
     /// The highest index it has released for application.

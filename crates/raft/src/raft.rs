@@ -390,6 +390,7 @@ impl Protocol for Raft {
             role: self.role,
             term: self.term,
             leader: self.leader,
+            vote: self.vote,
             commit: self.log.committed(),
             applied: self.log.applied(),
             last_index: self.log.last_index(),

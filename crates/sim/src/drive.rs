@@ -8,6 +8,7 @@
 
 use conclave_core::{Entry, Envelope, MessageMeta, NodeId, Protocol, Role};
 
+use crate::nemesis::NemesisEvent;
 use crate::network::Route;
 use crate::simulation::{Event, Simulation};
 use crate::trace::TraceEvent;
@@ -58,8 +59,17 @@ impl<P: Protocol> Simulation<P> {
                 }
             }
 
+            let promised = !ready.persisted_messages.is_empty();
+            if promised {
+                self.check_promises_durable(id)?;
+            }
             for envelope in ready.persisted_messages {
                 self.send(id, envelope)?;
+            }
+            if promised && self.maybe_crash_at_point(id) {
+                // The process died right after its promises left: nothing more of this Ready
+                // happens (no on_persisted, no apply).
+                return Ok(());
             }
             if let Some(last) = ready.entries.last() {
                 let protocol = self.nodes[slot_index].protocol.as_mut().expect("still up");
@@ -73,6 +83,17 @@ impl<P: Protocol> Simulation<P> {
             Invariant::DriverContract,
             format!("node {id} still has work after {READY_ROUNDS_MAX} Ready rounds"),
         ))
+    }
+
+    /// Lets the nemesis crash `id` at this crash point; schedules its restart. True if it crashed.
+    fn maybe_crash_at_point(&mut self, id: NodeId) -> bool {
+        let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
+        let Some(workload) = self.workload.as_mut() else { return false };
+        let Some(restart_after_us) = workload.nemesis.crash_point(id, &live) else { return false };
+        self.crash(id);
+        let at_us = self.now_us + restart_after_us;
+        self.queue.push(at_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
+        true
     }
 
     /// Hands one message to the network and queues its arrival (or arrivals).
@@ -165,6 +186,9 @@ impl<P: Protocol> Simulation<P> {
         }
         if before.is_none_or(|b| b.commit != status.commit) {
             self.checker.observe_commit(id, status.commit, status.term, log)?;
+            if self.options.check_commit_durability {
+                self.check_commit_durable(id, status.commit)?;
+            }
             if before.is_some_and(|b| status.commit > b.commit)
                 || (before.is_none() && status.commit.0 > 0)
             {

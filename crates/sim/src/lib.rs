@@ -47,6 +47,7 @@
 mod client;
 mod disk;
 mod drive;
+mod durability;
 mod event_queue;
 mod history;
 mod invariants;

@@ -27,6 +27,13 @@ const CRASH_MAX_US: u64 = 3_000_000;
 const BOUNCE_PROBABILITY: f64 = 0.3;
 const BOUNCE_MIN_US: u64 = 1_000;
 const BOUNCE_MAX_US: u64 = 20_000;
+/// Crash points: the chance that a node crashes right after it sent messages that promise
+/// durable state (a vote, an acknowledgement), per such batch. This is the moment where a
+/// protocol that forgot to persist something is caught out, and a crash at a random time almost
+/// never lands on it (FoundationDB and TigerBeetle inject crashes at such points for the same
+/// reason). The node bounces back like any quick crash.
+const CRASH_POINT_PROBABILITY: f64 = 0.002;
+
 /// How long a loss, duplication, delay or reorder episode lasts.
 const WEATHER_MIN_US: u64 = 100_000;
 const WEATHER_MAX_US: u64 = 2_000_000;
@@ -116,6 +123,26 @@ impl Nemesis {
     /// Stops the nemesis for good; the simulation undoes what is in force.
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
+    }
+
+    /// At a crash point (a node just sent promises): decides whether it crashes there, and if so,
+    /// after how long it restarts. Crash points come with the `crash` fault and respect the same
+    /// majority rule as scheduled crashes.
+    pub(crate) fn crash_point(&mut self, node: NodeId, live: &[bool]) -> Option<u64> {
+        if self.is_idle()
+            || !self.faults.contains(Fault::Crash)
+            || !self.rng.chance(CRASH_POINT_PROBABILITY)
+        {
+            return None;
+        }
+        let up = live.iter().filter(|l| **l).count();
+        let keeps_majority = up - 1 > self.nodes / 2;
+        if !live[(node.0 - 1) as usize]
+            || (!keeps_majority && !self.rng.chance(CRASH_MAJORITY_RISK))
+        {
+            return None;
+        }
+        Some(self.rng.between(BOUNCE_MIN_US, BOUNCE_MAX_US + 1))
     }
 
     /// The wait before the next step.

@@ -194,6 +194,15 @@ pub struct Options {
     /// Highest one-way latency in the common case (delay faults add a long tail on top).
     pub latency_max_us: u64,
 
+    // Checks.
+    /// Check, at every commit, that no node lacking the newly committed entry could still win an
+    /// election under Raft's up-to-date rule (a candidate whose last log term is later, or equal
+    /// with a log at least as long, gets the vote). This is the argument behind Raft's Leader
+    /// Completeness, checked at the moment of commitment rather than when a later leader loses the
+    /// entry, so an unsafe commit (the Figure-8 mistake) is caught even if no later leader happens
+    /// to overwrite it. Turn it off for protocols that do not elect leaders that way.
+    pub check_commit_durability: bool,
+
     // Bounds.
     /// Virtual-time budget for the op phase; reaching it is a liveness failure in a fault-free
     /// run and a warning otherwise.
@@ -218,6 +227,7 @@ impl Default for Options {
             duplicate_probability: 0.0,
             latency_min_us: 200,
             latency_max_us: 2_000,
+            check_commit_durability: true,
             ops_time_max_us: 600_000_000,
             converge_time_max_us: 60_000_000,
             recent_trace_len: 50,

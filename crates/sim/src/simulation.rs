@@ -98,6 +98,8 @@ pub struct Simulation<P: Protocol> {
     /// Clients and nemesis, present once [`run`](Simulation::run) started.
     pub(crate) workload: Option<Workload>,
     pub(crate) violation: Option<Violation>,
+    /// The highest commit index the commit-durability check has examined.
+    pub(crate) commit_durability_checked: conclave_core::Index,
 }
 
 impl<P: Protocol> Simulation<P> {
@@ -162,6 +164,7 @@ impl<P: Protocol> Simulation<P> {
             rng_nemesis,
             workload: None,
             violation: None,
+            commit_durability_checked: conclave_core::Index(0),
         };
         for id in simulation.ids.clone() {
             if let Err(breach) = simulation.start_node(id) {

@@ -21,6 +21,13 @@ pub enum Invariant {
     /// A write the client saw acknowledged is in the final applied sequence, at its index, with
     /// its data.
     AcknowledgedWrite,
+    /// A node acted on a term and vote that were not durable: after its promises (votes,
+    /// acknowledgements) left, its durable hard state must hold the term and vote it reports. A
+    /// crash would otherwise let it vote twice in one term.
+    DurablePromises,
+    /// An entry was committed while some node lacking it could still be elected by a majority
+    /// under the up-to-date rule, so a later leader could lose it (the Figure-8 mistake).
+    CommitDurability,
     /// The protocol broke the driver contract (for example a `Ready` whose entries leave a hole in
     /// the log, or a message claiming another sender).
     DriverContract,
@@ -39,6 +46,8 @@ impl Invariant {
             Invariant::StateMachineSafety => "state-machine-safety",
             Invariant::MonotonicCommit => "monotonic-commit",
             Invariant::AcknowledgedWrite => "acknowledged-write",
+            Invariant::DurablePromises => "durable-promises",
+            Invariant::CommitDurability => "commit-durability",
             Invariant::DriverContract => "driver-contract",
             Invariant::Liveness => "liveness",
         }

@@ -1,0 +1,124 @@
+//! Two checks that a protocol's durable state backs what it does: votes are on disk before they
+//! are relied on, and a committed entry cannot be lost to any election that could still happen.
+//!
+//! Both look at the simulated disks, because a crash can always send a node back to its disk.
+
+use conclave_core::{Index, LogView, NodeId, Protocol, Term};
+
+use crate::simulation::Simulation;
+use crate::violation::{Breach, Invariant};
+
+/// The end of a log, as an election compares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LogEnd {
+    index: Index,
+    term: Term,
+}
+
+impl LogEnd {
+    /// Raft's up-to-date rule (§5.4.1): would a voter whose log ends at `voter` grant a
+    /// candidate whose log ends at `self`?
+    fn at_least_as_up_to_date_as(self, voter: LogEnd) -> bool {
+        self.term > voter.term || (self.term == voter.term && self.index >= voter.index)
+    }
+}
+
+impl<P: Protocol> Simulation<P> {
+    /// Durable promises: `id` is about to send votes or acknowledgements; the term and vote it
+    /// reports must already be on its disk.
+    pub(crate) fn check_promises_durable(&self, id: NodeId) -> Result<(), Breach> {
+        let slot = self.slot(id);
+        let Some(protocol) = slot.protocol.as_ref() else { return Ok(()) };
+        let status = protocol.status();
+        if status.vote.is_none() {
+            return Ok(());
+        }
+        let durable = slot.disk.state().hard_state;
+        if durable.term != status.term || durable.vote != status.vote {
+            return Err(Breach::new(
+                Invariant::DurablePromises,
+                format!(
+                    "node {id} sends promises in term {} having voted for {:?}, but its disk holds term {} and vote {:?}",
+                    status.term, status.vote, durable.term, durable.vote
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Commit durability: `id` reports commit index `commit`. If that is the highest commit seen
+    /// so far, no node lacking the entry there may be able to collect a majority of votes, each
+    /// voter judged by its durable log (the log a crash would leave it), each candidate by its
+    /// durable log and by its log in memory.
+    pub(crate) fn check_commit_durable(&mut self, id: NodeId, commit: Index) -> Result<(), Breach> {
+        if commit <= self.commit_durability_checked || commit.0 == 0 {
+            return Ok(());
+        }
+        let Some(term) = self
+            .slot(id)
+            .protocol
+            .as_ref()
+            .and_then(|p| p.log_view())
+            .and_then(|log| log.entry(commit))
+            .map(|e| e.term)
+        else {
+            return Ok(()); // Compacted away here; another node's report will be checked.
+        };
+        self.commit_durability_checked = commit;
+        let voters: Vec<LogEnd> =
+            self.nodes.iter().map(|slot| durable_end(&slot.disk.state().entries)).collect();
+        let majority = self.nodes.len() / 2 + 1;
+        for (position, slot) in self.nodes.iter().enumerate() {
+            let candidate = NodeId(position as u64 + 1);
+            let mut ends = Vec::with_capacity(2);
+            if slot.disk.term_at(commit) != Some(term) {
+                ends.push(durable_end(&slot.disk.state().entries));
+            }
+            if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
+                if lacks(log, commit, term) {
+                    ends.push(memory_end(log));
+                }
+            }
+            for end in ends {
+                let supporters: Vec<NodeId> = voters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, voter)| end.at_least_as_up_to_date_as(**voter))
+                    .map(|(i, _)| NodeId(i as u64 + 1))
+                    .collect();
+                if supporters.len() >= majority {
+                    return Err(Breach::new(
+                        Invariant::CommitDurability,
+                        format!(
+                            "entry {commit} (term {term}) was committed, yet node {candidate}, whose log ends at index {} term {} without it, could be elected by nodes {supporters:?}",
+                            end.index, end.term
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn durable_end(entries: &[conclave_core::Entry]) -> LogEnd {
+    entries.last().map_or(LogEnd { index: Index(0), term: Term(0) }, |e| LogEnd {
+        index: e.index,
+        term: e.term,
+    })
+}
+
+fn memory_end(log: &dyn LogView) -> LogEnd {
+    let index = log.last_index();
+    let term = log.entry(index).map_or(Term(0), |e| e.term);
+    LogEnd { index, term }
+}
+
+/// True if `log` does not hold the entry (`index`, `term`). An index compacted away counts as held:
+/// only applied, hence committed, entries are compacted.
+fn lacks(log: &dyn LogView, index: Index, term: Term) -> bool {
+    if index < log.first_index() {
+        return false;
+    }
+    log.entry(index).is_none_or(|e| e.term != term)
+}
