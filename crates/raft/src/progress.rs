@@ -34,6 +34,12 @@ pub struct Progress {
     /// Leader ticks since this follower last answered; check-quorum counts the followers heard
     /// within one election timeout.
     pub ticks_since_heard: u32,
+    /// `matched` as of the previous heartbeat answer, and how many answers in a row found it
+    /// unchanged while the follower lagged: only a stall across heartbeats means messages were
+    /// lost, not merely still in flight.
+    pub matched_at_heartbeat: Index,
+    /// See `matched_at_heartbeat`.
+    pub stalled_heartbeats: u32,
 }
 
 impl Progress {
@@ -46,6 +52,8 @@ impl Progress {
             probe_sent: false,
             inflight: VecDeque::new(),
             ticks_since_heard: 0,
+            matched_at_heartbeat: Index(0),
+            stalled_heartbeats: 0,
         }
     }
 
@@ -63,6 +71,22 @@ impl Progress {
             self.inflight.pop_front();
         }
         updated
+    }
+
+    /// Notes a heartbeat answer from a follower that lags behind `last`; true once its match has
+    /// not moved for two answers in a row, the sign that appends to it were lost.
+    pub fn is_stalled(&mut self, last: Index) -> bool {
+        if self.matched >= last || self.matched > self.matched_at_heartbeat {
+            self.matched_at_heartbeat = self.matched;
+            self.stalled_heartbeats = 0;
+            return false;
+        }
+        self.stalled_heartbeats += 1;
+        if self.stalled_heartbeats < 2 {
+            return false;
+        }
+        self.stalled_heartbeats = 0;
+        true
     }
 
     /// Switches to pipelined replication after a successful probe.

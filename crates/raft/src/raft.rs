@@ -126,6 +126,15 @@ impl Raft {
         &self.log
     }
 
+    /// Starts an election now, as if the election timer had fired (etcd's `MsgHup`): with
+    /// pre-vote, a pre-vote first. Does nothing on a leader. Operators and tests use it to choose
+    /// who runs; leader transfer will build on it.
+    pub fn campaign(&mut self) {
+        if self.role != Role::Leader {
+            self.start_campaign();
+        }
+    }
+
     /// Drops log entries up to `upto` (clamped to the applied index): the state machine holds
     /// their effect. Until snapshot transfer exists, a follower whose match is below `upto`
     /// can no longer be caught up, so callers compact no further than the slowest follower.

@@ -206,21 +206,21 @@ impl Raft {
         let last = self.log.last_index();
         let Some(pr) = self.progress.get_mut(&from) else { return };
         pr.ticks_since_heard = 0;
-        if pr.matched >= last {
+        if !pr.is_stalled(last) {
             return;
         }
-        // The follower lags. Messages to it may have been lost: reopen the window so the next
-        // append goes out; if it arrives out of order the follower rejects it and we re-probe.
+        // The follower lags and its match has not moved across heartbeats: appends to it were
+        // lost. Reopen the window; in replicate state send even an empty append, whose rejection
+        // (if the gap is real) puts the follower back into probing from its real match.
         match pr.state {
             ReplicationState::Probe => pr.probe_sent = false,
             ReplicationState::Replicate => {
                 pr.inflight.pop_front();
             }
         }
-        let force = self.progress[&from].state == ReplicationState::Replicate;
-        if !self.maybe_send_append(from, force) {
-            return;
+        let force = pr.state == ReplicationState::Replicate;
+        if self.maybe_send_append(from, force) {
+            self.send_appends(from);
         }
-        self.send_appends(from);
     }
 }

@@ -388,10 +388,14 @@ impl<P: Protocol> Simulation<P> {
             let event = self.client_event(client, ClientAction::Ok, &op, Some(node));
             let event = ClientTrace { index: Some(entry.index), term: Some(entry.term), ..event };
             self.trace.record(now_us, TraceEvent::Client(event));
+            // Clients sit a network hop away: the answer travels back and the next request out,
+            // so a client's operations are a round trip apart, as they are against a real server.
+            let (low, high) = (self.options.latency_min_us, self.options.latency_max_us);
             let workload = self.workload_mut();
             workload.acknowledged += 1;
             workload.latencies_us.push(now_us - op.started_us);
-            self.client_wait(client, ClientState::Idle, now_us);
+            let round_trip_us = workload.clients[client].rng.between(2 * low, 2 * high + 1);
+            self.client_wait(client, ClientState::Idle, now_us + round_trip_us);
         } else {
             self.record_client(client, &op, HistoryKind::Fail { reason: "overwritten" });
             let event = self.client_event(client, ClientAction::Retry, &op, Some(node));
