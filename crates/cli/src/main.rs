@@ -2,6 +2,7 @@
 
 mod bench_core;
 mod sim_cmd;
+mod wal_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -19,6 +20,11 @@ enum Command {
     /// Run a protocol in the deterministic simulator under seeded faults, checking safety after
     /// every event; exits 1 on a violation (printing the seed and the trace tail).
     Sim(sim_cmd::SimArgs),
+    /// Inspect or verify a node's write-ahead log directory.
+    Wal {
+        #[command(subcommand)]
+        which: wal_cmd::WalCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -37,6 +43,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Sim(args) => {
             let code = sim_cmd::run(&args)?;
+            std::process::exit(code);
+        }
+        Command::Wal { which } => {
+            let code = wal_cmd::run(&which)?;
             std::process::exit(code);
         }
         Command::Bench { which: BenchCommand::Core(args) } => bench_core::run(&args),

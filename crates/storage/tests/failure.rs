@@ -1,0 +1,124 @@
+//! After any failed write or fsync the store refuses everything until reopened (fsyncgate), and
+//! group commit passes the failure to every waiter.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::entry;
+use conclave_core::{HardState, Index, Term};
+use conclave_storage::{
+    FaultInjector, FileStore, GroupCommit, LogStore, Options, SegmentedLog, Snapshot, StorageError,
+};
+
+fn with_faults(faults: &Arc<FaultInjector>) -> Options {
+    Options { fault_injector: Some(Arc::clone(faults)), ..Options::default() }
+}
+
+fn assert_failed<T: std::fmt::Debug>(result: Result<T, StorageError>, what: &str) {
+    match result {
+        Err(StorageError::Failed { cause }) => {
+            assert!(cause.contains("injected"), "{what}: {cause}")
+        }
+        other => panic!("{what}: expected the failed state, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_fsync_fails_every_later_call_even_after_the_disk_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let mut store = FileStore::open(dir.path(), &with_faults(&faults)).unwrap();
+    store.append(&[entry(1, 1, 4)]).unwrap();
+    store.sync().unwrap();
+    store.append(&[entry(2, 1, 4)]).unwrap();
+
+    faults.fail_syncs_after(0);
+    match store.sync() {
+        Err(StorageError::Io { op, .. }) => assert_eq!(op, "fdatasync"),
+        other => panic!("expected the fsync error, got {other:?}"),
+    }
+    faults.heal();
+    assert!(store.is_failed());
+    assert_failed(store.sync(), "sync");
+    assert_failed(store.append(&[entry(3, 1, 4)]), "append");
+    assert_failed(store.entries(Index(1), Index(2)), "entries");
+    assert_failed(store.truncate_suffix(Index(2)), "truncate");
+    assert_failed(store.save_hard_state(&HardState::default()), "hard state");
+    assert_failed(store.save_snapshot(&Snapshot::default()), "snapshot");
+    assert_failed(store.load(), "load");
+    drop(store);
+
+    // Reopening re-reads what is really on disk and is healthy again.
+    let store = FileStore::open(dir.path(), &Options::default()).unwrap();
+    assert!(store.last_index() >= Index(1));
+}
+
+#[test]
+fn a_failed_write_is_sticky_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let mut log = SegmentedLog::open(dir.path(), &with_faults(&faults)).unwrap();
+    log.append(&[entry(1, 1, 4)]).unwrap();
+    faults.fail_writes_after(0);
+    match log.sync() {
+        Err(StorageError::Io { op, .. }) => assert_eq!(op, "write"),
+        other => panic!("expected the write error, got {other:?}"),
+    }
+    faults.heal();
+    assert_failed(log.append(&[entry(2, 1, 4)]), "append");
+    assert_failed(log.sync(), "sync");
+}
+
+#[test]
+fn a_failed_hard_state_save_fails_the_whole_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let mut store = FileStore::open(dir.path(), &with_faults(&faults)).unwrap();
+    faults.fail_syncs_after(0);
+    let hard_state = HardState { term: Term(3), vote: None, commit: Index(0) };
+    assert!(matches!(store.save_hard_state(&hard_state), Err(StorageError::Io { .. })));
+    faults.heal();
+    assert_failed(store.append(&[entry(1, 1, 4)]), "append after a failed hard state save");
+    drop(store);
+    // The save never completed, so the old (default) hard state is what a restart finds.
+    let store = FileStore::open(dir.path(), &Options::default()).unwrap();
+    assert_eq!(store.hard_state(), HardState::default());
+}
+
+#[test]
+fn group_commit_reports_a_failed_write_or_sync_to_every_waiter_and_then_refuses() {
+    for fail_syncs in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = FaultInjector::new();
+        let store = FileStore::open(dir.path(), &with_faults(&faults)).unwrap();
+        let group = GroupCommit::new(store);
+        group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"ok")]).unwrap();
+        if fail_syncs {
+            faults.fail_syncs_after(0);
+        } else {
+            faults.fail_writes_after(0);
+        }
+        // Every writer must get an error back; none may hang waiting for a sync that never comes.
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let group = group.clone();
+                    scope.spawn(move || {
+                        group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"x")])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for result in results {
+            assert!(
+                matches!(result, Err(StorageError::Io { .. } | StorageError::Failed { .. })),
+                "{result:?}"
+            );
+        }
+        faults.heal();
+        let after = group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"y")]);
+        assert_failed(after, "after");
+    }
+}
