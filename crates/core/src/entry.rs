@@ -61,11 +61,31 @@ pub struct HardState {
     pub commit: Index,
 }
 
+/// A state machine image that stands in for the log prefix up to `index`. Taken locally to
+/// compact the log, or received from a leader (InstallSnapshot) by a follower that lags behind
+/// the leader's compacted log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last log index the image covers.
+    pub index: Index,
+    /// The term of the entry at `index`, so the log after it can still be matched.
+    pub term: Term,
+    /// The voting members as of `index`.
+    pub voters: Vec<NodeId>,
+    /// The state machine's serialised state; opaque to the protocol.
+    pub data: Bytes,
+}
+
 /// Everything a node recovers from its disk on restart; a protocol is rebuilt from this alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DurableState {
     /// The last hard state made durable.
     pub hard_state: HardState,
-    /// The durable log, contiguous, in index order, starting at index 1.
+    /// The newest durable snapshot, if any. The driver restores its state machine from it before
+    /// applying anything; the protocol starts with everything up to `snapshot.index` applied.
+    pub snapshot: Option<Snapshot>,
+    /// The durable log, contiguous, in index order: from index 1 without a snapshot, otherwise
+    /// from at most `snapshot.index + 1` (entries at or below the snapshot index may remain and
+    /// are ignored).
     pub entries: Vec<Entry>,
 }

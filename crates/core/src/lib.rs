@@ -15,6 +15,11 @@
 //! 4. [`Ready::committed_entries`] are applied in order. The core only releases entries that are
 //!    both committed and durable on this node, so applying never runs ahead of the disk.
 //!
+//! Snapshots travel the same way: [`Ready::snapshot`] is persisted with the other writes (and
+//! restores the state machine when it is ahead of it), [`Ready::compact_log_to`] lets the driver
+//! drop the durable log prefix a durable snapshot covers, and [`Ready::snapshot_due`] asks the
+//! driver for an image of its state machine, handed back with [`Protocol::on_snapshot_taken`].
+//!
 //! ```
 //! use conclave_core::{Entry, EntryKind, Index, Term};
 //! let e = Entry::command(Index(1), Term(1), bytes::Bytes::from_static(b"set x 1"));
@@ -28,7 +33,7 @@ mod protocol;
 mod ready;
 mod rng;
 
-pub use entry::{DurableState, Entry, EntryKind, HardState};
+pub use entry::{DurableState, Entry, EntryKind, HardState, Snapshot};
 pub use ids::{Index, NodeId, Term};
 pub use protocol::{LogView, MessageMeta, Proposal, ProposeError, Protocol, Role, Status};
 pub use ready::{Envelope, Ready};

@@ -62,6 +62,8 @@ pub struct Status {
     pub applied: Index,
     /// The last index in its log (durable or not).
     pub last_index: Index,
+    /// The index its newest snapshot covers (0 without one).
+    pub snapshot_index: Index,
 }
 
 /// Where an accepted proposal will appear in the log. The proposal succeeded only if the entry at
@@ -158,6 +160,12 @@ pub trait Protocol {
     /// Tells the core that its log is durable up to `index`, whose entry has `term`. A report for
     /// an entry that has since been overwritten (the term no longer matches) is ignored.
     fn on_persisted(&mut self, index: Index, term: Term);
+
+    /// Hands over the state machine image that [`Ready::snapshot_due`] asked for, taken at
+    /// `index` (which the state machine had applied). Protocols without snapshots ignore it.
+    fn on_snapshot_taken(&mut self, index: Index, data: Bytes) {
+        let _ = (index, data);
+    }
 
     /// The node's visible state.
     fn status(&self) -> Status;

@@ -1,6 +1,7 @@
 //! The batch of work a protocol hands its driver.
 
-use crate::entry::{Entry, HardState};
+use crate::entry::{Entry, HardState, Snapshot};
+use crate::ids::Index;
 use crate::ids::NodeId;
 
 /// A message with its addressing. Protocols address by [`NodeId`]; the driver maps ids to links.
@@ -38,6 +39,20 @@ pub struct Ready<M> {
     pub persisted_messages: Vec<Envelope<M>>,
     /// Entries that are committed and durable here, in index order, for the state machine.
     pub committed_entries: Vec<Entry>,
+    /// A snapshot to persist with `hard_state` and `entries` (atomically with respect to a
+    /// crash: after restart the node has either the old or the new one), replacing any older one.
+    /// If its index is beyond what the state machine has applied, it came from the leader: the
+    /// state machine is restored from it before `committed_entries` are applied, and the durable
+    /// log is reconciled by the rule Raft uses: entries after the snapshot survive only if the log
+    /// holds the snapshot's own entry (same index and term); otherwise the whole log goes.
+    pub snapshot: Option<Snapshot>,
+    /// Durable log entries up to this index are covered by a durable snapshot and may be
+    /// discarded (once `snapshot`, if any, is durable).
+    pub compact_log_to: Option<Index>,
+    /// The protocol asks for an image of the state machine as of this applied index, to compact
+    /// the log; hand it back with [`Protocol::on_snapshot_taken`](crate::Protocol::on_snapshot_taken)
+    /// (at once, or later from another thread).
+    pub snapshot_due: Option<Index>,
 }
 
 impl<M> Default for Ready<M> {
@@ -48,6 +63,9 @@ impl<M> Default for Ready<M> {
             messages: Vec::new(),
             persisted_messages: Vec::new(),
             committed_entries: Vec::new(),
+            snapshot: None,
+            compact_log_to: None,
+            snapshot_due: None,
         }
     }
 }
@@ -60,5 +78,8 @@ impl<M> Ready<M> {
             && self.messages.is_empty()
             && self.persisted_messages.is_empty()
             && self.committed_entries.is_empty()
+            && self.snapshot.is_none()
+            && self.compact_log_to.is_none()
+            && self.snapshot_due.is_none()
     }
 }

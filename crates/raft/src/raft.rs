@@ -55,7 +55,7 @@ impl Raft {
         rng: Box<dyn RandomSource + Send>,
     ) -> Result<Raft, ConfigError> {
         config.validate()?;
-        let DurableState { hard_state, entries } = durable;
+        let DurableState { hard_state, entries, snapshot: _ } = durable;
         if let Some(first) = entries.first() {
             if first.index != Index(1) {
                 return Err(ConfigError::CorruptState(format!(
@@ -384,6 +384,9 @@ impl Protocol for Raft {
             messages: std::mem::take(&mut self.messages),
             persisted_messages: std::mem::take(&mut self.persisted_messages),
             committed_entries: self.log.take_applicable(upto),
+            snapshot: None,
+            compact_log_to: None,
+            snapshot_due: None,
         }
     }
 
@@ -403,6 +406,7 @@ impl Protocol for Raft {
             commit: self.log.committed(),
             applied: self.log.applied(),
             last_index: self.log.last_index(),
+            snapshot_index: Index(0),
         }
     }
 

@@ -29,6 +29,7 @@ fn log_of(terms: &[u64]) -> Vec<Entry> {
 fn durable(term: u64, terms: &[u64]) -> DurableState {
     DurableState {
         hard_state: HardState { term: Term(term), vote: None, commit: Index(0) },
+        snapshot: None,
         entries: log_of(terms),
     }
 }
@@ -267,6 +268,7 @@ fn old_term_entries_are_not_committed_by_counting() {
 fn restart_rejects_contradictory_durable_state() {
     let bad = DurableState {
         hard_state: HardState { term: Term(1), vote: None, commit: Index(5) },
+        snapshot: None,
         entries: log_of(&[1]),
     };
     let err =

@@ -261,7 +261,7 @@ impl LogStore for MemStore {
     fn load(&self) -> Result<Recovered> {
         let entries = self.entries(self.first_index, self.next_index())?;
         Ok(Recovered {
-            state: DurableState { hard_state: self.hard_state, entries },
+            state: DurableState { hard_state: self.hard_state, snapshot: None, entries },
             snapshot: self.snapshot.clone(),
         })
     }

@@ -169,7 +169,7 @@ impl LogStore for FileStore {
     fn load(&self) -> Result<Recovered> {
         let entries = self.log.entries(self.log.first_index(), self.log.last_index().next())?;
         Ok(Recovered {
-            state: DurableState { hard_state: self.hard_state, entries },
+            state: DurableState { hard_state: self.hard_state, snapshot: None, entries },
             snapshot: self.snapshot.clone(),
         })
     }

@@ -244,6 +244,7 @@ impl Protocol for PrimaryBackup {
             messages: std::mem::take(&mut self.messages),
             persisted_messages: std::mem::take(&mut self.persisted_messages),
             committed_entries,
+            ..Ready::default()
         }
     }
 
@@ -268,6 +269,7 @@ impl Protocol for PrimaryBackup {
             commit: self.commit,
             applied: self.applied,
             last_index: self.last_index(),
+            snapshot_index: Index(0),
         }
     }
 
