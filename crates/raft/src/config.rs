@@ -29,6 +29,19 @@ pub struct Config {
     pub inflight_messages_max: usize,
     /// Largest command accepted by `propose`.
     pub command_bytes_max: usize,
+    /// Ask for a state machine snapshot once this many entries were applied since the last one
+    /// (0: never by count).
+    pub snapshot_entries: u64,
+    /// Ask for a snapshot once this many payload bytes were applied since the last one
+    /// (0: never by size).
+    pub snapshot_bytes: u64,
+    /// Entries kept in the log behind a new snapshot, so a follower that lags a little is caught
+    /// up with entries rather than a whole snapshot.
+    pub snapshot_trailing_entries: u64,
+    /// Bytes of snapshot data per InstallSnapshot message.
+    pub snapshot_chunk_bytes: usize,
+    /// InstallSnapshot chunks in flight to one follower (flow control for the transfer).
+    pub snapshot_chunks_inflight_max: usize,
     /// Test-only switches that break the protocol on purpose (see [`Bugs`]).
     #[cfg(feature = "bug-injection")]
     pub bugs: Bugs,
@@ -83,7 +96,9 @@ pub enum ConfigError {
 
 impl Config {
     /// A configuration with the defaults: election timeout 10 ticks, heartbeat every tick,
-    /// pre-vote and check-quorum on, 256 entries / 1 MiB per message, 64 messages in flight.
+    /// pre-vote and check-quorum on, 256 entries / 1 MiB per message, 64 messages in flight; a
+    /// snapshot every 10,000 entries or 64 MiB applied, keeping 1,000 entries behind it, sent in
+    /// 1 MiB chunks, 4 in flight.
     pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
         Config {
             id,
@@ -96,6 +111,11 @@ impl Config {
             append_bytes_max: 1 << 20,
             inflight_messages_max: 64,
             command_bytes_max: 8 << 20,
+            snapshot_entries: 10_000,
+            snapshot_bytes: 64 << 20,
+            snapshot_trailing_entries: 1_000,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_chunks_inflight_max: 4,
             #[cfg(feature = "bug-injection")]
             bugs: Bugs::default(),
         }
@@ -125,6 +145,8 @@ impl Config {
             ("append_bytes_max", self.append_bytes_max),
             ("inflight_messages_max", self.inflight_messages_max),
             ("command_bytes_max", self.command_bytes_max),
+            ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
+            ("snapshot_chunks_inflight_max", self.snapshot_chunks_inflight_max),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));

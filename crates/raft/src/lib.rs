@@ -41,13 +41,14 @@ mod progress;
 mod quorum;
 mod raft;
 mod replication;
+mod snapshot;
 
 #[cfg(feature = "bug-injection")]
 pub use config::Bugs;
 pub use config::{Config, ConfigError};
 pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};
-pub use progress::{Progress, ReplicationState};
+pub use progress::{Progress, ReplicationState, SnapshotTransfer};
 pub use raft::Raft;
 
 #[cfg(test)]

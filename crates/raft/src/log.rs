@@ -48,8 +48,20 @@ pub enum AppendOutcome {
 impl RaftLog {
     /// A log rebuilt from durable entries; everything given is already persisted.
     pub fn from_durable(entries: Vec<Entry>, committed: Index) -> RaftLog {
-        let first_index = entries.first().map_or(Index(1), |e| e.index);
-        let last = entries.last().map_or(Index(0), |e| e.index);
+        RaftLog::from_snapshot_and_entries(Index(0), Term(0), entries, committed)
+    }
+
+    /// A log rebuilt from a durable snapshot ending at (`snapshot_index`, `snapshot_term`) and the
+    /// durable entries after it (entries at or below the snapshot are dropped). Everything up to
+    /// the snapshot counts as committed and applied: the state machine starts from the snapshot.
+    pub fn from_snapshot_and_entries(
+        snapshot_index: Index,
+        snapshot_term: Term,
+        mut entries: Vec<Entry>,
+        committed: Index,
+    ) -> RaftLog {
+        entries.retain(|e| e.index > snapshot_index);
+        let first_index = snapshot_index.next();
         for (offset, entry) in entries.iter().enumerate() {
             assert_eq!(
                 entry.index.0,
@@ -57,15 +69,40 @@ impl RaftLog {
                 "durable log is not contiguous"
             );
         }
+        let last = entries.last().map_or(snapshot_index, |e| e.index);
         RaftLog {
             entries,
             first_index,
-            compacted_term: Term(0),
-            committed: committed.min(last),
-            applied: Index(0),
+            compacted_term: snapshot_term,
+            committed: committed.min(last).max(snapshot_index),
+            applied: snapshot_index,
             persisted: last,
             unstable_from: last.next(),
         }
+    }
+
+    /// Replaces the log's prefix with a snapshot received from the leader, ending at (`index`,
+    /// `term`). If the log holds that very entry, the entries after it stay (they match the
+    /// leader's by Log Matching); otherwise the whole log is discarded. The snapshot counts as
+    /// committed, applied and (once the Ready carrying it is persisted) durable.
+    pub fn install_snapshot(&mut self, index: Index, term: Term) {
+        if index >= self.first_index.prev() && self.term(index) == Some(term) {
+            let count = (index.0 + 1 - self.first_index.0) as usize;
+            self.entries.drain(..count.min(self.entries.len()));
+        } else {
+            self.entries.clear();
+        }
+        self.first_index = index.next();
+        self.compacted_term = term;
+        self.committed = self.committed.max(index);
+        self.applied = self.applied.max(index);
+        self.persisted = self.persisted.max(index);
+        self.unstable_from = self.unstable_from.max(index.next());
+    }
+
+    /// The index just before the first entry held: the snapshot's index, or 0.
+    pub fn snapshot_index(&self) -> Index {
+        self.first_index.prev()
     }
 
     /// The first index held.
@@ -78,9 +115,9 @@ impl RaftLog {
         Index(self.first_index.0 + self.entries.len() as u64 - 1)
     }
 
-    /// The term of the last entry, 0 when empty.
+    /// The term of the last entry (the snapshot's term when no entry follows it; 0 when empty).
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(Term(0), |e| e.term)
+        self.entries.last().map_or(self.compacted_term, |e| e.term)
     }
 
     /// The term of the entry at `index`; `Term(0)` for index 0 (the empty prefix matches
@@ -378,6 +415,45 @@ mod tests {
         let unstable = log.take_unstable();
         assert!(log.persisted_to(unstable[0].index, unstable[0].term));
         assert_eq!(log.take_applicable(log.applicable_to()).len(), 1);
+    }
+
+    #[test]
+    fn installing_a_snapshot_keeps_a_matching_suffix_and_drops_a_conflicting_log() {
+        let mut log = RaftLog::from_durable(entries(&[1, 1, 2, 2, 3]), Index(0));
+        log.install_snapshot(Index(3), Term(2));
+        assert_eq!((log.first_index(), log.last_index()), (Index(4), Index(5)));
+        assert_eq!((log.committed(), log.applied()), (Index(3), Index(3)));
+        assert_eq!(log.term(Index(3)), Some(Term(2)));
+        let mut log = RaftLog::from_durable(entries(&[1, 1, 2, 2, 3]), Index(0));
+        log.install_snapshot(Index(4), Term(7));
+        assert_eq!(
+            (log.first_index(), log.last_index(), log.last_term()),
+            (Index(5), Index(4), Term(7))
+        );
+        assert!(!log.has_unstable());
+        let mut log = RaftLog::from_durable(entries(&[1]), Index(0));
+        log.install_snapshot(Index(9), Term(4));
+        assert_eq!(
+            (log.last_index(), log.last_term(), log.persisted()),
+            (Index(9), Term(4), Index(9))
+        );
+        assert!(log.is_up_to_date(Index(9), Term(4)));
+    }
+
+    #[test]
+    fn restart_from_a_snapshot_starts_after_it() {
+        let durable: Vec<Entry> = entries(&[1, 1, 2, 2, 3]);
+        let log = RaftLog::from_snapshot_and_entries(Index(3), Term(2), durable, Index(4));
+        assert_eq!((log.first_index(), log.last_index()), (Index(4), Index(5)));
+        assert_eq!(
+            (log.committed(), log.applied(), log.persisted()),
+            (Index(4), Index(3), Index(5))
+        );
+        let empty = RaftLog::from_snapshot_and_entries(Index(8), Term(3), vec![], Index(0));
+        assert_eq!(
+            (empty.last_index(), empty.last_term(), empty.committed()),
+            (Index(8), Term(3), Index(8))
+        );
     }
 
     #[test]

@@ -4,14 +4,19 @@
 //! write is durable the moment it is handed out. It exists to measure and exercise the core
 //! alone; fault injection belongs to the simulator (`conclave-sim`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
-use bytes::Bytes;
-use conclave_core::{DurableState, Entry, Envelope, NodeId, Protocol, Role, SeededRng};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use conclave_core::{
+    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Protocol, Role, SeededRng, Term,
+};
 
 use crate::config::Config;
 use crate::message::Message;
 use crate::raft::Raft;
+
+/// Decides whether a message about to be delivered is lost.
+pub type LoseFilter = Box<dyn FnMut(&Envelope<Message>) -> bool>;
 
 /// Nodes `1..=n` with a shared message queue.
 pub struct MemoryCluster {
@@ -24,6 +29,13 @@ pub struct MemoryCluster {
     pub applied_commands: Vec<u64>,
     /// Messages delivered so far.
     pub messages_delivered: u64,
+    /// Nodes cut off from everyone: messages to and from them are lost.
+    pub isolated: BTreeSet<NodeId>,
+    /// Decides, for each message about to be delivered, whether it is lost (tests use it to
+    /// lose particular messages).
+    pub lose: Option<LoseFilter>,
+    /// Snapshots each node installed from its leader (restoring its state machine).
+    pub snapshots_installed: Vec<u64>,
     record_applied: bool,
 }
 
@@ -53,6 +65,9 @@ impl MemoryCluster {
             applied: vec![Vec::new(); n as usize],
             applied_commands: vec![0; n as usize],
             messages_delivered: 0,
+            isolated: BTreeSet::new(),
+            lose: None,
+            snapshots_installed: vec![0; n as usize],
             record_applied,
         }
     }
@@ -114,6 +129,12 @@ impl MemoryCluster {
             }
             while let Some(envelope) = self.queue.pop_front() {
                 busy = true;
+                if self.isolated.contains(&envelope.from) || self.isolated.contains(&envelope.to) {
+                    continue;
+                }
+                if self.lose.as_mut().is_some_and(|lose| lose(&envelope)) {
+                    continue;
+                }
                 self.messages_delivered += 1;
                 let to = envelope.to.0 as usize - 1;
                 self.nodes[to].step(envelope);
@@ -128,25 +149,67 @@ impl MemoryCluster {
         let node = &mut self.nodes[i];
         let ready = node.ready();
         self.queue.extend(ready.messages);
+        if let Some(snapshot) = &ready.snapshot {
+            let applied_to = self.applied[i].last().map_or(Index(0), |e| e.index);
+            if self.record_applied && snapshot.index > applied_to {
+                self.applied[i] = decode_state(&snapshot.data);
+                self.snapshots_installed[i] += 1;
+            }
+        }
         if let Some(last) = ready.entries.last() {
             node.on_persisted(last.index, last.term);
         }
         self.queue.extend(ready.persisted_messages);
-        self.applied_commands[i] += ready
-            .committed_entries
-            .iter()
-            .filter(|e| e.kind == conclave_core::EntryKind::Command)
-            .count() as u64;
+        self.applied_commands[i] +=
+            ready.committed_entries.iter().filter(|e| e.kind == EntryKind::Command).count() as u64;
         if self.record_applied {
             self.applied[i].extend(ready.committed_entries);
+            if let Some(index) = ready.snapshot_due {
+                let image = encode_state(self.applied[i].iter().filter(|e| e.index <= index));
+                node.on_snapshot_taken(index, image);
+            }
         }
     }
+
+    /// The commands node `id` has applied, in order (with recording on).
+    pub fn commands(&self, id: NodeId) -> Vec<Bytes> {
+        let applied = &self.applied[id.0 as usize - 1];
+        applied.iter().filter(|e| e.kind == EntryKind::Command).map(|e| e.data.clone()).collect()
+    }
+}
+
+/// The memory cluster's state machine image: its applied entries, each as index, term, kind
+/// and length-prefixed data.
+fn encode_state<'a>(entries: impl Iterator<Item = &'a Entry>) -> Bytes {
+    let mut out = BytesMut::new();
+    for entry in entries {
+        out.put_u64(entry.index.0);
+        out.put_u64(entry.term.0);
+        out.put_u8(u8::from(entry.kind == EntryKind::Command));
+        out.put_u32(entry.data.len() as u32);
+        out.put_slice(&entry.data);
+    }
+    out.freeze()
+}
+
+/// The inverse of `encode_state`.
+fn decode_state(mut image: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    while image.has_remaining() {
+        let (index, term, kind) = (Index(image.get_u64()), Term(image.get_u64()), image.get_u8());
+        let len = image.get_u32() as usize;
+        let data = Bytes::copy_from_slice(&image[..len]);
+        image.advance(len);
+        let kind = if kind == 1 { EntryKind::Command } else { EntryKind::Noop };
+        entries.push(Entry { index, term, kind, data });
+    }
+    entries
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conclave_core::{Index, ProposeError};
+    use conclave_core::ProposeError;
 
     #[test]
     fn three_nodes_elect_one_leader_and_replicate() {

@@ -1,6 +1,7 @@
 //! The Raft messages, with the paper's names. Each has one `on_*` handler in the core.
 
-use conclave_core::{Entry, Index, MessageMeta, Term};
+use bytes::Bytes;
+use conclave_core::{Entry, Index, MessageMeta, NodeId, Term};
 
 /// A message between Raft nodes. Sender and recipient travel in the
 /// [`Envelope`](conclave_core::Envelope).
@@ -60,6 +61,37 @@ pub enum Message {
         /// The follower's term.
         term: Term,
     },
+    /// One chunk of the leader's snapshot, for a follower that needs entries the leader has
+    /// compacted away (§7). Chunks arrive in order; `offset` lets the follower drop a chunk that
+    /// does not continue what it has, and the leader resume from what the follower reports.
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The last index the snapshot covers.
+        snapshot_index: Index,
+        /// The term of that entry.
+        snapshot_term: Term,
+        /// The voters as of the snapshot.
+        voters: Vec<NodeId>,
+        /// Where in the snapshot data this chunk starts.
+        offset: u64,
+        /// The chunk.
+        data: Bytes,
+        /// True on the last chunk.
+        done: bool,
+    },
+    /// The answer to an `InstallSnapshot` chunk.
+    InstallSnapshotResponse {
+        /// The follower's term.
+        term: Term,
+        /// The snapshot the answer is about.
+        snapshot_index: Index,
+        /// Bytes of it the follower holds, contiguous from the start.
+        received: u64,
+        /// True once the snapshot is installed and durable (or the follower already had
+        /// everything it covers).
+        done: bool,
+    },
 }
 
 /// The result of an `AppendEntries`.
@@ -92,6 +124,8 @@ impl MessageMeta for Message {
             Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Message::Heartbeat { .. } => "Heartbeat",
             Message::HeartbeatResponse { .. } => "HeartbeatResponse",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
+            Message::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
         }
     }
 
@@ -102,7 +136,9 @@ impl MessageMeta for Message {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::Heartbeat { term, .. }
-            | Message::HeartbeatResponse { term } => *term,
+            | Message::HeartbeatResponse { term }
+            | Message::InstallSnapshot { term, .. }
+            | Message::InstallSnapshotResponse { term, .. } => *term,
         }
     }
 }

@@ -13,6 +13,58 @@ pub enum ReplicationState {
     /// The follower is known to match up to `matched`: stream entries optimistically, up to the
     /// in-flight limit, without waiting for each acknowledgement (pipelining).
     Replicate,
+    /// The follower needs entries that were compacted away: the leader streams it a snapshot in
+    /// chunks and sends no entries until it is installed.
+    Snapshot,
+}
+
+/// A snapshot transfer to one follower: which snapshot, and how far it got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    /// The snapshot being sent.
+    pub index: Index,
+    /// Bytes the follower confirmed holding.
+    pub acked: u64,
+    /// Bytes sent so far (acked plus those in flight).
+    pub sent: u64,
+    /// The final chunk went out (and is not known lost).
+    pub done_sent: bool,
+    /// Chunks sent and not yet answered, for the in-flight limit.
+    pub chunks_outstanding: u32,
+    /// `acked` at the previous heartbeat answer, and how many answers in a row saw no progress.
+    pub acked_at_heartbeat: u64,
+    /// See `acked_at_heartbeat`.
+    pub stalled_heartbeats: u32,
+    /// Rewound since the last progress: further answers without progress are the echoes of
+    /// chunks sent before the rewind, not new losses, and must not rewind again (each rewind
+    /// resends a window, whose own echoes would otherwise multiply the traffic).
+    pub rewound: bool,
+}
+
+impl SnapshotTransfer {
+    /// Forgets what is in flight and resumes from the last byte the follower confirmed.
+    pub fn rewind(&mut self) {
+        self.sent = self.acked;
+        self.done_sent = false;
+        self.chunks_outstanding = 0;
+        self.rewound = true;
+    }
+
+    /// Notes a heartbeat answer; true once two answers in a row saw the transfer make no
+    /// progress, the sign that chunks or their answers were lost.
+    pub fn is_stalled(&mut self) -> bool {
+        if self.acked > self.acked_at_heartbeat {
+            self.acked_at_heartbeat = self.acked;
+            self.stalled_heartbeats = 0;
+            return false;
+        }
+        self.stalled_heartbeats += 1;
+        if self.stalled_heartbeats < 2 {
+            return false;
+        }
+        self.stalled_heartbeats = 0;
+        true
+    }
 }
 
 /// The leader's bookkeeping for one follower.
@@ -40,6 +92,8 @@ pub struct Progress {
     pub matched_at_heartbeat: Index,
     /// See `matched_at_heartbeat`.
     pub stalled_heartbeats: u32,
+    /// The snapshot transfer, in snapshot state.
+    pub transfer: SnapshotTransfer,
 }
 
 impl Progress {
@@ -54,6 +108,7 @@ impl Progress {
             ticks_since_heard: 0,
             matched_at_heartbeat: Index(0),
             stalled_heartbeats: 0,
+            transfer: SnapshotTransfer::default(),
         }
     }
 
@@ -110,7 +165,16 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => self.probe_sent,
             ReplicationState::Replicate => self.inflight.len() >= inflight_max,
+            ReplicationState::Snapshot => true,
         }
+    }
+
+    /// Starts streaming the snapshot ending at `index` from its first byte.
+    pub fn become_snapshot(&mut self, index: Index) {
+        self.state = ReplicationState::Snapshot;
+        self.inflight.clear();
+        self.probe_sent = false;
+        self.transfer = SnapshotTransfer { index, ..SnapshotTransfer::default() };
     }
 
     /// Notes that an append ending at `last` was sent, advancing `next` optimistically when
@@ -124,6 +188,7 @@ impl Progress {
                     self.inflight.push_back(last);
                 }
             }
+            ReplicationState::Snapshot => {}
         }
     }
 }

@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use conclave_core::{
-    DurableState, Entry, Envelope, HardState, Index, LogView, MessageMeta, NodeId, Proposal,
-    ProposeError, Protocol, RandomSource, Ready, Role, Status, Term,
+    DurableState, Entry, EntryKind, Envelope, HardState, Index, LogView, MessageMeta, NodeId,
+    Proposal, ProposeError, Protocol, RandomSource, Ready, Role, Snapshot, Status, Term,
 };
 
 use crate::config::{Config, ConfigError};
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::progress::Progress;
+use crate::snapshot::IncomingSnapshot;
 
 /// One Raft node as a pure state machine. See the crate docs for the life cycle.
 pub struct Raft {
@@ -39,6 +40,20 @@ pub struct Raft {
     /// `ready` calls travel together (batching).
     pub(crate) broadcast_pending: bool,
 
+    // Snapshots.
+    /// The newest snapshot, kept whole so it can be streamed to followers.
+    pub(crate) snapshot: Option<Snapshot>,
+    /// A snapshot waiting to be handed to the driver for persistence.
+    pub(crate) snapshot_write: Option<Snapshot>,
+    /// A durable-log compaction waiting to be handed to the driver.
+    pub(crate) compact_log_to: Option<Index>,
+    /// The applied index a snapshot was asked for and has not arrived yet.
+    pub(crate) snapshot_requested: Option<Index>,
+    /// Entries and payload bytes released for application since the newest snapshot.
+    pub(crate) applied_since_snapshot: (u64, u64),
+    /// A snapshot being received from the leader.
+    pub(crate) incoming: Option<IncomingSnapshot>,
+
     // Outputs accumulated until the next `ready`.
     messages: Vec<Envelope<Message>>,
     persisted_messages: Vec<Envelope<Message>>,
@@ -55,16 +70,19 @@ impl Raft {
         rng: Box<dyn RandomSource + Send>,
     ) -> Result<Raft, ConfigError> {
         config.validate()?;
-        let DurableState { hard_state, entries, snapshot: _ } = durable;
-        if let Some(first) = entries.first() {
-            if first.index != Index(1) {
+        let DurableState { hard_state, entries, snapshot } = durable;
+        let snapshot_end = snapshot.as_ref().map_or((Index(0), Term(0)), |s| (s.index, s.term));
+        let after_snapshot: Vec<&Entry> =
+            entries.iter().filter(|e| e.index > snapshot_end.0).collect();
+        if let Some(first) = after_snapshot.first() {
+            if first.index != snapshot_end.0.next() {
                 return Err(ConfigError::CorruptState(format!(
-                    "log starts at {} not 1",
-                    first.index
+                    "log resumes at {} but the snapshot ends at {}",
+                    first.index, snapshot_end.0
                 )));
             }
         }
-        for pair in entries.windows(2) {
+        for pair in after_snapshot.windows(2) {
             if pair[1].index != pair[0].index.next() || pair[1].term < pair[0].term {
                 return Err(ConfigError::CorruptState(format!(
                     "log broken at index {}",
@@ -72,24 +90,31 @@ impl Raft {
                 )));
             }
         }
-        let last = entries.last().map_or(Index(0), |e| e.index);
+        let last = after_snapshot.last().map_or(snapshot_end.0, |e| e.index);
+        let last_term = after_snapshot.last().map_or(snapshot_end.1, |e| e.term);
         if hard_state.commit > last {
             return Err(ConfigError::CorruptState(format!(
                 "commit {} beyond the last durable index {last}",
                 hard_state.commit
             )));
         }
-        if entries.last().is_some_and(|e| e.term > hard_state.term) {
+        if last_term > hard_state.term {
             return Err(ConfigError::CorruptState(
                 "log holds a term later than the hard state".into(),
             ));
         }
+        let log = RaftLog::from_snapshot_and_entries(
+            snapshot_end.0,
+            snapshot_end.1,
+            entries,
+            hard_state.commit,
+        );
         let mut raft = Raft {
             config,
             rng,
             term: hard_state.term,
             vote: hard_state.vote,
-            log: RaftLog::from_durable(entries, hard_state.commit),
+            log,
             role: Role::Follower,
             leader: None,
             election_elapsed: 0,
@@ -98,6 +123,12 @@ impl Raft {
             votes: Vec::new(),
             progress: BTreeMap::new(),
             broadcast_pending: false,
+            snapshot,
+            snapshot_write: None,
+            compact_log_to: None,
+            snapshot_requested: None,
+            applied_since_snapshot: (0, 0),
+            incoming: None,
             messages: Vec::new(),
             persisted_messages: Vec::new(),
             hard_state_emitted: hard_state,
@@ -192,6 +223,9 @@ impl Raft {
         self.votes.clear();
         self.progress.clear();
         self.broadcast_pending = false;
+        if self.leader.is_none() {
+            self.incoming = None;
+        }
         self.reset_election_timer();
     }
 
@@ -298,7 +332,9 @@ impl Protocol for Raft {
                 }
                 // A granted pre-vote carries the term asked about, not the voter's term.
                 Message::RequestVoteResponse { pre_vote: true, granted: true, .. } => {}
-                Message::AppendEntries { .. } | Message::Heartbeat { .. } => {
+                Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. } => {
                     self.become_follower(msg_term, Some(from));
                 }
                 _ => self.become_follower(msg_term, None),
@@ -307,7 +343,9 @@ impl Protocol for Raft {
             match msg {
                 // Tell a stale leader about the newer term so it steps down; without this a
                 // leader cut off by pre-vote/check-quorum could linger.
-                Message::AppendEntries { .. } | Message::Heartbeat { .. } => {
+                Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. } => {
                     let term = self.term;
                     self.send(from, Message::HeartbeatResponse { term });
                 }
@@ -337,6 +375,26 @@ impl Protocol for Raft {
             }
             Message::Heartbeat { commit, .. } => self.on_heartbeat(from, commit),
             Message::HeartbeatResponse { .. } => self.on_heartbeat_response(from),
+            Message::InstallSnapshot {
+                snapshot_index,
+                snapshot_term,
+                voters,
+                offset,
+                data,
+                done,
+                ..
+            } => self.on_install_snapshot(
+                from,
+                snapshot_index,
+                snapshot_term,
+                voters,
+                offset,
+                data,
+                done,
+            ),
+            Message::InstallSnapshotResponse { snapshot_index, received, done, .. } => {
+                self.on_install_snapshot_response(from, snapshot_index, received, done)
+            }
         }
     }
 
@@ -363,6 +421,8 @@ impl Protocol for Raft {
             || self.log.has_unstable()
             || self.hard_state() != self.hard_state_emitted
             || self.applicable_to() > self.log.applied()
+            || self.snapshot_write.is_some()
+            || self.compact_log_to.is_some()
     }
 
     fn ready(&mut self) -> Ready<Message> {
@@ -378,15 +438,24 @@ impl Protocol for Raft {
             hard_state
         });
         let upto = self.applicable_to();
+        let committed_entries = self.log.take_applicable(upto);
+        for entry in &committed_entries {
+            if entry.kind == EntryKind::Command {
+                self.applied_since_snapshot.0 += 1;
+                self.applied_since_snapshot.1 += entry.data.len() as u64;
+            }
+        }
+        let snapshot_due =
+            if committed_entries.is_empty() { None } else { self.maybe_request_snapshot() };
         Ready {
             hard_state,
             entries: self.log.take_unstable(),
             messages: std::mem::take(&mut self.messages),
             persisted_messages: std::mem::take(&mut self.persisted_messages),
-            committed_entries: self.log.take_applicable(upto),
-            snapshot: None,
-            compact_log_to: None,
-            snapshot_due: None,
+            committed_entries,
+            snapshot: self.snapshot_write.take(),
+            compact_log_to: self.compact_log_to.take(),
+            snapshot_due,
         }
     }
 
@@ -394,6 +463,10 @@ impl Protocol for Raft {
         if self.log.persisted_to(index, term) && self.role == Role::Leader {
             self.maybe_commit();
         }
+    }
+
+    fn on_snapshot_taken(&mut self, index: Index, data: Bytes) {
+        self.take_snapshot(index, data);
     }
 
     fn status(&self) -> Status {
@@ -406,7 +479,7 @@ impl Protocol for Raft {
             commit: self.log.committed(),
             applied: self.log.applied(),
             last_index: self.log.last_index(),
-            snapshot_index: Index(0),
+            snapshot_index: self.snapshot.as_ref().map_or(Index(0), |s| s.index),
         }
     }
 

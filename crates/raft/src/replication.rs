@@ -39,8 +39,8 @@ impl Raft {
         }
         let prev_index = pr.next.prev();
         let Some(prev_term) = self.log.term(prev_index) else {
-            // Needs entries compacted away: snapshot transfer (not in this core yet).
-            return false;
+            // The follower needs entries compacted away: only a snapshot can catch it up.
+            return self.start_snapshot_transfer(peer);
         };
         let entries = self.log.slice(pr.next, count_max, bytes_max);
         if entries.is_empty() && pr.state == ReplicationState::Replicate && !even_if_empty {
@@ -168,6 +168,7 @@ impl Raft {
                 let stale = match pr.state {
                     ReplicationState::Replicate => prev_index <= pr.matched,
                     ReplicationState::Probe => prev_index != pr.next.prev(),
+                    ReplicationState::Snapshot => true,
                 };
                 if stale {
                     return;
@@ -206,6 +207,14 @@ impl Raft {
         let last = self.log.last_index();
         let Some(pr) = self.progress.get_mut(&from) else { return };
         pr.ticks_since_heard = 0;
+        if pr.state == ReplicationState::Snapshot {
+            // Chunks or their answers were lost: resume from what the follower confirmed.
+            if pr.transfer.is_stalled() {
+                pr.transfer.rewind();
+                self.send_snapshot_chunks(from);
+            }
+            return;
+        }
         if !pr.is_stalled(last) {
             return;
         }
@@ -217,6 +226,7 @@ impl Raft {
             ReplicationState::Replicate => {
                 pr.inflight.pop_front();
             }
+            ReplicationState::Snapshot => unreachable!("handled above"),
         }
         let force = pr.state == ReplicationState::Replicate;
         if self.maybe_send_append(from, force) {

@@ -284,3 +284,103 @@ fn messages_from_strangers_and_misaddressed_ones_are_ignored() {
     assert_eq!(n.term(), Term(0));
     assert!(!n.has_ready());
 }
+
+/// A cluster that snapshots every `every` commands, keeping `trailing` entries behind.
+fn snapshotting_cluster(seed: u64, every: u64, trailing: u64, chunk: usize) -> MemoryCluster {
+    MemoryCluster::new(3, seed, true, move |c| {
+        c.snapshot_entries = every;
+        c.snapshot_trailing_entries = trailing;
+        c.snapshot_chunk_bytes = chunk;
+    })
+}
+
+#[test]
+fn the_state_machine_is_snapshotted_every_n_entries_and_the_log_compacted() {
+    let mut cluster = snapshotting_cluster(21, 50, 10, 1 << 20);
+    let leader = cluster.elect(200).unwrap();
+    for i in 0..120 {
+        cluster.propose(leader, Bytes::from(format!("c{i}"))).unwrap();
+        cluster.settle();
+    }
+    cluster.tick();
+    for node in &cluster.nodes {
+        let snapshot = node.status().snapshot_index;
+        assert!(snapshot >= Index(100), "node {}: snapshot at {snapshot}", node.id());
+        // Compacted behind the snapshot, keeping the trailing entries.
+        assert_eq!(node.log().first_index(), Index(snapshot.0 - 10 + 1), "node {}", node.id());
+    }
+}
+
+#[test]
+fn a_follower_behind_the_compacted_log_is_caught_up_by_a_chunked_snapshot() {
+    let mut cluster = snapshotting_cluster(22, 40, 5, 64);
+    let leader = cluster.elect(200).unwrap();
+    let lagging = NodeId(leader.0 % 3 + 1);
+    cluster.isolated.insert(lagging);
+    let data: Vec<Bytes> = (0..200).map(|i| Bytes::from(format!("value-{i:04}"))).collect();
+    for d in &data {
+        cluster.propose(leader, d.clone()).unwrap();
+        cluster.settle();
+    }
+    assert!(cluster.node(leader).log().first_index() > Index(10), "the leader compacted");
+    // Count the chunks; lose the second one once: the transfer must resume and finish.
+    let chunks = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = chunks.clone();
+    cluster.lose = Some(Box::new(move |m| {
+        if matches!(m.msg, Message::InstallSnapshot { .. }) {
+            seen.set(seen.get() + 1);
+            return seen.get() == 2;
+        }
+        false
+    }));
+    cluster.isolated.clear();
+    for _ in 0..20 {
+        cluster.tick();
+    }
+    assert_eq!(cluster.snapshots_installed[lagging.0 as usize - 1], 1);
+    assert!(
+        chunks.get() > 3,
+        "a snapshot of 200 entries in 64-byte chunks: {} chunks",
+        chunks.get()
+    );
+    assert_eq!(cluster.commands(lagging), data, "the follower's state machine after the snapshot");
+    assert_eq!(cluster.node(lagging).log().committed(), cluster.node(leader).log().committed());
+    // It keeps replicating normally afterwards.
+    cluster.propose(leader, Bytes::from_static(b"after")).unwrap();
+    cluster.settle();
+    cluster.tick();
+    assert_eq!(cluster.commands(lagging).last().unwrap(), &Bytes::from_static(b"after"));
+}
+
+#[test]
+fn a_node_restarts_from_its_snapshot_and_the_log_after_it() {
+    let snapshot = conclave_core::Snapshot {
+        index: Index(5),
+        term: Term(2),
+        voters: ids(3),
+        data: Bytes::from_static(b"image"),
+    };
+    let durable = DurableState {
+        hard_state: HardState { term: Term(3), vote: None, commit: Index(6) },
+        snapshot: Some(snapshot),
+        entries: log_of(&[1, 1, 2, 2, 2, 3, 3]),
+    };
+    let node = node_with(1, 3, durable, |_| {});
+    assert_eq!(node.status().snapshot_index, Index(5));
+    assert_eq!((node.log().first_index(), node.log().last_index()), (Index(6), Index(7)));
+    assert_eq!((node.log().committed(), node.log().applied()), (Index(6), Index(5)));
+    // A log that does not continue the snapshot is refused.
+    let gap = DurableState {
+        hard_state: HardState { term: Term(3), vote: None, commit: Index(0) },
+        snapshot: Some(conclave_core::Snapshot {
+            index: Index(2),
+            term: Term(1),
+            voters: ids(3),
+            data: Bytes::new(),
+        }),
+        entries: vec![Entry::noop(Index(5), Term(2))],
+    };
+    let err =
+        Raft::new(Config::new(NodeId(1), ids(3)), gap, Box::new(SeededRng::new(1))).err().unwrap();
+    assert!(err.to_string().contains("resumes at 5"), "{err}");
+}
