@@ -41,7 +41,8 @@ pub struct SimArgs {
     #[arg(long, value_parser = parse_seed_range)]
     seeds: Option<RangeInclusive<u64>>,
     /// Faults the nemesis injects: a comma list of partition, crash, drop, delay, duplicate,
-    /// reorder; or `all`, or `none`.
+    /// reorder, torn-write, fsync-error, slow-disk (or `disk` for the three disk faults); or
+    /// `all`, or `none`.
     #[arg(long, default_value = "partition,crash,drop,delay,duplicate")]
     faults: FaultSet,
     /// Write every event as a JSON line to FILE (single runs only).

@@ -49,7 +49,8 @@ pub struct Raft {
     pub(crate) compact_log_to: Option<Index>,
     /// The applied index a snapshot was asked for and has not arrived yet.
     pub(crate) snapshot_requested: Option<Index>,
-    /// Entries and payload bytes released for application since the newest snapshot.
+    /// Command entries and payload bytes released for application since the newest snapshot
+    /// (the byte count drives the size policy; it restarts when a snapshot arrives).
     pub(crate) applied_since_snapshot: (u64, u64),
     /// A snapshot being received from the leader.
     pub(crate) incoming: Option<IncomingSnapshot>,

@@ -38,7 +38,10 @@ impl Raft {
             return false;
         }
         let prev_index = pr.next.prev();
-        let Some(prev_term) = self.log.term(prev_index) else {
+        // Entries before the first one held were compacted away; index 0's "term 0" only stands
+        // for the empty prefix when nothing was compacted.
+        let compacted = pr.next < self.log.first_index();
+        let Some(prev_term) = self.log.term(prev_index).filter(|_| !compacted) else {
             // The follower needs entries compacted away: only a snapshot can catch it up.
             return self.start_snapshot_transfer(peer);
         };

@@ -25,7 +25,11 @@ impl Raft {
             return None;
         }
         let (entries_max, bytes_max) = (self.config.snapshot_entries, self.config.snapshot_bytes);
-        let due = (entries_max > 0 && self.applied_since_snapshot.0 >= entries_max)
+        // Counted by index, so entries applied while an earlier request was being served still
+        // count towards the next snapshot.
+        let newest = self.snapshot.as_ref().map_or(Index(0), |s| s.index);
+        let applied_since = self.log.applied().0.saturating_sub(newest.0);
+        let due = (entries_max > 0 && applied_since >= entries_max)
             || (bytes_max > 0 && self.applied_since_snapshot.1 >= bytes_max);
         if !due {
             return None;
@@ -215,7 +219,11 @@ impl Raft {
             return;
         }
         let transfer = &mut pr.transfer;
-        if received > transfer.acked {
+        if received == 0 && transfer.acked > 0 {
+            // The follower holds nothing of this snapshot any more (it restarted): start over.
+            transfer.acked = 0;
+            transfer.rewind();
+        } else if received > transfer.acked {
             transfer.acked = received.min(transfer.sent);
             transfer.chunks_outstanding =
                 (transfer.sent - transfer.acked).div_ceil(chunk_bytes) as u32;

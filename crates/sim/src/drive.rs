@@ -1,18 +1,28 @@
 //! Carrying out a node's `Ready` in the order the persistence contract demands, and watching what
 //! the node says about itself afterwards.
 //!
-//! Order per `Ready`: send `messages`; persist `hard_state` and `entries`; send
-//! `persisted_messages`; report the durable prefix with `on_persisted`; apply `committed_entries`.
-//! Then, once the node has nothing more to do, its status is compared with the previous one to
-//! trace role, term and commit changes and feed the safety checker.
+//! Per `Ready`: send `messages` at once; issue the writes (`snapshot`, `entries`, `hard_state`,
+//! `compact_log_to`) to the node's disk as one write. When that write completes (at once on an
+//! instant disk, later on a slow one; always after every earlier write of the node): send
+//! `persisted_messages`, report the durable prefix with `on_persisted`, restore the state machine
+//! from the snapshot if it is ahead of it, apply `committed_entries`, and take the image
+//! `snapshot_due` asks for. Then, once the node has nothing more to do, its status is compared with
+//! the previous one to trace role, term and commit changes and feed the safety checker.
 
-use conclave_core::{Entry, Envelope, MessageMeta, NodeId, Protocol, Role};
+use conclave_core::{Entry, Envelope, Index, MessageMeta, NodeId, Protocol, Ready, Role, Snapshot};
 
+use crate::disk::{Completion, DiskWrite};
+use crate::image;
 use crate::nemesis::NemesisEvent;
 use crate::network::Route;
+use crate::node::Job;
+use crate::options::Fault;
 use crate::simulation::{Event, Simulation};
 use crate::trace::TraceEvent;
 use crate::violation::{Breach, Invariant};
+
+/// With `torn-write`, the chance that a crash finding a write in flight leaves its record torn.
+const TEAR_PROBABILITY: f64 = 0.5;
 
 /// How many `Ready`s one call may produce before the driver calls it a livelock. Each `Ready`
 /// normally leads to at most one more (after `on_persisted`); thousands mean `has_ready` never
@@ -39,50 +49,181 @@ impl<P: Protocol> Simulation<P> {
                 return Ok(()); // Claimed work but had none; nothing to do, and no reason to spin.
             }
             let has_log = protocol.log_view().is_some();
+            // What the promises in this Ready rest on: the term and vote as it was handed over.
+            let promised = (!ready.persisted_messages.is_empty()).then(|| {
+                let status = protocol.status();
+                (status.term, status.vote)
+            });
+            let Ready {
+                hard_state,
+                entries,
+                messages,
+                persisted_messages,
+                committed_entries,
+                snapshot,
+                compact_log_to,
+                snapshot_due,
+            } = ready;
 
-            for envelope in ready.messages {
+            for envelope in messages {
                 self.send(id, envelope)?;
             }
 
-            let slot = &mut self.nodes[slot_index];
-            // The predecessor's term must be read before the write may truncate it away.
-            let term_prev = match ready.entries.first() {
-                Some(first) => slot.disk.term_at(first.index.prev()),
-                None => None,
-            };
-            slot.disk.write(ready.hard_state, &ready.entries).map_err(|error| {
-                Breach::new(Invariant::DriverContract, format!("node {id}: {error}"))
-            })?;
-            if has_log {
-                if let Some(term_prev) = term_prev {
-                    self.checker.observe_written(id, term_prev, &ready.entries)?;
-                }
-            }
-
-            let promised = !ready.persisted_messages.is_empty();
-            if promised {
-                self.check_promises_durable(id)?;
-            }
-            for envelope in ready.persisted_messages {
-                self.send(id, envelope)?;
-            }
-            if promised && self.maybe_crash_at_point(id) {
-                // The process died right after its promises left: nothing more of this Ready
-                // happens (no on_persisted, no apply).
-                return Ok(());
-            }
-            if let Some(last) = ready.entries.last() {
-                let protocol = self.nodes[slot_index].protocol.as_mut().expect("still up");
-                protocol.on_persisted(last.index, last.term);
-            }
-            for entry in ready.committed_entries {
-                self.apply(id, entry)?;
+            let write = DiskWrite { hard_state, entries, snapshot, compact_to: compact_log_to };
+            let job =
+                Job { persisted_messages, committed_entries, snapshot_due, promised, has_log };
+            if self.issue(id, write, job) && !self.complete(id)? {
+                return Ok(()); // Crashed while completing the write.
             }
         }
         Err(Breach::new(
             Invariant::DriverContract,
             format!("node {id} still has work after {READY_ROUNDS_MAX} Ready rounds"),
         ))
+    }
+
+    /// Issues a `Ready`'s write to `id`'s disk. Returns true if it completes right now (an
+    /// instant disk with nothing else in flight); otherwise its completion is scheduled.
+    fn issue(&mut self, id: NodeId, write: DiskWrite, job: Job<P::Message>) -> bool {
+        let now_us = self.now_us;
+        let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let issued = slot.disk.issue(now_us, write, job);
+        if issued.done_at_us <= now_us && slot.disk.pending_len() == 1 {
+            return true;
+        }
+        let event = Event::DiskDone { node: id, incarnation: slot.incarnation, seq: issued.seq };
+        self.queue.push(issued.done_at_us, event);
+        false
+    }
+
+    /// A scheduled write completion of `id` came due.
+    pub(crate) fn on_disk_done(
+        &mut self,
+        id: NodeId,
+        incarnation: u64,
+        seq: u64,
+    ) -> Result<(), Breach> {
+        let slot = self.slot(id);
+        if slot.incarnation != incarnation || slot.disk.next_seq() != Some(seq) {
+            return Ok(()); // A write of a previous life, lost in its crash.
+        }
+        if self.complete(id)? {
+            self.after_call(id)?;
+        }
+        Ok(())
+    }
+
+    /// Completes `id`'s oldest write and carries out what waited for it. Returns false if the
+    /// node went down doing so (a failed sync, or a crash point).
+    fn complete(&mut self, id: NodeId) -> Result<bool, Breach> {
+        let slot_index = (id.0 - 1) as usize;
+        let Some(completion) = self.nodes[slot_index].disk.complete_next() else { return Ok(true) };
+        let (result, write, job) = match completion {
+            Completion::SyncFailed => {
+                self.on_sync_failed(id);
+                return Ok(false);
+            }
+            Completion::Done { result, write, payload } => (result, write, payload),
+        };
+        let applied = result.map_err(|error| {
+            Breach::new(Invariant::DriverContract, format!("node {id}: {error}"))
+        })?;
+        if let Some(snapshot) = &write.snapshot {
+            self.checker.observe_snapshot(id, snapshot.index, snapshot.term)?;
+        }
+        if job.has_log && !write.entries.is_empty() {
+            self.checker.observe_written(id, applied.term_prev, &write.entries)?;
+        }
+        if let Some(upto) = write.compact_to {
+            self.trace.record(self.now_us, TraceEvent::Compact { node: id, upto });
+        }
+
+        if let Some((term, vote)) = job.promised {
+            self.check_promises_durable(id, term, vote)?;
+            for envelope in job.persisted_messages {
+                self.send(id, envelope)?;
+            }
+            if self.maybe_crash_at_point(id) {
+                // The process died right after its promises left: nothing more of this Ready
+                // happens (no on_persisted, no apply).
+                return Ok(false);
+            }
+        }
+        if let Some(last) = write.entries.last() {
+            let protocol = self.nodes[slot_index].protocol.as_mut().expect("still up");
+            protocol.on_persisted(last.index, last.term);
+        }
+        if let Some(snapshot) = &write.snapshot {
+            if snapshot.index.0 > self.nodes[slot_index].applied.len() as u64 {
+                self.restore(id, snapshot)?;
+            }
+        }
+        for entry in job.committed_entries {
+            self.apply(id, entry)?;
+        }
+        if let Some(index) = job.snapshot_due {
+            self.take_snapshot(id, index)?;
+        }
+        Ok(true)
+    }
+
+    /// A sync of `id` failed: the node stops at once (its write, and every later one, is lost),
+    /// and in a random run the nemesis brings it back later.
+    fn on_sync_failed(&mut self, id: NodeId) {
+        self.trace.record(self.now_us, TraceEvent::FsyncError { node: id });
+        self.counters.sync_failures += 1;
+        // The failed write is simply gone; no other write was being written.
+        self.crash_node(id, 0.0);
+        let Some(workload) = self.workload.as_mut() else { return };
+        let at_us = self.now_us + workload.nemesis.restart_delay_us();
+        self.queue.push(at_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
+    }
+
+    /// Restores `id`'s state machine from `snapshot` (its applied sequence jumps to the snapshot's
+    /// index), checking the restored entries against the global applied sequence. Clients waiting
+    /// on an index the restore covers learn their fate as if the entry had been applied.
+    pub(crate) fn restore(&mut self, id: NodeId, snapshot: &Snapshot) -> Result<(), Breach> {
+        let restored = image::decode(&snapshot.data).map_err(|reason| {
+            Breach::new(
+                Invariant::StateMachineSafety,
+                format!(
+                    "node {id} cannot restore the snapshot at index {}: {reason}",
+                    snapshot.index
+                ),
+            )
+        })?;
+        self.checker.observe_restored(id, snapshot.index, snapshot.term, &restored)?;
+        let event = TraceEvent::Restore { node: id, index: snapshot.index, term: snapshot.term };
+        self.trace.record(self.now_us, event);
+        self.counters.snapshots_restored += 1;
+        let before = self.nodes[(id.0 - 1) as usize].applied.len();
+        for entry in &restored[before.min(restored.len())..] {
+            self.clients_on_apply(id, entry)?;
+        }
+        self.nodes[(id.0 - 1) as usize].applied = restored;
+        Ok(())
+    }
+
+    /// Takes the image of `id`'s state machine at `index` that `Ready::snapshot_due` asked for and
+    /// hands it back.
+    fn take_snapshot(&mut self, id: NodeId, index: Index) -> Result<(), Breach> {
+        let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let Some(applied) = slot.applied.get(..index.0 as usize) else {
+            return Err(Breach::new(
+                Invariant::DriverContract,
+                format!(
+                    "node {id} asked for a snapshot at index {index}, but its state machine applied only {}",
+                    slot.applied.len()
+                ),
+            ));
+        };
+        let term = applied.last().map_or(conclave_core::Term(0), |entry| entry.term);
+        let data = image::encode(applied);
+        let event = TraceEvent::Snapshot { node: id, index, term, bytes: data.len() };
+        self.trace.record(self.now_us, event);
+        self.counters.snapshots_taken += 1;
+        slot.protocol.as_mut().expect("still up").on_snapshot_taken(index, data);
+        Ok(())
     }
 
     /// Lets the nemesis crash `id` at this crash point; schedules its restart. True if it crashed.
@@ -94,6 +235,15 @@ impl<P: Protocol> Simulation<P> {
         let at_us = self.now_us + restart_after_us;
         self.queue.push(at_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
         true
+    }
+
+    /// The chance that a crash tears a write in flight, by the faults enabled.
+    pub(crate) fn tear_probability(&self) -> f64 {
+        if self.options.faults.contains(Fault::TornWrite) {
+            TEAR_PROBABILITY
+        } else {
+            0.0
+        }
     }
 
     /// Hands one message to the network and queues its arrival (or arrivals).

@@ -1,10 +1,14 @@
 //! Two checks that a protocol's durable state backs what it does: votes are on disk before they
 //! are relied on, and a committed entry cannot be lost to any election that could still happen.
 //!
-//! Both look at the simulated disks, because a crash can always send a node back to its disk.
+//! Both look at what is *durable* on the simulated disks (writes that completed, not writes in
+//! flight), because a crash can always send a node back to exactly that. A durable log whose
+//! prefix was compacted into a snapshot ends at the snapshot's `(index, term)` when nothing
+//! follows it, and holds every entry the snapshot covers.
 
 use conclave_core::{Index, LogView, NodeId, Protocol, Term};
 
+use crate::disk::SimDisk;
 use crate::simulation::Simulation;
 use crate::violation::{Breach, Invariant};
 
@@ -24,22 +28,25 @@ impl LogEnd {
 }
 
 impl<P: Protocol> Simulation<P> {
-    /// Durable promises: `id` is about to send votes or acknowledgements; the term and vote it
-    /// reports must already be on its disk.
-    pub(crate) fn check_promises_durable(&self, id: NodeId) -> Result<(), Breach> {
-        let slot = self.slot(id);
-        let Some(protocol) = slot.protocol.as_ref() else { return Ok(()) };
-        let status = protocol.status();
-        if status.vote.is_none() {
+    /// Durable promises: `id` is about to send votes or acknowledgements, made when it reported
+    /// `term` and `vote` (as it handed over the `Ready` holding them); once that `Ready`'s writes
+    /// (and every earlier one's) are durable, that term and vote must be on its disk.
+    pub(crate) fn check_promises_durable(
+        &self,
+        id: NodeId,
+        term: Term,
+        vote: Option<NodeId>,
+    ) -> Result<(), Breach> {
+        if vote.is_none() {
             return Ok(());
         }
-        let durable = slot.disk.state().hard_state;
-        if durable.term != status.term || durable.vote != status.vote {
+        let durable = self.slot(id).disk.state().hard_state;
+        if durable.term != term || durable.vote != vote {
             return Err(Breach::new(
                 Invariant::DurablePromises,
                 format!(
-                    "node {id} sends promises in term {} having voted for {:?}, but its disk holds term {} and vote {:?}",
-                    status.term, status.vote, durable.term, durable.vote
+                    "node {id} sends promises in term {term} having voted for {vote:?}, but its disk holds term {} and vote {:?}",
+                    durable.term, durable.vote
                 ),
             ));
         }
@@ -65,14 +72,13 @@ impl<P: Protocol> Simulation<P> {
             return Ok(()); // Compacted away here; another node's report will be checked.
         };
         self.commit_durability_checked = commit;
-        let voters: Vec<LogEnd> =
-            self.nodes.iter().map(|slot| durable_end(&slot.disk.state().entries)).collect();
+        let voters: Vec<LogEnd> = self.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
         let majority = self.nodes.len() / 2 + 1;
         for (position, slot) in self.nodes.iter().enumerate() {
             let candidate = NodeId(position as u64 + 1);
             let mut ends = Vec::with_capacity(2);
-            if slot.disk.term_at(commit) != Some(term) {
-                ends.push(durable_end(&slot.disk.state().entries));
+            if !slot.disk.holds(commit, term) {
+                ends.push(durable_end(&slot.disk));
             }
             if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
                 if lacks(log, commit, term) {
@@ -101,11 +107,9 @@ impl<P: Protocol> Simulation<P> {
     }
 }
 
-fn durable_end(entries: &[conclave_core::Entry]) -> LogEnd {
-    entries.last().map_or(LogEnd { index: Index(0), term: Term(0) }, |e| LogEnd {
-        index: e.index,
-        term: e.term,
-    })
+fn durable_end<T>(disk: &SimDisk<T>) -> LogEnd {
+    let (index, term) = disk.log_end();
+    LogEnd { index, term }
 }
 
 fn memory_end(log: &dyn LogView) -> LogEnd {

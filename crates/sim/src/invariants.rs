@@ -186,17 +186,26 @@ impl Checker {
         Ok(())
     }
 
-    /// Log Matching: `node` made `entries` durable right after an entry of term `term_prev`.
+    /// Log Matching: `node` made `entries` durable right after an entry of term `term_prev`
+    /// (`None` when that entry is not known, having been compacted away: the first entry is then
+    /// compared by its contents, and by the predecessor term recorded by its first writer).
     pub(crate) fn observe_written(
         &mut self,
         node: NodeId,
-        term_prev: Term,
+        term_prev: Option<Term>,
         entries: &[Entry],
     ) -> Result<(), Breach> {
         let mut term_prev = term_prev;
         for entry in entries {
-            self.check_written(node, term_prev, entry)?;
-            term_prev = entry.term;
+            let known_prev = term_prev.or_else(|| {
+                self.written.get(&(entry.index, entry.term)).map(|first| first.term_prev)
+            });
+            // Neither known here nor written before: there is nothing to compare the entry with,
+            // and no predecessor to record; later writers of it are compared with one another.
+            if let Some(known_prev) = known_prev {
+                self.check_written(node, known_prev, entry)?;
+            }
+            term_prev = Some(entry.term);
         }
         Ok(())
     }
@@ -268,6 +277,8 @@ impl Checker {
     }
 
     /// State Machine Safety: `node`, which has applied `applied_before`, now applies `entry`.
+    /// After a restore (see [`observe_restored`](Checker::observe_restored)) `applied_before` is
+    /// the restored sequence, so the next index is the one after the snapshot.
     pub(crate) fn observe_applied(
         &mut self,
         node: NodeId,
@@ -312,6 +323,77 @@ impl Checker {
             self.observe_applied(node, &applied[..position], entry)?;
         }
         Ok(())
+    }
+
+    /// State Machine Safety for restored state: `node`'s state machine was restored from a
+    /// snapshot at (`index`, `term`) to `restored`, which jumps its applied sequence to `index`.
+    /// The image must describe exactly the entries 1..=index, end in `term`, and agree with the
+    /// global applied sequence everywhere (extending it if no node applied that far yet).
+    pub(crate) fn observe_restored(
+        &mut self,
+        node: NodeId,
+        index: Index,
+        term: Term,
+        restored: &[Entry],
+    ) -> Result<(), Breach> {
+        if restored.len() as u64 != index.0 {
+            return Err(Breach::new(
+                Invariant::StateMachineSafety,
+                format!(
+                    "node {node} restored a snapshot at index {index} whose image holds {} entries",
+                    restored.len()
+                ),
+            ));
+        }
+        if let Some(last) = restored.last().filter(|last| last.term != term) {
+            return Err(Breach::new(
+                Invariant::StateMachineSafety,
+                format!(
+                    "node {node} restored a snapshot of index {index} in term {term}, but its image ends with an entry of term {}",
+                    last.term
+                ),
+            ));
+        }
+        for (position, entry) in restored.iter().enumerate() {
+            match self.applied.get(position) {
+                None => self.applied.push(entry.clone()),
+                Some(global) if same_entry(global, entry) => {}
+                Some(global) => {
+                    return Err(Breach::new(
+                        Invariant::StateMachineSafety,
+                        format!(
+                            "node {node} restored {} at index {} from a snapshot, but {} was applied there before",
+                            describe(entry),
+                            entry.index,
+                            describe(global)
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot at (`index`, `term`) became durable on `node`: as far as anything was applied,
+    /// the entry at `index` must have that term (the log after the snapshot is matched against it).
+    pub(crate) fn observe_snapshot(
+        &self,
+        node: NodeId,
+        index: Index,
+        term: Term,
+    ) -> Result<(), Breach> {
+        let applied =
+            index.0.checked_sub(1).and_then(|position| self.applied.get(position as usize));
+        match applied {
+            Some(entry) if entry.term != term => Err(Breach::new(
+                Invariant::StateMachineSafety,
+                format!(
+                    "node {node} persisted a snapshot of index {index} in term {term}, but {} was applied there",
+                    describe(entry)
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The client check: a write acknowledged at `(index, term)` with `data` must be in the final
@@ -436,18 +518,22 @@ mod tests {
     #[test]
     fn same_index_and_term_with_different_data_breaks_log_matching() {
         let mut checker = Checker::new(2);
-        checker.observe_written(NodeId(1), Term(0), &[cmd(1, 1, "a"), cmd(2, 1, "b")]).unwrap();
+        checker
+            .observe_written(NodeId(1), Some(Term(0)), &[cmd(1, 1, "a"), cmd(2, 1, "b")])
+            .unwrap();
         // Writing the same entries again (a retransmission) is fine.
-        checker.observe_written(NodeId(2), Term(1), &[cmd(2, 1, "b")]).unwrap();
-        let breach = checker.observe_written(NodeId(2), Term(1), &[cmd(2, 1, "z")]).unwrap_err();
+        checker.observe_written(NodeId(2), Some(Term(1)), &[cmd(2, 1, "b")]).unwrap();
+        let breach =
+            checker.observe_written(NodeId(2), Some(Term(1)), &[cmd(2, 1, "z")]).unwrap_err();
         assert_eq!(breach.invariant, Invariant::LogMatching);
     }
 
     #[test]
     fn same_entry_after_a_different_predecessor_breaks_log_matching() {
         let mut checker = Checker::new(2);
-        checker.observe_written(NodeId(1), Term(1), &[cmd(2, 2, "b")]).unwrap();
-        let breach = checker.observe_written(NodeId(2), Term(2), &[cmd(2, 2, "b")]).unwrap_err();
+        checker.observe_written(NodeId(1), Some(Term(1)), &[cmd(2, 2, "b")]).unwrap();
+        let breach =
+            checker.observe_written(NodeId(2), Some(Term(2)), &[cmd(2, 2, "b")]).unwrap_err();
         assert_eq!(breach.invariant, Invariant::LogMatching);
         assert!(breach.detail.contains("follows term 1"), "{}", breach.detail);
     }
@@ -455,7 +541,9 @@ mod tests {
     #[test]
     fn check_log_rechecks_a_whole_log() {
         let mut checker = Checker::new(2);
-        checker.observe_written(NodeId(1), Term(0), &[cmd(1, 1, "a"), cmd(2, 1, "b")]).unwrap();
+        checker
+            .observe_written(NodeId(1), Some(Term(0)), &[cmd(1, 1, "a"), cmd(2, 1, "b")])
+            .unwrap();
         checker.check_log(NodeId(1), &log(&[(1, "a"), (1, "b")])).unwrap();
         let breach = checker.check_log(NodeId(2), &log(&[(1, "a"), (1, "c")])).unwrap_err();
         assert_eq!(breach.invariant, Invariant::LogMatching);
@@ -474,6 +562,43 @@ mod tests {
         assert_eq!(breach.invariant, Invariant::StateMachineSafety);
         let breach = checker.observe_applied(NodeId(2), &one[..1], &cmd(2, 2, "b")).unwrap_err();
         assert_eq!(breach.invariant, Invariant::StateMachineSafety);
+    }
+
+    #[test]
+    fn an_entry_after_a_compacted_predecessor_is_compared_by_contents() {
+        let mut checker = Checker::new(2);
+        checker.observe_written(NodeId(1), Some(Term(1)), &[cmd(5, 2, "e")]).unwrap();
+        checker.observe_written(NodeId(2), None, &[cmd(5, 2, "e"), cmd(6, 2, "f")]).unwrap();
+        let breach = checker.observe_written(NodeId(2), None, &[cmd(5, 2, "x")]).unwrap_err();
+        assert_eq!(breach.invariant, Invariant::LogMatching);
+        // The entries after it are checked with their known predecessor as usual.
+        let breach =
+            checker.observe_written(NodeId(1), Some(Term(1)), &[cmd(6, 2, "f")]).unwrap_err();
+        assert_eq!(breach.invariant, Invariant::LogMatching);
+    }
+
+    #[test]
+    fn a_restore_jumps_ahead_and_must_match_the_applied_sequence() {
+        let mut checker = Checker::new(2);
+        let sequence = [cmd(1, 1, "a"), cmd(2, 1, "b"), cmd(3, 2, "c")];
+        checker.check_applied(NodeId(1), &sequence[..2]).unwrap();
+        // Node 2 had applied nothing; it restores up to 3 (extending the global sequence) and
+        // then applies 4: consecutive after the restore.
+        checker.observe_restored(NodeId(2), Index(3), Term(2), &sequence).unwrap();
+        assert_eq!(checker.applied().len(), 3);
+        checker.observe_applied(NodeId(2), &sequence, &cmd(4, 2, "d")).unwrap();
+        checker.observe_snapshot(NodeId(1), Index(3), Term(2)).unwrap();
+        let breach = checker.observe_snapshot(NodeId(1), Index(3), Term(1)).unwrap_err();
+        assert_eq!(breach.invariant, Invariant::StateMachineSafety);
+
+        let other = [cmd(1, 1, "a"), cmd(2, 1, "other")];
+        let breach = checker.observe_restored(NodeId(1), Index(2), Term(1), &other).unwrap_err();
+        assert_eq!(breach.invariant, Invariant::StateMachineSafety);
+        let breach =
+            checker.observe_restored(NodeId(1), Index(3), Term(2), &sequence[..2]).unwrap_err();
+        assert!(breach.detail.contains("holds 2 entries"), "{}", breach.detail);
+        let breach = checker.observe_restored(NodeId(1), Index(3), Term(3), &sequence).unwrap_err();
+        assert!(breach.detail.contains("ends with an entry of term 2"), "{}", breach.detail);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! - `simulation` — the clock, the event loop, the manual API;
 //! - `drive` — carrying out a node's `Ready` in contract order, and observing its status;
 //! - `workload` — random runs: clients, nemesis, convergence, final checks;
-//! - `event_queue`, `network`, `disk`, `nemesis`, `client` — the simulated world;
+//! - `event_queue`, `network`, `disk`, `nemesis`, `client` — the simulated world (`disk`: writes
+//!   durable only when they complete, FIFO; lost, torn and failed writes; slow disks; snapshots);
+//! - `image` — the state machine's snapshot image;
 //! - `invariants` — the safety checker;
 //! - `trace` — JSON-lines traces; `history` — the client history.
 //!
@@ -50,6 +52,7 @@ mod drive;
 mod durability;
 mod event_queue;
 mod history;
+mod image;
 mod invariants;
 mod nemesis;
 mod network;
@@ -63,7 +66,9 @@ mod workload;
 
 pub use history::{HistoryEvent, HistoryKind};
 pub use network::NetworkStats;
-pub use options::{Fault, FaultSet, Options, OptionsError, ParseFaultSetError, NODES_MAX};
+pub use options::{
+    Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,
+};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
 pub use violation::{Invariant, Violation};

@@ -46,6 +46,11 @@ const CRASH_MAJORITY_RISK: f64 = 0.1;
 /// Probability that a crash or an isolating partition targets the leader when one is known. The
 /// leader is where the interesting bugs live, so it is picked far more often than chance would.
 const TARGET_LEADER_PROBABILITY: f64 = 0.5;
+/// How long an armed sync failure waits for the node's next write before it is taken back.
+const SYNC_FAILURE_MIN_US: u64 = 100_000;
+const SYNC_FAILURE_MAX_US: u64 = 2_000_000;
+/// Probability that a slow-disk episode slows every disk rather than one node's.
+const SLOW_EVERY_DISK_PROBABILITY: f64 = 0.25;
 
 /// The nemesis's scheduled events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +61,11 @@ pub(crate) enum NemesisEvent {
     Heal { episode: u64 },
     /// Restart a node the nemesis crashed (if it is still down).
     Restart { node: NodeId },
-    /// End weather episode `episode` of `fault`, unless a newer episode of it replaced it.
+    /// End weather episode `episode` of `fault` (slow disks included), unless a newer episode of
+    /// it replaced it.
     Calm { fault: Fault, episode: u64 },
+    /// Take back the sync failure armed on `node` in `episode`, if it has not fired.
+    Disarm { node: NodeId, episode: u64 },
 }
 
 /// A fault to inject now.
@@ -77,6 +85,12 @@ pub(crate) enum NemesisAction {
     DelaySpike,
     /// Stop links being FIFO and hold some messages back.
     Reorder,
+    /// Cut this node's power in the middle of its disk write, tearing the write.
+    PowerCut(NodeId),
+    /// Make this node's next disk sync fail (the node then stops).
+    FailSync(NodeId),
+    /// Make these nodes' disks slow.
+    SlowDisk(Vec<NodeId>),
 }
 
 /// A fault and its undo.
@@ -99,6 +113,8 @@ pub(crate) struct Nemesis {
     partition_episode: Option<u64>,
     /// The latest episode of each weather fault (by `Fault as usize`).
     weather_episode: [Option<u64>; Fault::ALL.len()],
+    /// The episode of the sync failure armed on each node (by `id - 1`), if any.
+    sync_failure_episode: Vec<Option<u64>>,
 }
 
 impl Nemesis {
@@ -112,6 +128,7 @@ impl Nemesis {
             episode_next: 0,
             partition_episode: None,
             weather_episode: [None; Fault::ALL.len()],
+            sync_failure_episode: vec![None; nodes],
         }
     }
 
@@ -150,9 +167,27 @@ impl Nemesis {
         self.rng.between(STEP_MIN_US, STEP_MAX_US + 1)
     }
 
-    /// Decides the fault to start now, if any, given which nodes are up (by `id - 1`) and the
-    /// current leader.
-    pub(crate) fn plan(&mut self, live: &[bool], leader: Option<NodeId>) -> Option<Plan> {
+    /// How long a node stopped by a failed sync stays down: like a crash, often a quick bounce.
+    pub(crate) fn restart_delay_us(&mut self) -> u64 {
+        self.crash_duration_us()
+    }
+
+    fn crash_duration_us(&mut self) -> u64 {
+        if self.rng.chance(BOUNCE_PROBABILITY) {
+            self.rng.between(BOUNCE_MIN_US, BOUNCE_MAX_US + 1)
+        } else {
+            self.rng.between(CRASH_MIN_US, CRASH_MAX_US + 1)
+        }
+    }
+
+    /// Decides the fault to start now, if any, given which nodes are up and which have a disk
+    /// write in flight (both by `id - 1`), and the current leader.
+    pub(crate) fn plan(
+        &mut self,
+        live: &[bool],
+        writing: &[bool],
+        leader: Option<NodeId>,
+    ) -> Option<Plan> {
         if self.is_idle() {
             return None;
         }
@@ -171,13 +206,32 @@ impl Nemesis {
                 (action, NemesisEvent::Heal { episode }, after)
             }
             Fault::Crash => {
-                let node = self.crash_target(live, leader)?;
-                let after = if self.rng.chance(BOUNCE_PROBABILITY) {
-                    self.rng.between(BOUNCE_MIN_US, BOUNCE_MAX_US + 1)
-                } else {
-                    self.rng.between(CRASH_MIN_US, CRASH_MAX_US + 1)
-                };
+                let node = self.crash_target(live, live, leader)?;
+                let after = self.crash_duration_us();
                 (NemesisAction::Crash(node), NemesisEvent::Restart { node }, after)
+            }
+            Fault::TornWrite => {
+                // Only a node with a write in flight can be cut mid-write.
+                let node = self.crash_target(live, writing, leader)?;
+                let after = self.crash_duration_us();
+                (NemesisAction::PowerCut(node), NemesisEvent::Restart { node }, after)
+            }
+            Fault::FsyncError => {
+                let node = self.crash_target(live, live, leader)?;
+                self.sync_failure_episode[(node.0 - 1) as usize] = Some(episode);
+                let after = self.rng.between(SYNC_FAILURE_MIN_US, SYNC_FAILURE_MAX_US + 1);
+                (NemesisAction::FailSync(node), NemesisEvent::Disarm { node, episode }, after)
+            }
+            Fault::SlowDisk => {
+                self.weather_episode[fault as usize] = Some(episode);
+                let ids: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
+                let nodes = if self.rng.chance(SLOW_EVERY_DISK_PROBABILITY) {
+                    ids
+                } else {
+                    vec![self.pick_preferring(&ids, leader)]
+                };
+                let after = self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1);
+                (NemesisAction::SlowDisk(nodes), NemesisEvent::Calm { fault, episode }, after)
             }
             Fault::Drop | Fault::Duplicate | Fault::Delay | Fault::Reorder => {
                 self.weather_episode[fault as usize] = Some(episode);
@@ -201,6 +255,17 @@ impl Nemesis {
     pub(crate) fn take_heal(&mut self, episode: u64) -> bool {
         if self.partition_episode == Some(episode) {
             self.partition_episode = None;
+            return true;
+        }
+        false
+    }
+
+    /// Whether a disarm for the sync failure armed on `node` in `episode` should take effect (no
+    /// newer one replaced it), and if so marks it over.
+    pub(crate) fn take_disarm(&mut self, node: NodeId, episode: u64) -> bool {
+        let armed = &mut self.sync_failure_episode[(node.0 - 1) as usize];
+        if *armed == Some(episode) {
+            *armed = None;
             return true;
         }
         false
@@ -288,18 +353,24 @@ impl Nemesis {
         candidates[self.rng.between(0, candidates.len() as u64) as usize]
     }
 
-    /// A live node to crash, or `None` if crashing one would leave no majority (bar the rare
-    /// risk) or no node is up.
-    fn crash_target(&mut self, live: &[bool], leader: Option<NodeId>) -> Option<NodeId> {
+    /// A live node to crash among those `eligible` (both by `id - 1`), or `None` if crashing one
+    /// would leave no majority (bar the rare risk) or none is eligible.
+    fn crash_target(
+        &mut self,
+        live: &[bool],
+        eligible: &[bool],
+        leader: Option<NodeId>,
+    ) -> Option<NodeId> {
         let candidates: Vec<NodeId> = (0..live.len())
-            .filter(|slot| live[*slot])
+            .filter(|slot| live[*slot] && eligible[*slot])
             .map(|slot| NodeId(slot as u64 + 1))
             .collect();
         if candidates.is_empty() {
             return None;
         }
+        let up = live.iter().filter(|l| **l).count();
         let majority = live.len() / 2 + 1;
-        if candidates.len() - 1 < majority && !self.rng.chance(CRASH_MAJORITY_RISK) {
+        if up - 1 < majority && !self.rng.chance(CRASH_MAJORITY_RISK) {
             return None;
         }
         Some(self.pick_preferring(&candidates, leader))
@@ -315,7 +386,7 @@ mod tests {
         let live = vec![true; nodes];
         let mut plans = Vec::new();
         while plans.len() < count {
-            if let Some(plan) = nemesis.plan(&live, Some(NodeId(1))) {
+            if let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1))) {
                 if let NemesisEvent::Heal { episode } = plan.undo {
                     assert!(nemesis.take_heal(episode));
                 }
@@ -336,7 +407,7 @@ mod tests {
             );
         }
         let mut idle = Nemesis::new(SeededRng::new(1), FaultSet::none(), 5);
-        assert!(idle.is_idle() && idle.plan(&[true; 5], None).is_none());
+        assert!(idle.is_idle() && idle.plan(&[true; 5], &[true; 5], None).is_none());
     }
 
     #[test]
@@ -364,13 +435,13 @@ mod tests {
     #[test]
     fn one_partition_at_a_time_and_stale_heals_are_ignored() {
         let mut nemesis = Nemesis::new(SeededRng::new(3), FaultSet::of(&[Fault::Partition]), 3);
-        let first = nemesis.plan(&[true; 3], None).unwrap();
-        assert!(nemesis.plan(&[true; 3], None).is_none());
+        let first = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
+        assert!(nemesis.plan(&[true; 3], &[true; 3], None).is_none());
         let NemesisEvent::Heal { episode } = first.undo else { panic!("{first:?}") };
         assert!(!nemesis.take_heal(episode + 1));
         assert!(nemesis.take_heal(episode));
         assert!(!nemesis.take_heal(episode));
-        assert!(nemesis.plan(&[true; 3], None).is_some());
+        assert!(nemesis.plan(&[true; 3], &[true; 3], None).is_some());
     }
 
     #[test]
@@ -378,18 +449,74 @@ mod tests {
         let mut nemesis = Nemesis::new(SeededRng::new(5), FaultSet::of(&[Fault::Crash]), 5);
         // Two of five down: crashing a third leaves no majority, allowed only rarely.
         let live = [true, true, true, false, false];
-        let crashes = (0..1_000).filter(|_| nemesis.plan(&live, None).is_some()).count();
+        let crashes = (0..1_000).filter(|_| nemesis.plan(&live, &live, None).is_some()).count();
         assert!((50..150).contains(&crashes), "{crashes}");
-        let crashes = (0..100).filter(|_| nemesis.plan(&[true; 5], None).is_some()).count();
+        let crashes =
+            (0..100).filter(|_| nemesis.plan(&[true; 5], &[true; 5], None).is_some()).count();
         assert_eq!(crashes, 100);
-        assert!(nemesis.plan(&[false; 5], None).is_none());
+        assert!(nemesis.plan(&[false; 5], &[false; 5], None).is_none());
+    }
+
+    #[test]
+    fn disk_faults_target_the_right_nodes() {
+        let faults = FaultSet::disk();
+        let mut nemesis = Nemesis::new(SeededRng::new(7), faults, 5);
+        let live = [true; 5];
+        // Only node 3 is writing: every power cut hits it.
+        let writing = [false, false, true, false, false];
+        let mut seen = [0usize; 3];
+        for _ in 0..300 {
+            let Some(plan) = nemesis.plan(&live, &writing, Some(NodeId(1))) else { continue };
+            match (plan.action, plan.undo) {
+                (NemesisAction::PowerCut(node), NemesisEvent::Restart { node: back }) => {
+                    assert_eq!((node, back), (NodeId(3), NodeId(3)));
+                    seen[0] += 1;
+                }
+                (NemesisAction::FailSync(node), NemesisEvent::Disarm { node: undo, episode }) => {
+                    assert_eq!(node, undo);
+                    assert!(
+                        (SYNC_FAILURE_MIN_US..=SYNC_FAILURE_MAX_US).contains(&plan.undo_after_us)
+                    );
+                    assert!(nemesis.take_disarm(node, episode));
+                    assert!(!nemesis.take_disarm(node, episode), "disarmed once");
+                    seen[1] += 1;
+                }
+                (NemesisAction::SlowDisk(nodes), NemesisEvent::Calm { fault, episode }) => {
+                    assert_eq!(fault, Fault::SlowDisk);
+                    assert!(nodes.len() == 1 || nodes.len() == 5, "{nodes:?}");
+                    assert!(nemesis.take_calm(fault, episode));
+                    seen[2] += 1;
+                }
+                (action, undo) => panic!("unexpected {action:?} / {undo:?}"),
+            }
+        }
+        assert!(seen.iter().all(|count| *count > 30), "{seen:?}");
+        // Nobody writing: no power cut is possible.
+        let mut nemesis = Nemesis::new(SeededRng::new(7), FaultSet::of(&[Fault::TornWrite]), 5);
+        assert!((0..50).all(|_| nemesis.plan(&live, &[false; 5], None).is_none()));
+    }
+
+    #[test]
+    fn a_newer_sync_failure_outlives_an_older_disarm() {
+        let mut nemesis = Nemesis::new(SeededRng::new(2), FaultSet::of(&[Fault::FsyncError]), 3);
+        let mut armed = Vec::new();
+        while armed.len() < 10 {
+            let plan = nemesis.plan(&[true; 3], &[true; 3], None).expect("a majority stays up");
+            let NemesisEvent::Disarm { node, episode } = plan.undo else { panic!("{plan:?}") };
+            armed.push((node, episode));
+        }
+        // Only the newest arming of each node is disarmed; older disarms are stale.
+        for (position, (node, episode)) in armed.iter().enumerate() {
+            let newest = armed[position + 1..].iter().all(|(later, _)| later != node);
+            assert_eq!(nemesis.take_disarm(*node, *episode), newest, "{armed:?}");
+        }
     }
 
     #[test]
     fn a_newer_weather_episode_outlives_an_older_calm() {
         let mut nemesis = Nemesis::new(SeededRng::new(4), FaultSet::of(&[Fault::Drop]), 3);
-        let first = nemesis.plan(&[true; 3], None).unwrap();
-        let second = nemesis.plan(&[true; 3], None).unwrap();
+        let first = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
+        let second = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
         let (NemesisEvent::Calm { episode: old, .. }, NemesisEvent::Calm { episode: new, .. }) =
             (first.undo, second.undo)
         else {

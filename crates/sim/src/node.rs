@@ -1,22 +1,38 @@
 //! One simulated node: the protocol object while it is up, and what outlives it (its disk, its
 //! random stream).
 
-use conclave_core::{Entry, NodeId, SeededRng, Status};
+use conclave_core::{Entry, Envelope, Index, NodeId, Protocol, SeededRng, Status, Term};
 
 use crate::disk::SimDisk;
 
+/// What the driver still has to do for a `Ready` once its writes are durable, carried with the
+/// write through the disk.
+pub(crate) struct Job<M> {
+    /// Messages that may leave only now.
+    pub(crate) persisted_messages: Vec<Envelope<M>>,
+    /// Entries to apply, in order.
+    pub(crate) committed_entries: Vec<Entry>,
+    /// An image of the state machine the protocol asked for, at this applied index.
+    pub(crate) snapshot_due: Option<Index>,
+    /// The term and vote the node reported when it produced the `Ready`, which its promises (the
+    /// `persisted_messages`) rest on; `None` without promises.
+    pub(crate) promised: Option<(Term, Option<NodeId>)>,
+    /// Whether the protocol offers a log view (log-based checks apply).
+    pub(crate) has_log: bool,
+}
+
 /// A node's slot in the simulation. The slot outlives crashes; the protocol object does not.
-pub(crate) struct NodeSlot<P> {
+pub(crate) struct NodeSlot<P: Protocol> {
     pub(crate) id: NodeId,
     /// The protocol while the node is up; `None` while it is crashed.
     pub(crate) protocol: Option<P>,
-    /// What survives a crash.
-    pub(crate) disk: SimDisk,
-    /// Entries the node's state machine applied in this incarnation, in order from index 1: a
-    /// restarted node rebuilds its state machine by applying again from the start.
+    /// What survives a crash, and the writes on their way to it.
+    pub(crate) disk: SimDisk<Job<P::Message>>,
+    /// The node's state machine: the entries it applied, in order from index 1. A restarted node
+    /// restores it from its disk's snapshot (if any) and applies again from there.
     pub(crate) applied: Vec<Entry>,
-    /// Bumped at every crash. Ticks carry the incarnation that scheduled them, so a restarted node
-    /// is not also ticked by its previous life's timer.
+    /// Bumped at every crash. Ticks and disk completions carry the incarnation that scheduled
+    /// them, so a restarted node is not also ticked by its previous life's timer.
     pub(crate) incarnation: u64,
     /// The node's own stream: each incarnation's tick phase and protocol randomness come from it,
     /// so restarting one node never shifts another's randomness.
@@ -26,13 +42,13 @@ pub(crate) struct NodeSlot<P> {
     pub(crate) status_last: Option<Status>,
 }
 
-impl<P> NodeSlot<P> {
+impl<P: Protocol> NodeSlot<P> {
     /// A slot for a node that has never run, with an empty disk.
-    pub(crate) fn new(id: NodeId, rng: SeededRng) -> NodeSlot<P> {
+    pub(crate) fn new(id: NodeId, rng: SeededRng, disk: SimDisk<Job<P::Message>>) -> NodeSlot<P> {
         NodeSlot {
             id,
             protocol: None,
-            disk: SimDisk::new(),
+            disk,
             applied: Vec::new(),
             incarnation: 0,
             rng,

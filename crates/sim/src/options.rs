@@ -13,7 +13,7 @@ use thiserror::Error;
 pub enum Fault {
     /// Network partitions: random groupings, leader isolation and one-way cuts, healed later.
     Partition,
-    /// Node crashes (losing everything not on the sim disk), restarted later.
+    /// Node crashes (losing everything not durable on the sim disk), restarted later.
     Crash,
     /// Episodes of random message loss.
     Drop,
@@ -23,18 +23,32 @@ pub enum Fault {
     Duplicate,
     /// Episodes of reordering: links stop being FIFO and some messages are held back.
     Reorder,
+    /// Power cuts in the middle of a disk write: the write's first record is left torn on disk
+    /// and recovery cuts it on restart. Any crash that finds a write in flight may also tear it.
+    TornWrite,
+    /// A disk sync fails: the write is not durable and the node stops (crashes), restarting
+    /// later from what was durable.
+    FsyncError,
+    /// Episodes of slow disks: writes of one node (or of every node) sometimes take 10–100 ms.
+    SlowDisk,
 }
 
 impl Fault {
     /// Every fault, in the canonical order used for parsing, printing and `all`.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 9] = [
         Fault::Partition,
         Fault::Crash,
         Fault::Drop,
         Fault::Delay,
         Fault::Duplicate,
         Fault::Reorder,
+        Fault::TornWrite,
+        Fault::FsyncError,
+        Fault::SlowDisk,
     ];
+
+    /// The disk faults, which the list item `disk` stands for.
+    pub const DISK: [Fault; 3] = [Fault::TornWrite, Fault::FsyncError, Fault::SlowDisk];
 
     /// The name used on the command line and in traces.
     pub fn name(self) -> &'static str {
@@ -45,12 +59,15 @@ impl Fault {
             Fault::Delay => "delay",
             Fault::Duplicate => "duplicate",
             Fault::Reorder => "reorder",
+            Fault::TornWrite => "torn-write",
+            Fault::FsyncError => "fsync-error",
+            Fault::SlowDisk => "slow-disk",
         }
     }
 
     /// The bit this fault occupies in a [`FaultSet`].
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -61,11 +78,11 @@ impl fmt::Display for Fault {
 }
 
 /// The set of faults the nemesis may inject, parsed from a comma list such as
-/// `partition,crash,drop` (or `none`, or `all`). A bit set, so it is `Copy` and iterates in a fixed
-/// order, which keeps fault schedules deterministic.
+/// `partition,crash,drop` (or `disk` for the three disk faults, `none`, or `all`). A bit set, so it
+/// is `Copy` and iterates in a fixed order, which keeps fault schedules deterministic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FaultSet {
-    bits: u8,
+    bits: u16,
 }
 
 impl FaultSet {
@@ -80,6 +97,11 @@ impl FaultSet {
     }
 
     const ALL_SET: FaultSet = FaultSet { bits: (1 << Fault::ALL.len()) - 1 };
+
+    /// The three disk faults: torn writes, fsync errors and slow disks.
+    pub fn disk() -> FaultSet {
+        FaultSet::of(&Fault::DISK)
+    }
 
     /// A set holding exactly `faults`.
     pub fn of(faults: &[Fault]) -> FaultSet {
@@ -105,6 +127,12 @@ impl FaultSet {
         self.bits == 0
     }
 
+    /// True when some disk fault is enabled; the simulated disk then has latency, so that writes
+    /// are in flight for a crash, a failed sync or a slow disk to hit.
+    pub fn has_disk_faults(self) -> bool {
+        self.bits & FaultSet::disk().bits != 0
+    }
+
     /// The enabled faults in canonical order.
     pub fn iter(self) -> impl Iterator<Item = Fault> {
         Fault::ALL.into_iter().filter(move |fault| self.contains(*fault))
@@ -113,7 +141,7 @@ impl FaultSet {
 
 /// A fault list that names something the nemesis does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown fault `{item}` (expected a comma list of partition, crash, drop, delay, duplicate, reorder, or none / all)")]
+#[error("unknown fault `{item}` (expected a comma list of partition, crash, drop, delay, duplicate, reorder, torn-write, fsync-error, slow-disk, disk, or none / all)")]
 pub struct ParseFaultSetError {
     /// The offending item, trimmed, exactly as given.
     pub item: String,
@@ -122,7 +150,8 @@ pub struct ParseFaultSetError {
 impl FromStr for FaultSet {
     type Err = ParseFaultSetError;
 
-    /// Parses `partition,crash,...`, `none` or `all`. Items are trimmed and case-insensitive;
+    /// Parses `partition,crash,...`, `disk` (the three disk faults), `none` or `all`. Items are
+    /// trimmed and case-insensitive;
     /// an empty item (as in `crash,,drop` or an empty string) is an error rather than silently
     /// meaning "no faults", because a typo should never turn a fault run into a calm one.
     fn from_str(text: &str) -> Result<FaultSet, ParseFaultSetError> {
@@ -132,6 +161,7 @@ impl FromStr for FaultSet {
             match item.to_ascii_lowercase().as_str() {
                 "none" => {}
                 "all" => set = FaultSet::all(),
+                "disk" => Fault::DISK.into_iter().for_each(|fault| set.insert(fault)),
                 name => match Fault::ALL.into_iter().find(|fault| fault.name() == name) {
                     Some(fault) => set.insert(fault),
                     None => return Err(ParseFaultSetError { item: item.to_string() }),
@@ -194,6 +224,15 @@ pub struct Options {
     /// Highest one-way latency in the common case (delay faults add a long tail on top).
     pub latency_max_us: u64,
 
+    // Disk latency.
+    /// Lowest time a disk write takes to become durable, in virtual microseconds. While both
+    /// bounds are 0 a write is durable at once, within the call that produced it (no write is
+    /// ever in flight), unless a disk fault is enabled: a fault needs writes in flight, so the
+    /// disk then takes [`DISK_LATENCY_DEFAULT_US`] instead.
+    pub disk_latency_min_us: u64,
+    /// Highest time a disk write takes in the common case (`slow-disk` adds a long tail).
+    pub disk_latency_max_us: u64,
+
     // Checks.
     /// Check, at every commit, that no node lacking the newly committed entry could still win an
     /// election under Raft's up-to-date rule (a candidate whose last log term is later, or equal
@@ -227,6 +266,8 @@ impl Default for Options {
             duplicate_probability: 0.0,
             latency_min_us: 200,
             latency_max_us: 2_000,
+            disk_latency_min_us: 0,
+            disk_latency_max_us: 0,
             check_commit_durability: true,
             ops_time_max_us: 600_000_000,
             converge_time_max_us: 60_000_000,
@@ -234,6 +275,10 @@ impl Default for Options {
         }
     }
 }
+
+/// The disk latency range (µs) used when a disk fault is enabled and the options set none: an
+/// fdatasync on a fast SSD.
+pub const DISK_LATENCY_DEFAULT_US: (u64, u64) = (50, 150);
 
 /// The largest cluster the simulator accepts. Nine is the largest size deployed in practice, and a
 /// bound keeps per-link tables small.
@@ -270,6 +315,14 @@ pub enum OptionsError {
     /// A zero client timeout would fail every operation at once.
     #[error("client_timeout_us must be positive")]
     ClientTimeoutZero,
+    /// The disk latency range is empty.
+    #[error("disk_latency_min_us ({min}) must not exceed disk_latency_max_us ({max})")]
+    DiskLatency {
+        /// The lower bound given.
+        min: u64,
+        /// The upper bound given.
+        max: u64,
+    },
 }
 
 impl Options {
@@ -301,7 +354,23 @@ impl Options {
                 max: self.latency_max_us,
             });
         }
+        if self.disk_latency_min_us > self.disk_latency_max_us {
+            return Err(OptionsError::DiskLatency {
+                min: self.disk_latency_min_us,
+                max: self.disk_latency_max_us,
+            });
+        }
         Ok(())
+    }
+
+    /// The disk latency range in force: the options' own, or [`DISK_LATENCY_DEFAULT_US`] when
+    /// they set none and a disk fault is enabled.
+    pub fn disk_latency_us(&self) -> (u64, u64) {
+        if self.disk_latency_max_us == 0 && self.faults.has_disk_faults() {
+            DISK_LATENCY_DEFAULT_US
+        } else {
+            (self.disk_latency_min_us, self.disk_latency_max_us)
+        }
     }
 }
 
@@ -317,7 +386,15 @@ mod tests {
         assert_eq!(set.to_string(), "partition,crash,drop");
         assert!("none".parse::<FaultSet>().unwrap().is_empty());
         assert_eq!("all".parse::<FaultSet>().unwrap(), FaultSet::all());
-        assert_eq!(FaultSet::all().iter().count(), 6);
+        assert_eq!(FaultSet::all().iter().count(), 9);
+        assert_eq!("disk".parse::<FaultSet>().unwrap(), FaultSet::disk());
+        assert_eq!(
+            "crash,disk".parse::<FaultSet>().unwrap().to_string(),
+            "crash,torn-write,fsync-error,slow-disk"
+        );
+        assert!(
+            FaultSet::all().has_disk_faults() && !FaultSet::of(&[Fault::Crash]).has_disk_faults()
+        );
         for fault in Fault::ALL {
             assert_eq!(fault.name().parse::<FaultSet>().unwrap(), FaultSet::of(&[fault]));
         }
@@ -325,7 +402,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for text in ["none", "all", "delay,reorder", "crash"] {
+        for text in ["none", "all", "delay,reorder", "crash", "disk", "slow-disk,partition"] {
             let set: FaultSet = text.parse().unwrap();
             assert_eq!(set.to_string().parse::<FaultSet>().unwrap(), set);
         }
@@ -355,5 +432,16 @@ mod tests {
         assert!(matches!(bad.validate(), Err(OptionsError::Latency { .. })));
         let bad = Options { tick_us: 0, ..Options::default() };
         assert_eq!(bad.validate(), Err(OptionsError::TickZero));
+        let bad = Options { disk_latency_min_us: 5, disk_latency_max_us: 4, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::DiskLatency { .. })));
+    }
+
+    #[test]
+    fn disk_faults_give_the_disk_latency_unless_the_options_set_one() {
+        assert_eq!(Options::default().disk_latency_us(), (0, 0));
+        let faulty = Options { faults: FaultSet::of(&[Fault::TornWrite]), ..Options::default() };
+        assert_eq!(faulty.disk_latency_us(), DISK_LATENCY_DEFAULT_US);
+        let set = Options { disk_latency_min_us: 10, disk_latency_max_us: 20, ..faulty };
+        assert_eq!(set.disk_latency_us(), (10, 20));
     }
 }

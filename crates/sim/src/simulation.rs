@@ -17,6 +17,7 @@ use conclave_core::{
     SeededRng, Status,
 };
 
+use crate::disk::SimDisk;
 use crate::event_queue::EventQueue;
 use crate::history::HistoryEvent;
 use crate::invariants::Checker;
@@ -43,6 +44,8 @@ pub(crate) enum Event<M> {
     ClientWake { client: usize, generation: u64 },
     /// A nemesis step or undo.
     Nemesis(NemesisEvent),
+    /// A node's disk write `seq` completes, valid only for the incarnation that issued it.
+    DiskDone { node: NodeId, incarnation: u64, seq: u64 },
 }
 
 /// Running totals over the whole simulation, for summaries and scenario assertions.
@@ -62,6 +65,16 @@ pub struct Counters {
     pub restarts: u64,
     /// Partitions and one-way cut episodes started.
     pub partitions: u64,
+    /// Disk writes lost because their node crashed before they completed.
+    pub writes_lost: u64,
+    /// Of those, writes whose first record was left torn (and cut at restart).
+    pub torn_writes: u64,
+    /// Disk syncs that failed, each stopping its node.
+    pub sync_failures: u64,
+    /// State machine images taken on `Ready::snapshot_due`.
+    pub snapshots_taken: u64,
+    /// State machines restored from a snapshot (installed, or found on disk at restart).
+    pub snapshots_restored: u64,
 }
 
 /// A deterministic simulation of a cluster running protocol `P`.
@@ -143,7 +156,19 @@ impl<P: Protocol> Simulation<P> {
         let rng_clients = master.fork();
         let rng_nemesis = master.fork();
         let ids: Vec<NodeId> = (1..=options.nodes as u64).map(NodeId).collect();
-        let nodes = ids.iter().map(|id| NodeSlot::new(*id, master.fork())).collect();
+        let node_rngs: Vec<SeededRng> = ids.iter().map(|_| master.fork()).collect();
+        // Forked after every older stream, so that adding disks shifted none of them.
+        let mut disk_master = master.fork();
+        let (disk_latency_min_us, disk_latency_max_us) = options.disk_latency_us();
+        let nodes = ids
+            .iter()
+            .zip(node_rngs)
+            .map(|(id, rng)| {
+                let disk =
+                    SimDisk::new(disk_master.fork(), disk_latency_min_us, disk_latency_max_us);
+                NodeSlot::new(*id, rng, disk)
+            })
+            .collect();
         let mut trace = Trace::new(options.recent_trace_len);
         if let Some(sink) = sink {
             trace.set_sink(sink);
@@ -238,8 +263,9 @@ impl<P: Protocol> Simulation<P> {
         best.map(|(id, _)| id)
     }
 
-    /// Entries `id` applied in its current incarnation, from index 1 (kept while it is crashed,
-    /// cleared when it restarts).
+    /// `id`'s state machine: the entries it applied, from index 1 (kept while it is crashed;
+    /// on restart, restored from its disk's snapshot, or cleared without one). Entries restored
+    /// from a snapshot count as applied.
     pub fn applied(&self, id: NodeId) -> &[Entry] {
         &self.slot(id).applied
     }
@@ -250,9 +276,14 @@ impl<P: Protocol> Simulation<P> {
         self.checker.applied()
     }
 
-    /// `id`'s durable state, exactly as a restart would find it.
+    /// `id`'s durable state, exactly as a restart would find it: only writes that completed.
     pub fn disk(&self, id: NodeId) -> &DurableState {
         self.slot(id).disk.state()
+    }
+
+    /// How many of `id`'s writes are in flight (issued, not yet durable).
+    pub fn pending_writes(&self, id: NodeId) -> usize {
+        self.slot(id).disk.pending_len()
     }
 
     /// Message counts so far, in total and by kind.
@@ -392,6 +423,7 @@ impl<P: Protocol> Simulation<P> {
             Event::Deliver(envelope) => self.deliver(envelope),
             Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
             Event::Nemesis(event) => self.on_nemesis(event),
+            Event::DiskDone { node, incarnation, seq } => self.on_disk_done(node, incarnation, seq),
         }
     }
 
@@ -433,23 +465,65 @@ impl<P: Protocol> Simulation<P> {
         result
     }
 
-    /// Crashes `id`: its protocol object and everything not on its disk are lost, and messages
-    /// reaching it while it is down are dropped. Returns false if it was already down.
+    /// Crashes `id`: its protocol object and everything not durable on its disk (writes in
+    /// flight included) are lost, and messages reaching it while it is down are dropped. With the
+    /// `torn-write` fault, a write in flight may be left torn. Returns false if it was already
+    /// down.
     pub fn crash(&mut self, id: NodeId) -> bool {
+        let tear_probability = self.tear_probability();
+        self.crash_node(id, tear_probability)
+    }
+
+    /// A power cut in the middle of `id`'s disk write: crashes it like
+    /// [`crash`](Simulation::crash), and the first record of the write in flight (if it has
+    /// entries) is left torn for recovery to cut at restart. Returns false if it was already down.
+    pub fn power_cut(&mut self, id: NodeId) -> bool {
+        self.crash_node(id, 1.0)
+    }
+
+    pub(crate) fn crash_node(&mut self, id: NodeId, tear_probability: f64) -> bool {
         let slot = self.slot_mut(id);
         if slot.protocol.take().is_none() {
             return false;
         }
         slot.incarnation += 1;
         slot.status_last = None;
+        let loss = slot.disk.crash(tear_probability);
         self.counters.crashes += 1;
+        self.counters.writes_lost += loss.writes;
+        self.counters.torn_writes += u64::from(loss.torn_bytes.is_some());
         self.trace.record(self.now_us, TraceEvent::Crash { node: id });
+        if loss.writes > 0 {
+            let event =
+                TraceEvent::DiskLost { node: id, writes: loss.writes, entries: loss.entries };
+            self.trace.record(self.now_us, event);
+        }
         self.clients_on_crash(id);
         true
     }
 
-    /// Restarts a crashed `id` from its disk alone, with an empty applied sequence. Returns false
-    /// if it was up.
+    /// Makes the disks of exactly `nodes` slow (some writes take 10–100 ms); `&[]` makes every
+    /// disk normal again.
+    pub fn set_slow_disks(&mut self, nodes: &[NodeId]) {
+        for slot in &mut self.nodes {
+            slot.disk.set_slow(nodes.contains(&slot.id));
+        }
+        let nodes: Vec<NodeId> =
+            self.nodes.iter().filter(|slot| slot.disk.is_slow()).map(|slot| slot.id).collect();
+        self.trace.record(self.now_us, TraceEvent::SlowDisk { nodes });
+    }
+
+    /// Makes `id`'s next disk sync (of a write with something to write) fail: the write is not
+    /// durable and the node stops at once, as a real one must after a failed fsync. In a random
+    /// run the nemesis restarts it; with the manual API it stays down until
+    /// [`restart`](Simulation::restart). `false` takes it back.
+    pub fn fail_next_sync(&mut self, id: NodeId, fail: bool) {
+        self.slot_mut(id).disk.fail_next_sync(fail);
+    }
+
+    /// Restarts a crashed `id` from its disk alone: recovery cuts a torn record, the state
+    /// machine is restored from the disk's snapshot (or starts empty), and the protocol is rebuilt
+    /// from the durable state. Returns false if it was up.
     pub fn restart(&mut self, id: NodeId) -> bool {
         match self.restart_node(id) {
             Ok(restarted) => restarted,
@@ -536,17 +610,26 @@ impl<P: Protocol> Simulation<P> {
     // ---------------------------------------------------------------------------------------
     // Internals.
 
-    /// Builds `id`'s protocol from its disk and schedules its first tick at a random phase, so
-    /// that nodes do not tick in lockstep. Then carries out the node's first work (a restarted node
-    /// typically re-applies its committed log).
+    /// Recovers `id`'s disk, restores its state machine from the disk's snapshot, builds its
+    /// protocol from the durable state and schedules its first tick at a random phase, so that
+    /// nodes do not tick in lockstep. Then carries out the node's first work (a restarted node
+    /// typically re-applies its committed log after the snapshot).
     fn start_node(&mut self, id: NodeId) -> Result<(), Breach> {
         let tick_us = self.options.tick_us;
         let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let torn = slot.disk.recover();
         let durable = slot.disk.state().clone();
+        slot.applied.clear();
+        if let Some(bytes) = torn {
+            self.trace.record(self.now_us, TraceEvent::Torn { node: id, bytes });
+        }
+        if let Some(snapshot) = &durable.snapshot {
+            self.restore(id, snapshot)?;
+        }
+        let slot = &mut self.nodes[(id.0 - 1) as usize];
         let rng = slot.rng.fork();
         let phase_us = slot.rng.between(0, tick_us);
         slot.protocol = Some((self.factory)(id, &self.ids, durable, rng));
-        slot.applied.clear();
         slot.status_last = None;
         let incarnation = slot.incarnation;
         self.checker.on_restart(id);

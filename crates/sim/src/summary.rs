@@ -29,6 +29,16 @@ pub struct Summary {
     pub crashes: u64,
     /// Partitions and one-way cuts started.
     pub partitions: u64,
+    /// Disk writes lost because their node crashed before they completed.
+    pub writes_lost: u64,
+    /// Of those, writes left torn (a half-written record, cut at restart).
+    pub torn_writes: u64,
+    /// Disk syncs that failed, each stopping its node.
+    pub sync_failures: u64,
+    /// State machine images taken on `Ready::snapshot_due`.
+    pub snapshots_taken: u64,
+    /// State machines restored from a snapshot (installed, or found on disk at restart).
+    pub snapshots_restored: u64,
     /// Message traffic.
     pub network: NetworkStats,
     /// The commit index every node converged to.
@@ -75,6 +85,20 @@ impl fmt::Display for Summary {
             self.crashes,
             self.partitions
         )?;
+        if self.writes_lost + self.sync_failures > 0 {
+            writeln!(
+                f,
+                "disk: {} writes lost in crashes ({} torn), {} failed syncs",
+                self.writes_lost, self.torn_writes, self.sync_failures
+            )?;
+        }
+        if self.snapshots_taken + self.snapshots_restored > 0 {
+            writeln!(
+                f,
+                "snapshots: {} taken, {} restored",
+                self.snapshots_taken, self.snapshots_restored
+            )?;
+        }
         writeln!(
             f,
             "messages sent {}, delivered {}, dropped {}, duplicated {}",

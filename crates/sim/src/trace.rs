@@ -48,6 +48,21 @@ pub(crate) enum TraceEvent {
     Apply { node: NodeId, index: Index, term: Term, kind: EntryKind, data: Bytes },
     /// A simulated client did something.
     Client(ClientTrace),
+    /// A node's state machine image was taken at `index` (asked for by `Ready::snapshot_due`).
+    Snapshot { node: NodeId, index: Index, term: Term, bytes: usize },
+    /// A node's state machine was restored from a snapshot: one a `Ready` carried beyond what it
+    /// had applied, or its disk's at restart.
+    Restore { node: NodeId, index: Index, term: Term },
+    /// A node's durable log was compacted up to `upto`.
+    Compact { node: NodeId, upto: Index },
+    /// A crash lost writes that had not completed (the unsynced tail).
+    DiskLost { node: NodeId, writes: u64, entries: u64 },
+    /// Recovery cut a half-written record a crash left.
+    Torn { node: NodeId, bytes: u64 },
+    /// A disk sync failed; the node stops.
+    FsyncError { node: NodeId },
+    /// The nodes whose disks are now slow (empty: none).
+    SlowDisk { nodes: Vec<NodeId> },
     /// The run moved to another phase (`ops`, `converge`, `done`).
     Phase { name: &'static str },
 }
@@ -119,14 +134,10 @@ impl TraceEvent {
             TraceEvent::Partition { groups } => {
                 out.push_str("\"partition\",\"groups\":[");
                 for (position, group) in groups.iter().enumerate() {
-                    out.push_str(if position == 0 { "[" } else { ",[" });
-                    for (member_position, member) in group.iter().enumerate() {
-                        if member_position > 0 {
-                            out.push(',');
-                        }
-                        let _ = write!(out, "{member}");
+                    if position > 0 {
+                        out.push(',');
                     }
-                    out.push(']');
+                    push_id_list(out, group);
                 }
                 out.push(']');
             }
@@ -177,9 +188,50 @@ impl TraceEvent {
             TraceEvent::Phase { name } => {
                 let _ = write!(out, "\"phase\",\"name\":\"{name}\"");
             }
+            TraceEvent::Snapshot { node, index, term, bytes } => {
+                let _ = write!(
+                    out,
+                    "\"snapshot\",\"node\":{node},\"index\":{index},\"term\":{term},\"bytes\":{bytes}"
+                );
+            }
+            TraceEvent::Restore { node, index, term } => {
+                let _ =
+                    write!(out, "\"restore\",\"node\":{node},\"index\":{index},\"term\":{term}");
+            }
+            TraceEvent::Compact { node, upto } => {
+                let _ = write!(out, "\"compact\",\"node\":{node},\"upto\":{upto}");
+            }
+            TraceEvent::DiskLost { node, writes, entries } => {
+                let _ = write!(
+                    out,
+                    "\"disk-lost\",\"node\":{node},\"writes\":{writes},\"entries\":{entries}"
+                );
+            }
+            TraceEvent::Torn { node, bytes } => {
+                let _ = write!(out, "\"torn\",\"node\":{node},\"bytes\":{bytes}");
+            }
+            TraceEvent::FsyncError { node } => {
+                let _ = write!(out, "\"fsync-error\",\"node\":{node}");
+            }
+            TraceEvent::SlowDisk { nodes } => {
+                out.push_str("\"slow-disk\",\"nodes\":");
+                push_id_list(out, nodes);
+            }
         }
         out.push('}');
     }
+}
+
+/// Appends `[1,2,3]`.
+fn push_id_list(out: &mut String, ids: &[NodeId]) {
+    out.push('[');
+    for (position, id) in ids.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{id}");
+    }
+    out.push(']');
 }
 
 /// Appends `text` to `out` as a JSON string literal, quotes included. Quotes, backslashes and
@@ -362,6 +414,37 @@ mod tests {
                 r#"{"t":7,"ev":"weather","drop":0.05,"duplicate":0,"delay":true,"reorder":false}"#,
             ),
             (TraceEvent::Heal, r#"{"t":7,"ev":"heal"}"#),
+            (
+                TraceEvent::Snapshot {
+                    node: NodeId(1),
+                    index: Index(40),
+                    term: Term(2),
+                    bytes: 300,
+                },
+                r#"{"t":7,"ev":"snapshot","node":1,"index":40,"term":2,"bytes":300}"#,
+            ),
+            (
+                TraceEvent::Restore { node: NodeId(3), index: Index(40), term: Term(2) },
+                r#"{"t":7,"ev":"restore","node":3,"index":40,"term":2}"#,
+            ),
+            (
+                TraceEvent::Compact { node: NodeId(1), upto: Index(40) },
+                r#"{"t":7,"ev":"compact","node":1,"upto":40}"#,
+            ),
+            (
+                TraceEvent::DiskLost { node: NodeId(2), writes: 2, entries: 5 },
+                r#"{"t":7,"ev":"disk-lost","node":2,"writes":2,"entries":5}"#,
+            ),
+            (
+                TraceEvent::Torn { node: NodeId(2), bytes: 17 },
+                r#"{"t":7,"ev":"torn","node":2,"bytes":17}"#,
+            ),
+            (TraceEvent::FsyncError { node: NodeId(4) }, r#"{"t":7,"ev":"fsync-error","node":4}"#),
+            (
+                TraceEvent::SlowDisk { nodes: vec![NodeId(1), NodeId(5)] },
+                r#"{"t":7,"ev":"slow-disk","nodes":[1,5]}"#,
+            ),
+            (TraceEvent::SlowDisk { nodes: vec![] }, r#"{"t":7,"ev":"slow-disk","nodes":[]}"#),
         ];
         for (event, expected) in cases {
             let mut line = String::new();

@@ -125,7 +125,8 @@ impl<P: Protocol> Simulation<P> {
         self.trace.record(self.now_us, TraceEvent::Phase { name: "ops" });
     }
 
-    /// Stops the nemesis and undoes every fault: heal, calm weather, restart every crashed node.
+    /// Stops the nemesis and undoes every fault: heal, calm weather (slow disks included), take
+    /// back armed sync failures, restart every crashed node. Writes in flight complete as usual.
     fn end_ops_phase(&mut self) -> Result<(), Violation> {
         self.trace.record(self.now_us, TraceEvent::Phase { name: "converge" });
         let workload = self.workload_mut();
@@ -138,6 +139,12 @@ impl<P: Protocol> Simulation<P> {
         self.set_duplicate_probability(0.0);
         self.set_delay_spike(false);
         self.set_reorder(false);
+        if self.nodes.iter().any(|slot| slot.disk.is_slow()) {
+            self.set_slow_disks(&[]);
+        }
+        for id in self.ids.clone() {
+            self.fail_next_sync(id, false);
+        }
         for id in self.ids.clone() {
             if let Err(breach) = self.restart_node(id) {
                 return Err(self.fail(breach));
@@ -241,6 +248,11 @@ impl<P: Protocol> Simulation<P> {
             leader_changes: self.counters.leader_changes,
             crashes: self.counters.crashes,
             partitions: self.counters.partitions,
+            writes_lost: self.counters.writes_lost,
+            torn_writes: self.counters.torn_writes,
+            sync_failures: self.counters.sync_failures,
+            snapshots_taken: self.counters.snapshots_taken,
+            snapshots_restored: self.counters.snapshots_restored,
             network: self.network.stats().clone(),
             commit_index,
             ops_phase_us,
@@ -467,9 +479,11 @@ impl<P: Protocol> Simulation<P> {
         match event {
             NemesisEvent::Step => {
                 let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
+                let writing: Vec<bool> =
+                    self.nodes.iter().map(|slot| slot.disk.is_writing()).collect();
                 let leader = self.leader();
                 let workload = self.workload.as_mut().expect("workload started");
-                let plan = workload.nemesis.plan(&live, leader);
+                let plan = workload.nemesis.plan(&live, &writing, leader);
                 let next_us = self.now_us + workload.nemesis.step_delay_us();
                 self.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
                 if let Some(plan) = plan {
@@ -494,8 +508,16 @@ impl<P: Protocol> Simulation<P> {
                         }
                         Fault::Delay => self.set_delay_spike(false),
                         Fault::Reorder => self.set_reorder(false),
-                        Fault::Partition | Fault::Crash => unreachable!("not weather"),
+                        Fault::SlowDisk => self.set_slow_disks(&[]),
+                        Fault::Partition | Fault::Crash | Fault::TornWrite | Fault::FsyncError => {
+                            unreachable!("not weather")
+                        }
                     }
+                }
+            }
+            NemesisEvent::Disarm { node, episode } => {
+                if workload.nemesis.take_disarm(node, episode) {
+                    self.fail_next_sync(node, false);
                 }
             }
         }
@@ -516,6 +538,11 @@ impl<P: Protocol> Simulation<P> {
             NemesisAction::Duplicate(probability) => self.set_duplicate_probability(probability),
             NemesisAction::DelaySpike => self.set_delay_spike(true),
             NemesisAction::Reorder => self.set_reorder(true),
+            NemesisAction::PowerCut(node) => {
+                self.power_cut(node);
+            }
+            NemesisAction::FailSync(node) => self.fail_next_sync(node, true),
+            NemesisAction::SlowDisk(nodes) => self.set_slow_disks(&nodes),
         }
     }
 }

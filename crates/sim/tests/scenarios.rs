@@ -37,7 +37,7 @@ fn a_proposal_is_applied_everywhere() {
     let mut sim = three_nodes(2);
     let proposal = sim.propose(PRIMARY, data("hello")).unwrap();
     assert_eq!(proposal.index, Index(1));
-    // Persisted at once: the sim disk is instant in this version.
+    // Persisted at once: the sim disk is instant unless a disk latency or disk fault is set.
     assert_eq!(sim.disk(PRIMARY).entries.len(), 1);
     let all_applied =
         |s: &Simulation<PrimaryBackup>| s.node_ids().iter().all(|id| s.applied(*id).len() == 1);

@@ -5,7 +5,10 @@
 //!   records, split into size-bounded segment files, with suffix truncation (a new leader's
 //!   entries replace a conflicting suffix) and prefix compaction (after a snapshot).
 //! - [`FileStore`]: the log plus the atomically replaced hard state and snapshot files, behind the
-//!   [`LogStore`] trait that drivers program against.
+//!   [`LogStore`] trait that drivers program against; [`LogStore::load`] returns exactly the
+//!   [`DurableState`](conclave_core::DurableState) a protocol is rebuilt from, snapshot included,
+//!   and [`LogStore::install_snapshot`] carries out a `Ready::snapshot` (the log reconciled by
+//!   Raft's rule).
 //! - [`GroupCommit`]: a thread-safe handle whose appends return once durable, sharing one
 //!   `fdatasync` among every append queued before it.
 //! - [`MemStore`]: the in-memory twin for the simulator, which loses unsynced data on
@@ -52,6 +55,8 @@ mod segment;
 mod snapshot;
 mod store;
 
+/// The snapshot type the store persists is the protocol interface's own.
+pub use conclave_core::Snapshot;
 pub use error::{Corruption, CorruptionError, Result, StorageError};
 pub use fs::FaultInjector;
 pub use group_commit::{GroupCommit, GroupCommitStats};
@@ -59,5 +64,4 @@ pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
-pub use snapshot::Snapshot;
 pub use store::{FileStore, LogStore, Recovered};

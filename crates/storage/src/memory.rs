@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use conclave_core::{DurableState, Entry, HardState, Index, RandomSource};
+use conclave_core::{Entry, HardState, Index, RandomSource};
 
 use crate::error::{Result, StorageError};
 use crate::fs::{FaultInjector, Io};
 use crate::health::Health;
 use crate::log::check_batch;
 use crate::record;
-use crate::snapshot::Snapshot;
-use crate::store::{LogStore, Recovered};
+use crate::store::{durable_state, LogStore, Recovered};
+use conclave_core::Snapshot;
 
 /// What a simulated crash destroyed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -259,10 +259,6 @@ impl LogStore for MemStore {
     }
 
     fn load(&self) -> Result<Recovered> {
-        let entries = self.entries(self.first_index, self.next_index())?;
-        Ok(Recovered {
-            state: DurableState { hard_state: self.hard_state, snapshot: None, entries },
-            snapshot: self.snapshot.clone(),
-        })
+        Ok(Recovered { state: durable_state(self, self.hard_state, self.snapshot.as_ref())? })
     }
 }

@@ -1,10 +1,10 @@
-//! Snapshot files (`snapshot-<index>-<term>.snap`): the state machine and membership as of a log
-//! index, so the log before it can be compacted.
+//! Snapshot files (`snapshot-<index>-<term>.snap`): a [`Snapshot`] (the state machine image and
+//! the voters as of a log index), so the log before it can be compacted.
 
 use std::path::Path;
 
 use bytes::Bytes;
-use conclave_core::{Index, Term};
+use conclave_core::{Index, NodeId, Snapshot, Term};
 
 use crate::error::{Corruption, CorruptionError, Result, StorageError};
 use crate::fs::{self, Io};
@@ -13,19 +13,6 @@ use crate::sealed::{self, Reader};
 const MAGIC: &[u8; 4] = b"CVSN";
 const NAME_PREFIX: &str = "snapshot-";
 const NAME_SUFFIX: &str = ".snap";
-
-/// A point-in-time image of the replicated state: everything the log up to `index` produced.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The last log index the snapshot includes.
-    pub index: Index,
-    /// The term of the entry at `index`, needed to check log matching for the entry after it.
-    pub term: Term,
-    /// The cluster membership as of `index`, opaque here; membership changes will define it.
-    pub membership: Bytes,
-    /// The state machine's serialised state, opaque here.
-    pub data: Bytes,
-}
 
 /// The file name of a snapshot at `index` and `term`, zero-padded so names sort by index.
 pub(crate) fn snapshot_name(index: Index, term: Term) -> String {
@@ -43,17 +30,17 @@ pub(crate) fn parse_snapshot_name(name: &str) -> Option<Result<Index, Corruption
     Some(parsed.map(Index).ok_or(Corruption::BadFileName))
 }
 
-fn encode(snapshot: &Snapshot) -> Result<Vec<u8>> {
-    let membership_len =
-        u32::try_from(snapshot.membership.len()).map_err(|_| StorageError::EntryTooLarge {
-            size: snapshot.membership.len() as u64,
-            limit: u32::MAX.into(),
-        })?;
-    let mut body = Vec::with_capacity(32 + snapshot.membership.len() + snapshot.data.len());
+pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>> {
+    let voter_count = u32::try_from(snapshot.voters.len()).map_err(|_| {
+        StorageError::EntryTooLarge { size: snapshot.voters.len() as u64, limit: u32::MAX.into() }
+    })?;
+    let mut body = Vec::with_capacity(28 + 8 * snapshot.voters.len() + snapshot.data.len());
     body.extend_from_slice(&snapshot.index.0.to_le_bytes());
     body.extend_from_slice(&snapshot.term.0.to_le_bytes());
-    body.extend_from_slice(&membership_len.to_le_bytes());
-    body.extend_from_slice(&snapshot.membership);
+    body.extend_from_slice(&voter_count.to_le_bytes());
+    for voter in &snapshot.voters {
+        body.extend_from_slice(&voter.0.to_le_bytes());
+    }
     body.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
     body.extend_from_slice(&snapshot.data);
     Ok(sealed::seal(MAGIC, &body))
@@ -65,15 +52,20 @@ pub(crate) fn decode(bytes: &[u8], path: &Path, named: Index) -> Result<Snapshot
     let mut reader = Reader::new(sealed::unseal(MAGIC, bytes).map_err(corrupt)?);
     let index = Index(reader.u64().map_err(corrupt)?);
     let term = Term(reader.u64().map_err(corrupt)?);
-    let membership_len = reader.u32().map_err(corrupt)?;
-    let membership = Bytes::copy_from_slice(reader.take(membership_len.into()).map_err(corrupt)?);
+    let voter_count = reader.u32().map_err(corrupt)?;
+    // Read one at a time rather than trusting the count for an allocation: a corrupt count then
+    // fails as a short file instead of asking for gigabytes.
+    let mut voters = Vec::new();
+    for _ in 0..voter_count {
+        voters.push(NodeId(reader.u64().map_err(corrupt)?));
+    }
     let data_len = reader.u64().map_err(corrupt)?;
     let data = Bytes::copy_from_slice(reader.take(data_len).map_err(corrupt)?);
     reader.finish().map_err(corrupt)?;
     if index != named {
         return Err(corrupt(Corruption::NameMismatch { named, found: index }));
     }
-    Ok(Snapshot { index, term, membership, data })
+    Ok(Snapshot { index, term, voters, data })
 }
 
 /// The snapshot files in `dir`, newest (highest index) first, each with its parsed index.
@@ -141,11 +133,13 @@ mod tests {
         let snapshot = Snapshot {
             index: Index(120),
             term: Term(4),
-            membership: Bytes::from_static(b"1,2,3"),
+            voters: vec![NodeId(1), NodeId(2), NodeId(3)],
             data: Bytes::from_static(b"state"),
         };
         let bytes = encode(&snapshot).unwrap();
         assert_eq!(decode(&bytes, Path::new("s"), Index(120)).unwrap(), snapshot);
+        let empty = Snapshot { voters: Vec::new(), data: Bytes::new(), ..snapshot.clone() };
+        assert_eq!(decode(&encode(&empty).unwrap(), Path::new("s"), Index(120)).unwrap(), empty);
         let name = snapshot_name(snapshot.index, snapshot.term);
         assert_eq!(parse_snapshot_name(&name), Some(Ok(Index(120))));
         assert_eq!(parse_snapshot_name("snapshot-1-2.snap"), Some(Err(Corruption::BadFileName)));

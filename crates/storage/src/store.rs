@@ -3,22 +3,23 @@
 
 use std::path::Path;
 
-use conclave_core::{DurableState, Entry, HardState, Index};
+use conclave_core::{DurableState, Entry, HardState, Index, Snapshot, Term};
 
 use crate::error::{Corruption, CorruptionError, Result, StorageError};
 use crate::hard_state;
 use crate::log::{Options, SegmentedLog};
 use crate::log_start::LOG_START_FILE;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot;
 
 /// Everything a node recovers from its storage on restart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// The hard state and the log. With a snapshot, `entries` start at the log's first index
-    /// (at most `snapshot.index + 1`, possibly below it) rather than at 1.
+    /// Exactly what a protocol is rebuilt from: the hard state, the newest valid snapshot and the
+    /// log. With a snapshot, `entries` start at the log's first index (at most
+    /// `snapshot.index + 1`, possibly below it) rather than at 1, and they are empty when the
+    /// log does not hold the snapshot's own entry (Raft's rule: the whole log then goes; see
+    /// [`LogStore::install_snapshot`]).
     pub state: DurableState,
-    /// The newest valid snapshot, if one was saved.
-    pub snapshot: Option<Snapshot>,
 }
 
 /// Durable storage for one consensus node: a log of entries, a hard state and snapshots.
@@ -46,10 +47,64 @@ pub trait LogStore {
     fn sync(&mut self) -> Result<()>;
     /// Replaces the hard state durably and atomically.
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<()>;
-    /// Saves a snapshot durably; older snapshots are then discarded.
+    /// Saves a snapshot durably; older snapshots are then discarded. The log is left as it is;
+    /// [`LogStore::install_snapshot`] also reconciles it.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<()>;
     /// Everything a restart would recover, as of now.
     fn load(&self) -> Result<Recovered>;
+
+    /// Carries out a `Ready::snapshot`: saves `snapshot` durably, then reconciles the log by
+    /// Raft's rule. Entries after the snapshot survive only if the log holds the snapshot's own
+    /// entry (same index and term); otherwise the whole log goes and the log continues at
+    /// `snapshot.index + 1`, also when the snapshot lies beyond the log's end (a follower
+    /// installing a leader's snapshot). Durable when it returns.
+    ///
+    /// The snapshot is saved first: until it is durable the log is the only copy of the prefix it
+    /// covers. A crash between the two steps leaves the new snapshot beside the old log;
+    /// [`LogStore::load`] applies the rule to what it returns, and [`FileStore::open`] finishes the
+    /// reconciliation on disk, so the stale entries never reach a protocol.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
+        self.save_snapshot(snapshot)?;
+        if !holds_entry(self, snapshot.index, snapshot.term)? {
+            let first = self.first_index();
+            self.truncate_suffix(first)?;
+            self.compact_prefix(snapshot.index)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `store` holds the entry (`index`, `term`), for the snapshot rule. An index below the
+/// log's first index counts as held: compaction only discards a prefix a snapshot covers, and a
+/// snapshot holds only committed entries, which never change.
+pub(crate) fn holds_entry<S: LogStore + ?Sized>(
+    store: &S,
+    index: Index,
+    term: Term,
+) -> Result<bool> {
+    if index < store.first_index() {
+        return Ok(true);
+    }
+    if index > store.last_index() {
+        return Ok(false);
+    }
+    Ok(store.entries(index, index.next())?.first().is_some_and(|entry| entry.term == term))
+}
+
+/// The durable state to hand a protocol: the log as stored, emptied when it does not hold the
+/// snapshot's entry (the snapshot rule, for a crash between the two steps of `install_snapshot`).
+pub(crate) fn durable_state<S: LogStore + ?Sized>(
+    store: &S,
+    hard_state: HardState,
+    snapshot: Option<&Snapshot>,
+) -> Result<DurableState> {
+    let mut entries = store.entries(store.first_index(), store.last_index().next())?;
+    if let Some(snapshot) = snapshot {
+        if !holds_entry(store, snapshot.index, snapshot.term)? {
+            entries.clear();
+        }
+    }
+    Ok(DurableState { hard_state, snapshot: snapshot.cloned(), entries })
 }
 
 /// The on-disk store: a [`SegmentedLog`] plus the `hard-state` and `snapshot-*.snap` files in the
@@ -64,7 +119,9 @@ pub struct FileStore {
 impl FileStore {
     /// Opens (or creates) the store in `dir` and recovers it: the log (cutting a torn tail), the
     /// hard state and the newest valid snapshot. Fails on corruption, and when the log does not
-    /// reach back to the snapshot (entries would be missing).
+    /// reach back to the snapshot (entries would be missing). If a crash interrupted
+    /// [`LogStore::install_snapshot`] after the snapshot was saved, the log is reconciled now
+    /// (with a warning): it does not hold the snapshot's entry, so it goes.
     pub fn open(dir: impl AsRef<Path>, options: &Options) -> Result<FileStore> {
         let log = SegmentedLog::open(dir, options)?;
         let hard_state = hard_state::load(log.dir())?;
@@ -79,7 +136,22 @@ impl FileStore {
                 Corruption::MissingEntries { log_first: log.first_index(), snapshot: covered };
             return Err(CorruptionError::new(&log.dir().join(LOG_START_FILE), 0, reason).into());
         }
-        Ok(FileStore { log, hard_state, snapshot })
+        let mut store = FileStore { log, hard_state, snapshot };
+        if let Some(snapshot) = store.snapshot.clone() {
+            if !holds_entry(&store, snapshot.index, snapshot.term)? {
+                tracing::warn!(
+                    index = snapshot.index.0,
+                    term = snapshot.term.0,
+                    log_first = store.first_index().0,
+                    log_last = store.last_index().0,
+                    "the log does not hold the snapshot's entry (an interrupted snapshot install); discarding it"
+                );
+                let first = store.first_index();
+                store.truncate_suffix(first)?;
+                store.compact_prefix(snapshot.index)?;
+            }
+        }
+        Ok(store)
     }
 
     /// The log, for reads and inspection.
@@ -167,10 +239,6 @@ impl LogStore for FileStore {
     }
 
     fn load(&self) -> Result<Recovered> {
-        let entries = self.log.entries(self.log.first_index(), self.log.last_index().next())?;
-        Ok(Recovered {
-            state: DurableState { hard_state: self.hard_state, snapshot: None, entries },
-            snapshot: self.snapshot.clone(),
-        })
+        Ok(Recovered { state: durable_state(self, self.hard_state, self.snapshot.as_ref())? })
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::entry;
 use conclave_core::{HardState, Index, Term};
 use conclave_storage::{
-    FaultInjector, FileStore, GroupCommit, LogStore, Options, SegmentedLog, Snapshot, StorageError,
+    FaultInjector, FileStore, GroupCommit, LogStore, Options, SegmentedLog, StorageError,
 };
 
 fn with_faults(faults: &Arc<FaultInjector>) -> Options {
@@ -45,7 +45,7 @@ fn a_failed_fsync_fails_every_later_call_even_after_the_disk_heals() {
     assert_failed(store.entries(Index(1), Index(2)), "entries");
     assert_failed(store.truncate_suffix(Index(2)), "truncate");
     assert_failed(store.save_hard_state(&HardState::default()), "hard state");
-    assert_failed(store.save_snapshot(&Snapshot::default()), "snapshot");
+    assert_failed(store.save_snapshot(&common::snapshot(1, 1)), "snapshot");
     assert_failed(store.load(), "load");
     drop(store);
 

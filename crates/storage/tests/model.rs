@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::small_segments;
 use conclave_core::{Entry, Index, SeededRng, Term};
-use conclave_storage::{Corruption, LogStore, MemStore, SegmentedLog, Snapshot};
+use conclave_storage::{Corruption, LogStore, MemStore, SegmentedLog};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -177,8 +177,7 @@ proptest! {
                 }
                 Op::Compact { forward } => {
                     let upto = model.compact_point(*forward);
-                    let term = Term(1);
-                    store.save_snapshot(&Snapshot { index: Index(upto), term, ..Snapshot::default() }).unwrap();
+                    store.save_snapshot(&common::snapshot(upto, 1)).unwrap();
                     store.compact_prefix(Index(upto)).unwrap();
                     let before = model.entries.len();
                     model.compact(upto);

@@ -150,7 +150,7 @@ fn hard_state_snapshot_and_compaction_survive_reopen() {
     let snapshot = Snapshot {
         index: Index(25),
         term: Term(2),
-        membership: Bytes::from_static(b"1,2,3"),
+        voters: vec![NodeId(1), NodeId(2), NodeId(3)],
         data: Bytes::from(vec![7u8; 1000]),
     };
     {
@@ -175,7 +175,7 @@ fn hard_state_snapshot_and_compaction_survive_reopen() {
     let store = FileStore::open(dir.path(), &options).unwrap();
     let recovered = store.load().unwrap();
     assert_eq!(recovered.state.hard_state, hard_state);
-    assert_eq!(recovered.snapshot, Some(snapshot));
+    assert_eq!(recovered.state.snapshot, Some(snapshot));
     assert_eq!(store.first_index(), Index(26));
     assert_eq!(recovered.state.entries, entries[25..]);
     assert!(matches!(store.entries(Index(25), Index(27)), Err(StorageError::Compacted { .. })));
@@ -192,7 +192,7 @@ fn compaction_past_the_end_continues_the_log_after_the_snapshot() {
         let mut store = FileStore::open(dir.path(), &options).unwrap();
         store.append(&(1..=5).map(|i| entry(i, 1, 3)).collect::<Vec<_>>()).unwrap();
         store.sync().unwrap();
-        let snapshot = Snapshot { index: Index(50), term: Term(4), ..Snapshot::default() };
+        let snapshot = common::snapshot(50, 4);
         store.save_snapshot(&snapshot).unwrap();
         store.compact_prefix(Index(50)).unwrap();
         assert_eq!((store.first_index(), store.last_index()), (Index(51), Index(50)));
@@ -290,7 +290,7 @@ fn the_report_lists_segments_hard_state_snapshots_and_tails() {
         store.append(&(1..=20).map(|i| entry(i, 1, 10)).collect::<Vec<_>>()).unwrap();
         store.sync().unwrap();
         store.save_hard_state(&HardState { term: Term(1), vote: None, commit: Index(18) }).unwrap();
-        let snapshot = Snapshot { index: Index(8), term: Term(1), ..Snapshot::default() };
+        let snapshot = common::snapshot(8, 1);
         store.save_snapshot(&snapshot).unwrap();
         store.compact_prefix(Index(8)).unwrap();
     }
@@ -307,6 +307,6 @@ fn the_report_lists_segments_hard_state_snapshots_and_tails() {
     assert!(text.contains("log: indexes 9..=20 (12 entries)"), "{text}");
     assert!(text.contains("torn tail: 7 bytes"), "{text}");
     assert!(text.contains("hard state: term 1, vote none, commit 18"), "{text}");
-    assert!(text.contains("snapshot: index 8, term 1"), "{text}");
+    assert!(text.contains("snapshot: index 8, term 1, voters [1, 2, 3]"), "{text}");
     assert!(text.contains("verified: every checksum holds"), "{text}");
 }

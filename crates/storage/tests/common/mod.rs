@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use conclave_core::{Entry, Index, Term};
+use conclave_core::{Entry, Index, NodeId, Snapshot, Term};
 use conclave_storage::Options;
 
 /// A command entry whose data names its index and term, with `size` bytes of padding so records
@@ -35,4 +35,14 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 /// payload header, data).
 pub fn record_len(entry: &Entry) -> usize {
     25 + entry.data.len()
+}
+
+/// A snapshot at `index` and `term` of a three-voter cluster, with a small image naming it.
+pub fn snapshot(index: u64, term: u64) -> Snapshot {
+    Snapshot {
+        index: Index(index),
+        term: Term(term),
+        voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+        data: Bytes::from(format!("image@{index}")),
+    }
 }
