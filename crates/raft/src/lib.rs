@@ -48,7 +48,7 @@ pub use config::Bugs;
 pub use config::{Config, ConfigError};
 pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};
-pub use progress::{Progress, ReplicationState, SnapshotTransfer};
+pub use progress::{Progress, ReplicationState, SnapshotTransfer, StallDetector};
 pub use raft::Raft;
 
 #[cfg(test)]

@@ -31,10 +31,8 @@ pub struct SnapshotTransfer {
     pub done_sent: bool,
     /// Chunks sent and not yet answered, for the in-flight limit.
     pub chunks_outstanding: u32,
-    /// `acked` at the previous heartbeat answer, and how many answers in a row saw no progress.
-    pub acked_at_heartbeat: u64,
-    /// See `acked_at_heartbeat`.
-    pub stalled_heartbeats: u32,
+    /// Whether the transfer stalled across heartbeats.
+    pub stall: StallDetector,
     /// Rewound since the last progress: further answers without progress are the echoes of
     /// chunks sent before the rewind, not new losses, and must not rewind again (each rewind
     /// resends a window, whose own echoes would otherwise multiply the traffic).
@@ -53,8 +51,27 @@ impl SnapshotTransfer {
     /// Notes a heartbeat answer; true once two answers in a row saw the transfer make no
     /// progress, the sign that chunks or their answers were lost.
     pub fn is_stalled(&mut self) -> bool {
-        if self.acked > self.acked_at_heartbeat {
-            self.acked_at_heartbeat = self.acked;
+        self.stall.observe(self.acked, true)
+    }
+}
+
+/// Tells a slow stream from a lost one by looking at its progress on each heartbeat answer:
+/// only a stream that made none across two answers in a row counts as stalled (anything in
+/// flight has had a full heartbeat interval to arrive).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StallDetector {
+    /// Progress as of the previous heartbeat answer.
+    progress_at_heartbeat: u64,
+    /// Answers in a row that saw no progress.
+    stalled_heartbeats: u32,
+}
+
+impl StallDetector {
+    /// Notes a heartbeat answer with the stream at `progress`; `lagging` says whether anything is
+    /// still owed. True when the stream is stalled; then the count starts over.
+    pub fn observe(&mut self, progress: u64, lagging: bool) -> bool {
+        if !lagging || progress > self.progress_at_heartbeat {
+            self.progress_at_heartbeat = progress;
             self.stalled_heartbeats = 0;
             return false;
         }
@@ -86,12 +103,9 @@ pub struct Progress {
     /// Leader ticks since this follower last answered; check-quorum counts the followers heard
     /// within one election timeout.
     pub ticks_since_heard: u32,
-    /// `matched` as of the previous heartbeat answer, and how many answers in a row found it
-    /// unchanged while the follower lagged: only a stall across heartbeats means messages were
-    /// lost, not merely still in flight.
-    pub matched_at_heartbeat: Index,
-    /// See `matched_at_heartbeat`.
-    pub stalled_heartbeats: u32,
+    /// Whether replication to the follower stalled across heartbeats: only a stall means
+    /// messages were lost, not merely still in flight.
+    pub stall: StallDetector,
     /// The snapshot transfer, in snapshot state.
     pub transfer: SnapshotTransfer,
 }
@@ -106,8 +120,7 @@ impl Progress {
             probe_sent: false,
             inflight: VecDeque::new(),
             ticks_since_heard: 0,
-            matched_at_heartbeat: Index(0),
-            stalled_heartbeats: 0,
+            stall: StallDetector::default(),
             transfer: SnapshotTransfer::default(),
         }
     }
@@ -131,17 +144,7 @@ impl Progress {
     /// Notes a heartbeat answer from a follower that lags behind `last`; true once its match has
     /// not moved for two answers in a row, the sign that appends to it were lost.
     pub fn is_stalled(&mut self, last: Index) -> bool {
-        if self.matched >= last || self.matched > self.matched_at_heartbeat {
-            self.matched_at_heartbeat = self.matched;
-            self.stalled_heartbeats = 0;
-            return false;
-        }
-        self.stalled_heartbeats += 1;
-        if self.stalled_heartbeats < 2 {
-            return false;
-        }
-        self.stalled_heartbeats = 0;
-        true
+        self.stall.observe(self.matched.0, self.matched < last)
     }
 
     /// Switches to pipelined replication after a successful probe.

@@ -97,6 +97,22 @@ impl Raft {
         self.log.commit_to(index)
     }
 
+    /// A message from `from`, the leader of our term: follow it and restart the election timer.
+    /// False if we lead this term ourselves (two leaders in one term cannot happen unless
+    /// Election Safety is broken; the message is ignored and the simulator's checker reports the
+    /// real cause).
+    pub(crate) fn accept_leader(&mut self, from: NodeId) -> bool {
+        if self.role == Role::Leader {
+            return false;
+        }
+        if self.role != Role::Follower || self.leader != Some(from) {
+            let term = self.term;
+            self.become_follower(term, Some(from));
+        }
+        self.election_elapsed = 0;
+        true
+    }
+
     pub(crate) fn on_append_entries(
         &mut self,
         from: NodeId,
@@ -105,16 +121,9 @@ impl Raft {
         entries: &[Entry],
         commit: Index,
     ) {
-        if self.role == Role::Leader {
-            // Two leaders in one term: impossible unless Election Safety is broken. Ignore it and
-            // let the simulator's checker report the real cause.
+        if !self.accept_leader(from) {
             return;
         }
-        if self.role != Role::Follower || self.leader != Some(from) {
-            let term = self.term;
-            self.become_follower(term, Some(from));
-        }
-        self.election_elapsed = 0;
         let term = self.term;
         if prev_index < self.log.committed() {
             // Everything up to our commit index is known to match the leader's log.
@@ -190,14 +199,9 @@ impl Raft {
     }
 
     pub(crate) fn on_heartbeat(&mut self, from: NodeId, commit: Index) {
-        if self.role == Role::Leader {
+        if !self.accept_leader(from) {
             return;
         }
-        if self.role != Role::Follower || self.leader != Some(from) {
-            let term = self.term;
-            self.become_follower(term, Some(from));
-        }
-        self.election_elapsed = 0;
         self.log.commit_to(commit.min(self.log.last_index()));
         let term = self.term;
         self.send(from, Message::HeartbeatResponse { term });

@@ -125,14 +125,9 @@ impl Raft {
         data: Bytes,
         done: bool,
     ) {
-        if self.role == Role::Leader {
+        if !self.accept_leader(from) {
             return;
         }
-        if self.role != Role::Follower || self.leader != Some(from) {
-            let term = self.term;
-            self.become_follower(term, Some(from));
-        }
-        self.election_elapsed = 0;
         let term = self.term;
         let answer = |received, done| Message::InstallSnapshotResponse {
             term,
