@@ -1,7 +1,8 @@
 //! Measures the write-ahead log on this machine's disk.
 //!
 //! ```text
-//! # fsync'd appends/s with 1, 16 and 256 writers, raw write+fdatasync p50, single-writer p50/p99
+//! # fsync'd appends/s with 1, 16 and 256 writers (as threads, and as requests in flight),
+//! # raw write+fdatasync p50, single-writer p50/p99
 //! cargo run --release -p conclave-storage --example wal_bench -- appends --seconds 5
 //! # time to open (recover) a 1 GiB log, building it first if the directory has none
 //! cargo run --release -p conclave-storage --example wal_bench -- recovery --gib 1
@@ -200,6 +201,53 @@ fn throughput(
     (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
 }
 
+/// Durable appends per second with `writers` concurrent writers that are requests in flight, as
+/// in an asynchronous server, not threads: two threads each keep half of the writers' appends
+/// outstanding (one entry each, each with its own ticket) and acknowledge a writer only once its
+/// own ticket is durable, then give it its next append.
+fn throughput_in_flight(
+    dir: &Path,
+    options: &Options,
+    writers: usize,
+    size: usize,
+    seconds: f64,
+) -> (f64, f64, f64) {
+    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
+    let threads = writers.min(2);
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let deadline = Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (group, barrier) = (group.clone(), Arc::clone(&barrier));
+            let mine = writers / threads + usize::from(t < writers % threads);
+            std::thread::spawn(move || {
+                let data = [Bytes::from(vec![b'x'; size])];
+                barrier.wait();
+                let started = Instant::now();
+                let mut acknowledged = 0u64;
+                while started.elapsed() < deadline {
+                    let mut tickets = Vec::with_capacity(mine);
+                    for _ in 0..mine {
+                        tickets.push(group.submit_commands(Term(1), &data).unwrap().0);
+                    }
+                    for ticket in tickets {
+                        group.wait(ticket).unwrap();
+                        acknowledged += 1;
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    barrier.wait();
+    let started = Instant::now();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = group.stats().unwrap();
+    let syncs = stats.syncs.max(1) as f64;
+    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
+}
+
 fn appends(args: &Args, dir: &Path) {
     let record_bytes = 25 + args.size;
     let options = options(args);
@@ -225,16 +273,30 @@ fn appends(args: &Args, dir: &Path) {
         micros(percentile(&single, 0.99)),
         single_p50.as_secs_f64() / raw_p50.as_secs_f64()
     );
-    println!(
+    let header = format!(
         "{:>8} {:>12} {:>11} {:>15} {:>12}",
         "writers", "appends/s", "batch mean", "fdatasync mean", "vs 1 writer"
     );
+    println!("writers as threads, each blocked in append_durable:\n{header}");
     let mut baseline = None;
     for &writers in &args.writers {
         let dir = dir.join(format!("writers-{writers}"));
         let (rate, batch, sync_micros) =
             throughput(&dir, &options, writers, args.size, args.seconds);
         let base = *baseline.get_or_insert(rate);
+        println!(
+            "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
+            rate / base
+        );
+    }
+    println!(
+        "writers as requests in flight (submit + wait on their own ticket, 2 threads):\n{header}"
+    );
+    for &writers in &args.writers {
+        let dir = dir.join(format!("in-flight-{writers}"));
+        let (rate, batch, sync_micros) =
+            throughput_in_flight(&dir, &options, writers, args.size, args.seconds);
+        let base = baseline.expect("the thread table ran first");
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
             rate / base

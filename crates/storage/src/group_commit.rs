@@ -25,6 +25,11 @@ use conclave_core::{Entry, Index, Term};
 use crate::error::{Result, StorageError};
 use crate::store::{FileStore, LogStore};
 
+/// A place in the order of changes made through a [`GroupCommit`]; see
+/// [`GroupCommit::submit`] and [`GroupCommit::wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
 /// A cheaply cloneable, thread-safe handle to a [`FileStore`] whose appends return once durable.
 #[derive(Clone, Debug)]
 pub struct GroupCommit {
@@ -116,17 +121,47 @@ impl GroupCommit {
     /// Appends `entries` (the `Ready::entries` rule: from the first index on, the log is
     /// replaced) and returns the last index once they are durable.
     pub fn append_durable(&self, entries: &[Entry]) -> Result<Index> {
+        let (ticket, last) = self.submit(entries)?;
+        self.wait(ticket)?;
+        Ok(last)
+    }
+
+    /// Appends `entries` like [`GroupCommit::append_durable`] but returns at once, with the
+    /// ticket to [`wait`](GroupCommit::wait) on and the last index. This is how an asynchronous
+    /// driver keeps many appends in flight from few threads: each request is acknowledged once
+    /// its own ticket is durable, and one fdatasync covers every ticket taken before it.
+    pub fn submit(&self, entries: &[Entry]) -> Result<(Ticket, Index)> {
         let mut state = self.lock()?;
         state.store.append(entries)?;
         let last = state.store.last_index();
-        self.wait_durable(state, last)
+        Ok((Self::take_ticket(&mut state), last))
+    }
+
+    /// [`GroupCommit::submit`] for new commands at the end of the log (see
+    /// [`GroupCommit::append_commands_durable`]).
+    pub fn submit_commands(&self, term: Term, commands: &[Bytes]) -> Result<(Ticket, Index)> {
+        let mut state = self.lock()?;
+        let last = Self::append_commands(&mut state, term, commands)?;
+        Ok((Self::take_ticket(&mut state), last))
+    }
+
+    /// Returns once everything up to `ticket` is durable, leading an fdatasync when none is
+    /// running. Tickets are ordered: a durable ticket makes every earlier one durable.
+    pub fn wait(&self, ticket: Ticket) -> Result<()> {
+        let state = self.lock()?;
+        self.wait_ticket(state, ticket.0)
     }
 
     /// Appends one command entry per element of `commands` at the end of the log, in `term`, and
     /// returns the last index they got once they are durable. This is how a leader (or a
     /// benchmark) appends new proposals from many threads without agreeing on indices first.
     pub fn append_commands_durable(&self, term: Term, commands: &[Bytes]) -> Result<Index> {
-        let mut state = self.lock()?;
+        let (ticket, last) = self.submit_commands(term, commands)?;
+        self.wait(ticket)?;
+        Ok(last)
+    }
+
+    fn append_commands(state: &mut State, term: Term, commands: &[Bytes]) -> Result<Index> {
         let mut next = state.store.last_index().next();
         let entries: Vec<Entry> = commands
             .iter()
@@ -137,15 +172,14 @@ impl GroupCommit {
             })
             .collect();
         state.store.append(&entries)?;
-        let last = state.store.last_index();
-        self.wait_durable(state, last)
+        Ok(state.store.last_index())
     }
 
     /// Waits until everything appended so far (by anyone) is durable.
     pub fn sync(&self) -> Result<()> {
-        let state = self.lock()?;
-        let last = state.store.last_index();
-        self.wait_durable(state, last).map(|_| ())
+        let mut state = self.lock()?;
+        let ticket = Self::take_ticket(&mut state);
+        self.wait_ticket(state, ticket.0)
     }
 
     /// Runs `f` on the store under the lock: reads, hard state and snapshot saves, truncation.
@@ -162,21 +196,23 @@ impl GroupCommit {
         Ok(self.lock()?.stats)
     }
 
-    /// Takes a ticket for the change just made under `state` and returns once it is durable,
-    /// leading a sync when none is running.
-    fn wait_durable<'a>(&'a self, mut state: MutexGuard<'a, State>, last: Index) -> Result<Index> {
+    /// A ticket for the change just made under `state`.
+    fn take_ticket(state: &mut State) -> Ticket {
         state.ticket_appended += 1;
         state.stats.appends += 1;
-        let ticket = state.ticket_appended;
+        Ticket(state.ticket_appended)
+    }
+
+    /// Returns once `ticket` is durable, leading a sync when none is running.
+    fn wait_ticket<'a>(&'a self, mut state: MutexGuard<'a, State>, ticket: u64) -> Result<()> {
         loop {
             if state.ticket_durable >= ticket {
-                return Ok(last);
+                return Ok(());
             }
             state.store.log().check()?;
             if !state.sync_running {
                 // The sync covers every ticket taken so far, this one included.
-                self.lead_sync(state)?;
-                return Ok(last);
+                return self.lead_sync(state);
             }
             // Park until the sync that covers this ticket ends: the running one if it does,
             // otherwise the next.
@@ -196,7 +232,7 @@ impl GroupCommit {
                 }
             };
             if verdict == DURABLE {
-                return Ok(last);
+                return Ok(());
             }
             // LEAD or FAILED: look again under the lock.
             state = self.lock()?;

@@ -59,7 +59,7 @@ mod store;
 pub use conclave_core::Snapshot;
 pub use error::{Corruption, CorruptionError, Result, StorageError};
 pub use fs::FaultInjector;
-pub use group_commit::{GroupCommit, GroupCommitStats};
+pub use group_commit::{GroupCommit, GroupCommitStats, Ticket};
 pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};

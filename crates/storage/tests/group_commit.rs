@@ -56,3 +56,31 @@ fn explicit_index_appends_replace_the_suffix_and_report_the_last_index() {
     let last = group.with_store(|store| store.last_index()).unwrap();
     assert_eq!(last, Index(3));
 }
+
+#[test]
+fn submitted_appends_are_durable_once_their_ticket_is_and_one_sync_covers_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = GroupCommit::new(FileStore::open(dir.path(), &small_segments(4096)).unwrap());
+    let mut submitted = Vec::new();
+    for n in 0..200u64 {
+        let data = Bytes::from(format!("request-{n}"));
+        let (ticket, index) = group.submit_commands(Term(1), std::slice::from_ref(&data)).unwrap();
+        submitted.push((ticket, index, data));
+    }
+    for pair in submitted.windows(2) {
+        assert!(pair[0].0 < pair[1].0, "tickets follow the order of changes");
+    }
+    // Waiting on the last ticket makes every earlier one durable with a single fdatasync.
+    group.wait(submitted.last().unwrap().0).unwrap();
+    assert_eq!(group.stats().unwrap().syncs, 1);
+    for (ticket, _, _) in &submitted {
+        group.wait(*ticket).unwrap();
+    }
+    assert_eq!(group.stats().unwrap().syncs, 1, "durable tickets need no further sync");
+    drop(group);
+    let recovered = FileStore::open(dir.path(), &small_segments(4096)).unwrap().load().unwrap();
+    for (_, index, data) in submitted {
+        let entry = &recovered.state.entries[(index.0 - 1) as usize];
+        assert_eq!((entry.index, &entry.data), (index, &data));
+    }
+}
