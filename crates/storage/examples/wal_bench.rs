@@ -165,6 +165,22 @@ fn single_writer_latency(
     measured
 }
 
+/// Starts the writer threads (waiting on `barrier`), and returns appends per second, the mean
+/// batch per fdatasync and the mean fdatasync time in microseconds.
+fn measure(
+    group: &GroupCommit,
+    barrier: &Barrier,
+    handles: Vec<std::thread::JoinHandle<u64>>,
+) -> (f64, f64, f64) {
+    barrier.wait();
+    let started = Instant::now();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = group.stats().unwrap();
+    let syncs = stats.syncs.max(1) as f64;
+    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
+}
+
 /// Durable appends per second with `writers` threads, each appending one entry at a time.
 fn throughput(
     dir: &Path,
@@ -192,13 +208,7 @@ fn throughput(
             })
         })
         .collect();
-    barrier.wait();
-    let started = Instant::now();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = group.stats().unwrap();
-    let syncs = stats.syncs.max(1) as f64;
-    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
+    measure(&group, &barrier, handles)
 }
 
 /// Durable appends per second with `writers` concurrent writers that are requests in flight, as
@@ -239,13 +249,7 @@ fn throughput_in_flight(
             })
         })
         .collect();
-    barrier.wait();
-    let started = Instant::now();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = group.stats().unwrap();
-    let syncs = stats.syncs.max(1) as f64;
-    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
+    measure(&group, &barrier, handles)
 }
 
 fn appends(args: &Args, dir: &Path) {
