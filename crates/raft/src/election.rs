@@ -22,28 +22,42 @@ impl Raft {
         self.leader = None;
         self.votes = vec![(self.config.id, true)];
         self.reset_election_timer();
-        let request = self.vote_request(self.term.next(), true);
+        let request = self.vote_request(self.term.next(), true, false);
         self.request_votes(request);
     }
 
     /// Starts a real election in a new term, voting for ourselves.
     pub(crate) fn become_candidate(&mut self) {
+        self.campaign_in_next_term(false);
+    }
+
+    /// The leader told us to take over (TimeoutNow): a real election at once, whose vote
+    /// requests pass the voters' lease.
+    pub(crate) fn on_timeout_now(&mut self, from: NodeId) {
+        if self.role == Role::Leader || self.leader != Some(from) {
+            return; // Only the leader we follow may hand over; a stale TimeoutNow is ignored.
+        }
+        self.campaign_in_next_term(true);
+    }
+
+    fn campaign_in_next_term(&mut self, leader_transfer: bool) {
         self.term = self.term.next();
         self.vote = Some(self.config.id);
         self.role = Role::Candidate;
         self.leader = None;
         self.votes = vec![(self.config.id, true)];
         self.reset_election_timer();
-        let request = self.vote_request(self.term, false);
+        let request = self.vote_request(self.term, false, leader_transfer);
         self.request_votes(request);
     }
 
-    fn vote_request(&self, term: Term, pre_vote: bool) -> Message {
+    fn vote_request(&self, term: Term, pre_vote: bool, leader_transfer: bool) -> Message {
         Message::RequestVote {
             term,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
             pre_vote,
+            leader_transfer,
         }
     }
 

@@ -42,6 +42,7 @@ mod quorum;
 mod raft;
 mod replication;
 mod snapshot;
+mod transfer;
 
 #[cfg(feature = "bug-injection")]
 pub use config::Bugs;
@@ -50,6 +51,7 @@ pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};
 pub use progress::{Progress, ReplicationState, SnapshotTransfer, StallDetector};
 pub use raft::Raft;
+pub use transfer::TransferError;
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,9 @@ pub enum Message {
         last_log_term: Term,
         /// True for a pre-vote.
         pre_vote: bool,
+        /// True when the leader handed leadership to this candidate (TimeoutNow): voters then
+        /// answer even while they still hear from that leader (the lease would refuse).
+        leader_transfer: bool,
     },
     /// The answer to a `RequestVote`.
     RequestVoteResponse {
@@ -80,6 +83,12 @@ pub enum Message {
         /// True on the last chunk.
         done: bool,
     },
+    /// The leader hands leadership over (thesis §3.10): the recipient, whose log is up to date,
+    /// starts an election at once, skipping pre-vote.
+    TimeoutNow {
+        /// The leader's term.
+        term: Term,
+    },
     /// The answer to an `InstallSnapshot` chunk.
     InstallSnapshotResponse {
         /// The follower's term.
@@ -125,6 +134,7 @@ impl MessageMeta for Message {
             Message::Heartbeat { .. } => "Heartbeat",
             Message::HeartbeatResponse { .. } => "HeartbeatResponse",
             Message::InstallSnapshot { .. } => "InstallSnapshot",
+            Message::TimeoutNow { .. } => "TimeoutNow",
             Message::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
         }
     }
@@ -138,6 +148,7 @@ impl MessageMeta for Message {
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatResponse { term }
             | Message::InstallSnapshot { term, .. }
+            | Message::TimeoutNow { term }
             | Message::InstallSnapshotResponse { term, .. } => *term,
         }
     }

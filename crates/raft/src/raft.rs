@@ -13,6 +13,7 @@ use crate::log::RaftLog;
 use crate::message::Message;
 use crate::progress::Progress;
 use crate::snapshot::IncomingSnapshot;
+use crate::transfer::LeaderTransfer;
 
 /// One Raft node as a pure state machine. See the crate docs for the life cycle.
 pub struct Raft {
@@ -36,6 +37,8 @@ pub struct Raft {
     pub(crate) votes: Vec<(NodeId, bool)>,
     /// Leader only: each follower's replication progress.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// Leader only: a leadership transfer under way.
+    pub(crate) transfer: Option<LeaderTransfer>,
     /// Leader only: new entries wait to be sent in the next `ready`, so proposals made between two
     /// `ready` calls travel together (batching).
     pub(crate) broadcast_pending: bool,
@@ -124,6 +127,7 @@ impl Raft {
             votes: Vec::new(),
             progress: BTreeMap::new(),
             broadcast_pending: false,
+            transfer: None,
             snapshot,
             snapshot_write: None,
             compact_log_to: None,
@@ -224,6 +228,7 @@ impl Raft {
         self.votes.clear();
         self.progress.clear();
         self.broadcast_pending = false;
+        self.transfer = None;
         if self.leader.is_none() {
             self.incoming = None;
         }
@@ -247,6 +252,7 @@ impl Raft {
 
     fn tick_leader(&mut self) {
         self.heartbeat_elapsed += 1;
+        self.tick_transfer();
         for pr in self.progress.values_mut() {
             pr.ticks_since_heard = pr.ticks_since_heard.saturating_add(1);
         }
@@ -323,8 +329,8 @@ impl Protocol for Raft {
         let msg_term = msg.term();
         if msg_term > self.term {
             match msg {
-                Message::RequestVote { pre_vote, .. } => {
-                    if self.in_leader_lease() {
+                Message::RequestVote { pre_vote, leader_transfer, .. } => {
+                    if self.in_leader_lease() && !leader_transfer {
                         return;
                     }
                     if !pre_vote {
@@ -362,7 +368,7 @@ impl Protocol for Raft {
             return;
         }
         match msg {
-            Message::RequestVote { term, last_log_index, last_log_term, pre_vote } => {
+            Message::RequestVote { term, last_log_index, last_log_term, pre_vote, .. } => {
                 self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote)
             }
             Message::RequestVoteResponse { term, granted, pre_vote } => {
@@ -375,6 +381,7 @@ impl Protocol for Raft {
                 self.on_append_entries_response(from, result)
             }
             Message::Heartbeat { commit, .. } => self.on_heartbeat(from, commit),
+            Message::TimeoutNow { .. } => self.on_timeout_now(from),
             Message::HeartbeatResponse { .. } => self.on_heartbeat_response(from),
             Message::InstallSnapshot {
                 snapshot_index,
@@ -402,6 +409,9 @@ impl Protocol for Raft {
     fn propose(&mut self, data: Bytes) -> Result<Proposal, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader { leader_hint: self.leader });
+        }
+        if self.transfer.is_some() {
+            return Err(ProposeError::LeadershipTransfer);
         }
         if data.len() > self.config.command_bytes_max {
             return Err(ProposeError::TooLarge {

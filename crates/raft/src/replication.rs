@@ -173,6 +173,7 @@ impl Raft {
                 }
                 if advanced {
                     self.maybe_commit();
+                    self.maybe_finish_transfer(from);
                 }
                 self.send_appends(from);
             }

@@ -87,6 +87,7 @@ fn vote_is_persisted_before_the_grant_is_sent() {
         last_log_index: Index(0),
         last_log_term: Term(0),
         pre_vote: false,
+        leader_transfer: false,
     };
     voter.step(msg(1, 2, request));
     let ready = drive(&mut voter);
@@ -107,6 +108,7 @@ fn one_vote_per_term_and_only_for_an_up_to_date_log() {
         last_log_index: Index(last_index),
         last_log_term: Term(last_term),
         pre_vote: false,
+        leader_transfer: false,
     };
     voter.step(msg(1, 3, ask(5, 1)));
     let ready = drive(&mut voter);
@@ -138,6 +140,7 @@ fn a_follower_hearing_its_leader_ignores_vote_requests() {
         last_log_index: Index(9),
         last_log_term: Term(9),
         pre_vote: false,
+        leader_transfer: false,
     };
     follower.step(msg(3, 2, request.clone()));
     assert_eq!(follower.term(), Term(1), "in the leader's lease a vote request changes nothing");
@@ -383,4 +386,86 @@ fn a_node_restarts_from_its_snapshot_and_the_log_after_it() {
     let err =
         Raft::new(Config::new(NodeId(1), ids(3)), gap, Box::new(SeededRng::new(1))).err().unwrap();
     assert!(err.to_string().contains("resumes at 5"), "{err}");
+}
+
+#[test]
+fn leadership_moves_to_an_up_to_date_follower_at_once() {
+    let mut cluster = MemoryCluster::new(3, 31, true, |_| {});
+    let old = cluster.elect(200).unwrap();
+    cluster.tick();
+    let target = NodeId(old.0 % 3 + 1);
+    let term = cluster.node(old).term();
+    cluster.node(old).transfer_leadership(target).unwrap();
+    cluster.settle();
+    // No election timeout passed: the target won right away, in the next term, despite the
+    // lease every follower was in.
+    assert_eq!(cluster.leader(), Some(target));
+    assert_eq!(cluster.node(target).term(), Term(term.0 + 1));
+    assert_eq!(cluster.node(old).role(), Role::Follower);
+    cluster.propose(target, Bytes::from_static(b"under the new leader")).unwrap();
+}
+
+#[test]
+fn a_lagging_target_is_caught_up_before_it_takes_over() {
+    let mut cluster = MemoryCluster::new(3, 32, true, |_| {});
+    let old = cluster.elect(200).unwrap();
+    let target = NodeId(old.0 % 3 + 1);
+    cluster.isolated.insert(target);
+    for i in 0..20 {
+        cluster.propose(old, Bytes::from(format!("w{i}"))).unwrap();
+    }
+    cluster.settle();
+    cluster.isolated.clear();
+    cluster.node(old).transfer_leadership(target).unwrap();
+    // While the transfer runs the leader accepts nothing new.
+    assert_eq!(
+        cluster.propose(old, Bytes::from_static(b"x")),
+        Err(conclave_core::ProposeError::LeadershipTransfer)
+    );
+    cluster.settle();
+    assert_eq!(cluster.leader(), Some(target));
+    // It won with the whole log: every write the old leader committed is there.
+    assert_eq!(cluster.node(target).log().committed(), cluster.node(target).log().last_index());
+    cluster.tick();
+    let commands = cluster.commands(target);
+    assert_eq!(commands.len(), 20, "{commands:?}");
+}
+
+#[test]
+fn a_transfer_to_an_unreachable_node_is_abandoned_after_an_election_timeout() {
+    let mut cluster = MemoryCluster::new(3, 33, false, |_| {});
+    let leader = cluster.elect(200).unwrap();
+    let target = NodeId(leader.0 % 3 + 1);
+    cluster.isolated.insert(target);
+    cluster.node(leader).transfer_leadership(target).unwrap();
+    cluster.settle();
+    assert_eq!(cluster.node(leader).leader_transfer_target(), Some(target));
+    let ticks = cluster.node(leader).config().election_ticks;
+    for _ in 0..ticks {
+        cluster.tick();
+    }
+    assert_eq!(cluster.leader(), Some(leader), "the leader carries on");
+    assert_eq!(cluster.node(leader).leader_transfer_target(), None);
+    cluster.propose(leader, Bytes::from_static(b"accepted again")).unwrap();
+}
+
+#[test]
+fn only_the_leader_transfers_and_only_to_a_voter() {
+    let mut cluster = MemoryCluster::new(3, 34, false, |_| {});
+    let leader = cluster.elect(200).unwrap();
+    cluster.tick();
+    let follower = NodeId(leader.0 % 3 + 1);
+    assert_eq!(
+        cluster.node(follower).transfer_leadership(leader),
+        Err(crate::TransferError::NotLeader { leader_hint: Some(leader) })
+    );
+    assert_eq!(
+        cluster.node(leader).transfer_leadership(NodeId(9)),
+        Err(crate::TransferError::NotAVoter(NodeId(9)))
+    );
+    // A TimeoutNow from someone who is not the leader is ignored.
+    let term = cluster.node(follower).term();
+    let other = NodeId(6 - leader.0 - follower.0);
+    cluster.node(follower).step(msg(other.0, follower.0, Message::TimeoutNow { term }));
+    assert_eq!(cluster.node(follower).role(), Role::Follower);
 }
