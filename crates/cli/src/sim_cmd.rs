@@ -28,12 +28,25 @@ pub struct SimArgs {
     /// Nodes in the cluster (1 to 9).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
-    /// Client writes that must be acknowledged before the fault phase ends.
+    /// Client operations (writes and reads) that must be acknowledged before the fault phase
+    /// ends.
     #[arg(long, default_value_t = 1000)]
     ops: u64,
-    /// Concurrent simulated clients, each with one write in flight.
+    /// Concurrent simulated clients, each with one operation in flight.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// The share of client operations that are reads (ReadIndex, lease, and through followers),
+    /// each checked against the writes: 0 to 1.
+    #[arg(long, default_value_t = 0.2)]
+    read_ratio: f64,
+    /// Nodes outside the initial membership, for the `membership` fault to add (default: 2 with
+    /// that fault, 0 without).
+    #[arg(long)]
+    spares: Option<usize>,
+    /// How far each node's clock may run fast or slow, as a fraction (0.1 = ±10%): tests that
+    /// lease reads hold within their drift margin.
+    #[arg(long, default_value_t = 0.0)]
+    clock_drift: f64,
     /// The seed every random choice derives from; the same seed replays the same run exactly.
     #[arg(long, default_value_t = 1, conflicts_with = "seeds")]
     seed: u64,
@@ -41,8 +54,9 @@ pub struct SimArgs {
     #[arg(long, value_parser = parse_seed_range)]
     seeds: Option<RangeInclusive<u64>>,
     /// Faults the nemesis injects: a comma list of partition, crash, drop, delay, duplicate,
-    /// reorder, torn-write, fsync-error, slow-disk (or `disk` for the three disk faults); or
-    /// `all`, or `none`.
+    /// reorder, torn-write, fsync-error, slow-disk (or `disk` for the three disk faults),
+    /// membership (add, promote and remove members, joint changes), transfer (leadership
+    /// transfers); or `all`, or `none`.
     #[arg(long, default_value = "partition,crash,drop,delay,duplicate")]
     faults: FaultSet,
     /// Write every event as a JSON line to FILE (single runs only).
@@ -69,6 +83,10 @@ pub struct SimArgs {
     /// Raft: most AppendEntries messages in flight per follower.
     #[arg(long, default_value_t = 64)]
     inflight_max: usize,
+    /// Raft: ticks of the election timeout a leader does not trust its lease for, leaving room
+    /// for clock drift (lease reads).
+    #[arg(long, default_value_t = 2)]
+    lease_margin_ticks: u32,
     /// Skip the commit-durability check (that no node lacking a just-committed entry could still
     /// be elected), leaving only the checks that see data actually lost.
     #[arg(long)]
@@ -118,6 +136,9 @@ impl SimArgs {
             tick_us: self.tick_us,
             ops: self.ops,
             clients: self.clients,
+            read_ratio: self.read_ratio,
+            spare_nodes: self.spares,
+            clock_drift: self.clock_drift,
             faults: self.faults,
             check_commit_durability: !self.no_commit_durability_check,
             ..Options::default()
@@ -132,6 +153,7 @@ impl SimArgs {
         config.check_quorum = !self.no_check_quorum;
         config.append_entries_max = self.append_entries_max;
         config.inflight_messages_max = self.inflight_max;
+        config.lease_margin_ticks = self.lease_margin_ticks;
         #[cfg(feature = "bug-injection")]
         for bug in &self.bug {
             let bugs = &mut config.bugs;
@@ -149,15 +171,17 @@ impl SimArgs {
     /// Builds the simulation for one seed, checking the protocol configuration first so a bad
     /// flag is reported by name instead of failing inside the run.
     fn simulation(&self, seed: u64, trace: Option<BufWriter<File>>) -> Result<Simulation<Raft>> {
-        let all: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
-        self.raft_config(NodeId(1), &all).validate().context("invalid Raft configuration")?;
-        let configs: Vec<Config> = all.iter().map(|id| self.raft_config(*id, &all)).collect();
-        let factory = move |id: NodeId, _all: &[NodeId], durable, rng| {
-            let config = configs[id.0 as usize - 1].clone();
+        let voters: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
+        let template = self.raft_config(NodeId(1), &voters);
+        template.validate().context("invalid Raft configuration")?;
+        // Every node, spares included, starts from the same settings and the initial voters.
+        let factory = move |id: NodeId, voters: &[NodeId], durable, rng| {
+            let config = Config { id, voters: voters.to_vec(), ..template.clone() };
             Raft::new(config, durable, Box::new(rng))
                 .expect("configuration validated before the run")
         };
         let options = self.options(seed);
+        options.validate().context("invalid simulation options")?;
         let simulation = match trace {
             Some(sink) => Simulation::with_trace(options, factory, Box::new(sink)),
             None => Simulation::new(options, factory),

@@ -102,6 +102,33 @@ fn bad_input_is_refused_with_a_message_naming_it() {
     let out = conclave(&["sim", "--nodes", "12"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("nodes"), "{}", stderr(&out));
+
+    let out = conclave(&["sim", "--clock-drift", "0.9"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("clock_drift"), "{}", stderr(&out));
+
+    let out = conclave(&["sim", "--lease-margin-ticks", "10"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("lease_margin_ticks"), "{}", stderr(&out));
+}
+
+#[test]
+fn membership_changes_transfers_and_reads_run_under_faults() {
+    let out = conclave(&[
+        "sim",
+        "--seed",
+        "5",
+        "--ops",
+        "800",
+        "--faults",
+        "membership,transfer,crash,partition",
+        "--read-ratio",
+        "0.5",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("membership changes and transfers:"), "{text}");
+    assert!(text.contains("ReadIndexRequest") || text.contains("reads;"), "{text}");
 }
 
 #[test]

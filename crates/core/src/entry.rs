@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use crate::ids::{Index, NodeId, Term};
+use crate::membership::Membership;
 
 /// Why an entry is in the log. The kind decides how a state machine treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,6 +14,9 @@ pub enum EntryKind {
     Noop,
     /// A client command, opaque to the protocol; the state machine interprets `data`.
     Command,
+    /// A membership change: `data` is a [`Membership`] encoded with [`Membership::encode`]. It
+    /// takes effect on each node as soon as it is in that node's log; the state machine skips it.
+    Config,
 }
 
 /// One record of the replicated log.
@@ -38,6 +42,11 @@ impl Entry {
     /// A leader's no-op entry.
     pub fn noop(index: Index, term: Term) -> Entry {
         Entry { index, term, kind: EntryKind::Noop, data: Bytes::new() }
+    }
+
+    /// A membership change entry.
+    pub fn config(index: Index, term: Term, membership: &Membership) -> Entry {
+        Entry { index, term, kind: EntryKind::Config, data: membership.encode() }
     }
 
     /// The size this entry counts for when batching messages by bytes: its payload plus a fixed
@@ -70,8 +79,8 @@ pub struct Snapshot {
     pub index: Index,
     /// The term of the entry at `index`, so the log after it can still be matched.
     pub term: Term,
-    /// The voting members as of `index`.
-    pub voters: Vec<NodeId>,
+    /// The membership as of `index`: the log that follows (or a restart) starts from it.
+    pub membership: Membership,
     /// The state machine's serialised state; opaque to the protocol.
     pub data: Bytes,
 }

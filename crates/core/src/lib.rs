@@ -29,12 +29,18 @@
 
 mod entry;
 mod ids;
+mod membership;
 mod protocol;
+mod read;
 mod ready;
 mod rng;
 
 pub use entry::{DurableState, Entry, EntryKind, HardState, Snapshot};
 pub use ids::{Index, NodeId, Term};
-pub use protocol::{LogView, MessageMeta, Proposal, ProposeError, Protocol, Role, Status};
+pub use membership::{Membership, MembershipChange, MembershipDecodeError, MembershipError};
+pub use protocol::{
+    LogView, MessageMeta, Proposal, ProposeError, Protocol, Role, Status, TransferError,
+};
+pub use read::{ReadError, ReadId, ReadMode, ReadState};
 pub use ready::{Envelope, Ready};
 pub use rng::{RandomSource, SeededRng};

@@ -6,6 +6,8 @@ use bytes::Bytes;
 
 use crate::entry::Entry;
 use crate::ids::{Index, NodeId, Term};
+use crate::membership::{Membership, MembershipChange, MembershipError};
+use crate::read::{ReadError, ReadId, ReadMode};
 use crate::ready::{Envelope, Ready};
 
 /// What a driver needs to know about a message without understanding the protocol: a name for
@@ -125,7 +127,41 @@ pub trait LogView {
     fn last_index(&self) -> Index;
     /// The entry at `index`, if held.
     fn entry(&self, index: Index) -> Option<&Entry>;
+    /// The term of the entry just before `first_index` (the snapshot's term after compaction; 0
+    /// for an uncompacted log), so a checker knows the term a compacted-empty log ends with.
+    fn term_before_first(&self) -> Term;
 }
+
+/// Why a leadership transfer could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferError {
+    /// Only the leader can hand leadership over.
+    NotLeader {
+        /// The leader this node knows of.
+        leader_hint: Option<NodeId>,
+    },
+    /// The target is not a voter of the current membership.
+    NotAVoter(NodeId),
+    /// The protocol has no leadership transfer.
+    Unsupported,
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::NotLeader { leader_hint: Some(l) } => {
+                write!(f, "not the leader; try node {l}")
+            }
+            TransferError::NotLeader { leader_hint: None } => {
+                write!(f, "not the leader; no leader known")
+            }
+            TransferError::NotAVoter(id) => write!(f, "node {id} is not a voter"),
+            TransferError::Unsupported => write!(f, "this protocol has no leadership transfer"),
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}
 
 /// A consensus protocol as a pure, deterministic state machine.
 ///
@@ -173,5 +209,31 @@ pub trait Protocol {
     /// The node's log, for checkers; `None` for protocols without one.
     fn log_view(&self) -> Option<&dyn LogView> {
         None
+    }
+
+    /// The membership this node currently acts on (the latest in its log, committed or not);
+    /// `None` for protocols with a fixed membership.
+    fn membership(&self) -> Option<&Membership> {
+        None
+    }
+
+    /// Asks the leader to change the membership. On success the change is in the leader's log at
+    /// the returned position and takes effect as it replicates; it is done once committed.
+    fn change_membership(&mut self, change: MembershipChange) -> Result<Proposal, MembershipError> {
+        let _ = change;
+        Err(MembershipError::Unsupported)
+    }
+
+    /// Asks the leader to hand leadership to `target`.
+    fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
+        let _ = target;
+        Err(TransferError::Unsupported)
+    }
+
+    /// Asks for a linearizable read named `id`; its outcome arrives in [`Ready::reads`]. An
+    /// immediate `Err` means the read was refused outright (and will not appear in a `Ready`).
+    fn read(&mut self, id: ReadId, mode: ReadMode) -> Result<(), ReadError> {
+        let _ = (id, mode);
+        Err(ReadError::Unsupported)
     }
 }

@@ -3,6 +3,7 @@
 use crate::entry::{Entry, HardState, Snapshot};
 use crate::ids::Index;
 use crate::ids::NodeId;
+use crate::read::ReadState;
 
 /// A message with its addressing. Protocols address by [`NodeId`]; the driver maps ids to links.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,10 @@ pub struct Ready<M> {
     /// the log; hand it back with [`Protocol::on_snapshot_taken`](crate::Protocol::on_snapshot_taken)
     /// (at once, or later from another thread).
     pub snapshot_due: Option<Index>,
+    /// Outcomes of reads asked for with [`Protocol::read`](crate::Protocol::read): serve each
+    /// `Ok(index)` once `index` is applied (after this `Ready`'s `committed_entries`); answer each
+    /// `Err` with an error.
+    pub reads: Vec<ReadState>,
 }
 
 impl<M> Default for Ready<M> {
@@ -66,6 +71,7 @@ impl<M> Default for Ready<M> {
             snapshot: None,
             compact_log_to: None,
             snapshot_due: None,
+            reads: Vec::new(),
         }
     }
 }
@@ -81,5 +87,6 @@ impl<M> Ready<M> {
             && self.snapshot.is_none()
             && self.compact_log_to.is_none()
             && self.snapshot_due.is_none()
+            && self.reads.is_empty()
     }
 }

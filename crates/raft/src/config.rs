@@ -8,7 +8,8 @@ use thiserror::Error;
 pub struct Config {
     /// This node.
     pub id: NodeId,
-    /// Every voting member, this node included.
+    /// The voters the cluster was started with (the membership before the first log entry).
+    /// Membership changes go through the log; this list only seeds it.
     pub voters: Vec<NodeId>,
     /// Base election timeout in ticks; each timeout is drawn from
     /// `election_ticks..2*election_ticks` so that candidates rarely collide (Raft §5.2).
@@ -42,6 +43,15 @@ pub struct Config {
     pub snapshot_chunk_bytes: usize,
     /// InstallSnapshot chunks in flight to one follower (flow control for the transfer).
     pub snapshot_chunks_inflight_max: usize,
+    /// A learner may be promoted to voter only if it lags the leader's last index by at most
+    /// this many entries, so a promotion never leaves the cluster waiting on a slow new voter.
+    pub learner_lag_max: u64,
+    /// Lease reads: the leader trusts its lease for `election_ticks - lease_margin_ticks` ticks
+    /// after a quorum answered a heartbeat round, leaving this margin for clocks that drift
+    /// (followers whose ticks run faster than the leader's). Must be below `election_ticks`.
+    pub lease_margin_ticks: u32,
+    /// Most reads in flight on one node; more are refused as busy.
+    pub reads_in_flight_max: usize,
     /// Test-only switches that break the protocol on purpose (see [`Bugs`]).
     #[cfg(feature = "bug-injection")]
     pub bugs: Bugs,
@@ -73,9 +83,6 @@ pub enum ConfigError {
     /// The voter list names a node twice.
     #[error("voters: node {0} is listed twice")]
     DuplicateVoter(NodeId),
-    /// This node is not among the voters.
-    #[error("id: node {0} is not in the voter list")]
-    NotAVoter(NodeId),
     /// A timing relation does not hold.
     #[error(
         "heartbeat_ticks ({heartbeat}) must be at least 1 and below election_ticks ({election})"
@@ -83,6 +90,14 @@ pub enum ConfigError {
     Timing {
         /// The heartbeat interval.
         heartbeat: u32,
+        /// The election timeout.
+        election: u32,
+    },
+    /// The lease margin leaves no lease.
+    #[error("lease_margin_ticks ({margin}) must be below election_ticks ({election})")]
+    LeaseMargin {
+        /// The margin.
+        margin: u32,
         /// The election timeout.
         election: u32,
     },
@@ -98,7 +113,12 @@ impl Config {
     /// A configuration with the defaults: election timeout 10 ticks, heartbeat every tick,
     /// pre-vote and check-quorum on, 256 entries / 1 MiB per message, 64 messages in flight; a
     /// snapshot every 10,000 entries or 64 MiB applied, keeping 1,000 entries behind it, sent in
-    /// 1 MiB chunks, 4 in flight.
+    /// 1 MiB chunks, 4 in flight; learners promoted within 1,000 entries of the leader; leases
+    /// trusted for 8 of the 10 election ticks (20% clock-drift margin); 10,000 reads in flight.
+    ///
+    /// `voters` is the membership the cluster starts with (the membership before log index 1).
+    /// A node that joins later is built with the same list, without itself in it: it stays a
+    /// non-voter until the log or a snapshot says otherwise.
     pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
         Config {
             id,
@@ -116,6 +136,9 @@ impl Config {
             snapshot_trailing_entries: 1_000,
             snapshot_chunk_bytes: 1 << 20,
             snapshot_chunks_inflight_max: 4,
+            learner_lag_max: 1_000,
+            lease_margin_ticks: 2,
+            reads_in_flight_max: 10_000,
             #[cfg(feature = "bug-injection")]
             bugs: Bugs::default(),
         }
@@ -131,8 +154,11 @@ impl Config {
                 return Err(ConfigError::DuplicateVoter(*v));
             }
         }
-        if !self.voters.contains(&self.id) {
-            return Err(ConfigError::NotAVoter(self.id));
+        if self.lease_margin_ticks >= self.election_ticks {
+            return Err(ConfigError::LeaseMargin {
+                margin: self.lease_margin_ticks,
+                election: self.election_ticks,
+            });
         }
         if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
             return Err(ConfigError::Timing {
@@ -147,6 +173,7 @@ impl Config {
             ("command_bytes_max", self.command_bytes_max),
             ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
             ("snapshot_chunks_inflight_max", self.snapshot_chunks_inflight_max),
+            ("reads_in_flight_max", self.reads_in_flight_max),
         ] {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -172,7 +199,10 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::DuplicateVoter(NodeId(2))));
         let mut c = ok.clone();
         c.id = NodeId(7);
-        assert_eq!(c.validate(), Err(ConfigError::NotAVoter(NodeId(7))));
+        assert_eq!(c.validate(), Ok(()), "a node joining later is not among the first voters");
+        let mut c = ok.clone();
+        c.lease_margin_ticks = c.election_ticks;
+        assert!(c.validate().unwrap_err().to_string().contains("lease_margin_ticks"));
         let mut c = ok.clone();
         c.heartbeat_ticks = 10;
         assert!(c.validate().unwrap_err().to_string().contains("heartbeat_ticks"));

@@ -18,6 +18,7 @@ impl Raft {
 
     /// Asks the voters whether they would vote for us in the next term, without changing ours.
     fn become_pre_candidate(&mut self) {
+        self.fail_reads(None);
         self.role = Role::PreCandidate;
         self.leader = None;
         self.votes = vec![(self.config.id, true)];
@@ -34,13 +35,14 @@ impl Raft {
     /// The leader told us to take over (TimeoutNow): a real election at once, whose vote
     /// requests pass the voters' lease.
     pub(crate) fn on_timeout_now(&mut self, from: NodeId) {
-        if self.role == Role::Leader || self.leader != Some(from) {
+        if self.role == Role::Leader || self.leader != Some(from) || !self.is_voter() {
             return; // Only the leader we follow may hand over; a stale TimeoutNow is ignored.
         }
         self.campaign_in_next_term(true);
     }
 
     fn campaign_in_next_term(&mut self, leader_transfer: bool) {
+        self.fail_reads(None);
         self.term = self.term.next();
         self.vote = Some(self.config.id);
         self.role = Role::Candidate;
@@ -62,7 +64,7 @@ impl Raft {
     }
 
     fn request_votes(&mut self, request: Message) {
-        for peer in self.peers() {
+        for peer in self.voter_peers() {
             self.send(peer, request.clone());
         }
         // A single-node cluster has already won.
@@ -77,7 +79,15 @@ impl Raft {
         last_log_index: Index,
         last_log_term: Term,
         pre_vote: bool,
+        leader_transfer: bool,
     ) {
+        // While a leader's lease holds here, only a leadership transfer may take votes (a term
+        // bumped by some stray message does not end the lease).
+        if self.in_leader_lease() && !leader_transfer && self.vote != Some(from) {
+            let term = self.term;
+            self.send(from, Message::RequestVoteResponse { term, granted: false, pre_vote });
+            return;
+        }
         // We may vote if this is who we voted for already, if we have not voted and follow no
         // leader in this term, or, for a pre-vote, if it asks about a later term.
         #[allow(unused_mut)]
@@ -122,7 +132,7 @@ impl Raft {
     }
 
     fn count_votes(&mut self) {
-        match tally(&self.config.voters, &self.votes) {
+        match tally(self.members.current(), &self.votes) {
             VoteResult::Won if self.role == Role::PreCandidate => self.become_candidate(),
             VoteResult::Won if self.role == Role::Candidate => self.become_leader(),
             VoteResult::Lost => {

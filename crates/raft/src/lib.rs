@@ -35,15 +35,18 @@
 mod config;
 mod election;
 mod log;
+mod membership;
 pub mod memory_cluster;
 mod message;
 mod progress;
 mod quorum;
 mod raft;
+mod read;
 mod replication;
 mod snapshot;
 mod transfer;
 
+pub use conclave_core::TransferError;
 #[cfg(feature = "bug-injection")]
 pub use config::Bugs;
 pub use config::{Config, ConfigError};
@@ -51,7 +54,10 @@ pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};
 pub use progress::{Progress, ReplicationState, SnapshotTransfer, StallDetector};
 pub use raft::Raft;
-pub use transfer::TransferError;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_membership;
+#[cfg(test)]
+mod tests_read;

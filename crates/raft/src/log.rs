@@ -91,6 +91,10 @@ impl RaftLog {
             self.entries.drain(..count.min(self.entries.len()));
         } else {
             self.entries.clear();
+            // Nothing after the snapshot is held any more: whatever comes next must be handed out
+            // and persisted anew, however far the discarded log reached.
+            self.persisted = self.persisted.min(index);
+            self.unstable_from = self.unstable_from.min(index.next());
         }
         self.first_index = index.next();
         self.compacted_term = term;
@@ -346,6 +350,10 @@ impl LogView for RaftLog {
 
     fn entry(&self, index: Index) -> Option<&Entry> {
         RaftLog::entry(self, index)
+    }
+
+    fn term_before_first(&self) -> Term {
+        self.compacted_term
     }
 }
 

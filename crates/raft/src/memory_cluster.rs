@@ -2,13 +2,16 @@
 //!
 //! It is what the core-only benchmark and the unit tests use: every message is delivered, every
 //! write is durable the moment it is handed out. It exists to measure and exercise the core
-//! alone; fault injection belongs to the simulator (`conclave-sim`).
+//! alone; fault injection belongs to the simulator (`conclave-sim`). Tests can still cut nodes
+//! off ([`MemoryCluster::isolated`]), lose chosen messages ([`MemoryCluster::lose`]) and restart a
+//! node from what it made durable ([`MemoryCluster::restart`]).
 
 use std::collections::{BTreeSet, VecDeque};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use conclave_core::{
-    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Protocol, Role, SeededRng, Term,
+    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Protocol, ReadError, ReadId, ReadMode,
+    ReadState, Ready, Role, SeededRng, Term,
 };
 
 use crate::config::Config;
@@ -20,7 +23,8 @@ pub type LoseFilter = Box<dyn FnMut(&Envelope<Message>) -> bool>;
 
 /// Nodes `1..=n` with a shared message queue.
 pub struct MemoryCluster {
-    /// The nodes; `nodes[i]` has id `i + 1`.
+    /// The nodes; `nodes[i]` has id `i + 1`. With [`MemoryCluster::with_spares`], the nodes after
+    /// the voters are spares: started outside the membership, to be added by a change.
     pub nodes: Vec<Raft>,
     queue: VecDeque<Envelope<Message>>,
     /// Every entry each node applied, in order, when recording is on; otherwise empty.
@@ -36,6 +40,14 @@ pub struct MemoryCluster {
     pub lose: Option<LoseFilter>,
     /// Snapshots each node installed from its leader (restoring its state machine).
     pub snapshots_installed: Vec<u64>,
+    /// The outcome of every read each node reported in a `Ready`, in order (`reads[i]` for node
+    /// `i + 1`); [`MemoryCluster::take_reads`] drains one node's.
+    pub reads: Vec<Vec<ReadState>>,
+    /// What each node made durable (hard state, log, snapshot), as a restart would recover it;
+    /// kept only with recording on (the benchmark has no use for a second copy of every log).
+    durable: Vec<DurableState>,
+    /// Seeds the nodes that [`MemoryCluster::restart`] rebuilds.
+    rng: SeededRng,
     record_applied: bool,
 }
 
@@ -48,26 +60,45 @@ impl MemoryCluster {
         record_applied: bool,
         configure: impl Fn(&mut Config),
     ) -> MemoryCluster {
-        let voters: Vec<NodeId> = (1..=n).map(NodeId).collect();
+        MemoryCluster::with_spares(n, 0, seed, record_applied, configure)
+    }
+
+    /// `voters` nodes that form the cluster (ids `1..=voters`), plus `spares` nodes (the ids
+    /// after them) started with the same bootstrap voter list, which leaves them out: they stay
+    /// outside the membership, never campaign, and hear nothing until a membership change adds
+    /// them. `configure` may adjust each node's config; `record_applied` as for
+    /// [`MemoryCluster::new`].
+    pub fn with_spares(
+        voters: u64,
+        spares: u64,
+        seed: u64,
+        record_applied: bool,
+        configure: impl Fn(&mut Config),
+    ) -> MemoryCluster {
+        let voter_ids: Vec<NodeId> = (1..=voters).map(NodeId).collect();
+        let total = voters + spares;
         let mut rng = SeededRng::new(seed);
-        let nodes = voters
-            .iter()
+        let nodes = (1..=total)
             .map(|id| {
-                let mut config = Config::new(*id, voters.clone());
+                let mut config = Config::new(NodeId(id), voter_ids.clone());
                 configure(&mut config);
                 Raft::new(config, DurableState::default(), Box::new(rng.fork()))
                     .expect("valid config")
             })
             .collect();
+        let total = total as usize;
         MemoryCluster {
             nodes,
             queue: VecDeque::new(),
-            applied: vec![Vec::new(); n as usize],
-            applied_commands: vec![0; n as usize],
+            applied: vec![Vec::new(); total],
+            applied_commands: vec![0; total],
             messages_delivered: 0,
             isolated: BTreeSet::new(),
             lose: None,
-            snapshots_installed: vec![0; n as usize],
+            snapshots_installed: vec![0; total],
+            reads: vec![Vec::new(); total],
+            durable: vec![DurableState::default(); total],
+            rng,
             record_applied,
         }
     }
@@ -117,6 +148,40 @@ impl MemoryCluster {
         self.node(id).propose(data)
     }
 
+    /// Asks node `id` for a linearizable read named `read_id`; its outcome is collected in
+    /// [`MemoryCluster::reads`] when the node's next `Ready` is handled.
+    pub fn read(&mut self, id: NodeId, read_id: ReadId, mode: ReadMode) -> Result<(), ReadError> {
+        self.node(id).read(read_id, mode)
+    }
+
+    /// Drains the read outcomes collected from node `id` so far.
+    pub fn take_reads(&mut self, id: NodeId) -> Vec<ReadState> {
+        std::mem::take(&mut self.reads[id.0 as usize - 1])
+    }
+
+    /// What node `id` has made durable: what [`MemoryCluster::restart`] rebuilds it from. Kept
+    /// only with recording on (empty otherwise).
+    pub fn durable(&self, id: NodeId) -> &DurableState {
+        &self.durable[id.0 as usize - 1]
+    }
+
+    /// Crashes node `id` and starts it again from its durable state, with the same config.
+    /// Messages in flight to or from it stay queued (the network does not know). Its state
+    /// machine restarts from its durable snapshot, and the commands it re-applies are counted
+    /// again from there. Needs recording on (the durable state is kept only then).
+    pub fn restart(&mut self, id: NodeId) {
+        assert!(self.record_applied, "restart needs a cluster built with record_applied");
+        let i = id.0 as usize - 1;
+        let config = self.nodes[i].config().clone();
+        let durable = self.durable[i].clone();
+        let image = durable.snapshot.as_ref().map(|s| decode_state(&s.data)).unwrap_or_default();
+        self.applied_commands[i] =
+            image.iter().filter(|e| e.kind == EntryKind::Command).count() as u64;
+        self.applied[i] = image;
+        self.nodes[i] =
+            Raft::new(config, durable, Box::new(self.rng.fork())).expect("durable state is sound");
+    }
+
     /// Processes every node's `Ready` and delivers every message until nothing is left to do.
     pub fn settle(&mut self) {
         loop {
@@ -135,8 +200,12 @@ impl MemoryCluster {
                 if self.lose.as_mut().is_some_and(|lose| lose(&envelope)) {
                     continue;
                 }
+                // A node the cluster does not have (a member that was never started): lost.
+                let Some(to) = (envelope.to.0 as usize).checked_sub(1) else { continue };
+                if to >= self.nodes.len() {
+                    continue;
+                }
                 self.messages_delivered += 1;
-                let to = envelope.to.0 as usize - 1;
                 self.nodes[to].step(envelope);
             }
             if !busy {
@@ -148,6 +217,10 @@ impl MemoryCluster {
     fn handle_ready(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         let ready = node.ready();
+        if self.record_applied {
+            persist(&mut self.durable[i], &ready);
+        }
+        self.reads[i].extend(ready.reads);
         self.queue.extend(ready.messages);
         if let Some(snapshot) = &ready.snapshot {
             let applied_to = self.applied[i].last().map_or(Index(0), |e| e.index);
@@ -175,6 +248,34 @@ impl MemoryCluster {
     pub fn commands(&self, id: NodeId) -> Vec<Bytes> {
         let applied = &self.applied[id.0 as usize - 1];
         applied.iter().filter(|e| e.kind == EntryKind::Command).map(|e| e.data.clone()).collect()
+    }
+}
+
+/// Makes a `Ready`'s writes durable in `durable`, as a store would: the hard state; a snapshot,
+/// reconciling the log by Raft's rule (entries after it survive only if the log holds its own
+/// entry); the entries, replacing a conflicting suffix; then the compaction.
+fn persist(durable: &mut DurableState, ready: &Ready<Message>) {
+    if let Some(hard_state) = ready.hard_state {
+        durable.hard_state = hard_state;
+    }
+    if let Some(snapshot) = &ready.snapshot {
+        let first = durable.entries.first().map_or_else(
+            || durable.snapshot.as_ref().map_or(Index(1), |s| s.index.next()),
+            |e| e.index,
+        );
+        let holds = snapshot.index < first
+            || durable.entries.iter().any(|e| e.index == snapshot.index && e.term == snapshot.term);
+        if !holds {
+            durable.entries.clear();
+        }
+        durable.snapshot = Some(snapshot.clone());
+    }
+    if let Some(first) = ready.entries.first() {
+        durable.entries.retain(|e| e.index < first.index);
+        durable.entries.extend(ready.entries.iter().cloned());
+    }
+    if let Some(upto) = ready.compact_log_to {
+        durable.entries.retain(|e| e.index > upto);
     }
 }
 

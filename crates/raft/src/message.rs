@@ -1,7 +1,7 @@
 //! The Raft messages, with the paper's names. Each has one `on_*` handler in the core.
 
 use bytes::Bytes;
-use conclave_core::{Entry, Index, MessageMeta, NodeId, Term};
+use conclave_core::{Entry, Index, Membership, MessageMeta, ReadId, ReadMode, Term};
 
 /// A message between Raft nodes. Sender and recipient travel in the
 /// [`Envelope`](conclave_core::Envelope).
@@ -58,11 +58,35 @@ pub enum Message {
         term: Term,
         /// The commit index, capped at what the follower is known to hold.
         commit: Index,
+        /// The heartbeat round, echoed in the answer: a quorum answering round `n` confirms the
+        /// reads waiting for it and starts the leader's lease from when `n` was sent.
+        read_round: u64,
     },
     /// The answer to a `Heartbeat`.
     HeartbeatResponse {
         /// The follower's term.
         term: Term,
+        /// The round being answered (0 when answering a stale leader).
+        read_round: u64,
+    },
+    /// A follower asks the leader to confirm a read for it (follower ReadIndex).
+    ReadIndexRequest {
+        /// The follower's term.
+        term: Term,
+        /// The follower's id for the read.
+        id: ReadId,
+        /// How the leader should confirm it.
+        mode: ReadMode,
+    },
+    /// The leader's answer: the index to serve the read at once applied, or `None` if it could
+    /// not confirm it (it is no longer leader).
+    ReadIndexResponse {
+        /// The leader's term.
+        term: Term,
+        /// The follower's id for the read.
+        id: ReadId,
+        /// The read index.
+        index: Option<Index>,
     },
     /// One chunk of the leader's snapshot, for a follower that needs entries the leader has
     /// compacted away (§7). Chunks arrive in order; `offset` lets the follower drop a chunk that
@@ -74,8 +98,8 @@ pub enum Message {
         snapshot_index: Index,
         /// The term of that entry.
         snapshot_term: Term,
-        /// The voters as of the snapshot.
-        voters: Vec<NodeId>,
+        /// The membership as of the snapshot.
+        membership: Membership,
         /// Where in the snapshot data this chunk starts.
         offset: u64,
         /// The chunk.
@@ -136,6 +160,8 @@ impl MessageMeta for Message {
             Message::InstallSnapshot { .. } => "InstallSnapshot",
             Message::TimeoutNow { .. } => "TimeoutNow",
             Message::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
+            Message::ReadIndexRequest { .. } => "ReadIndexRequest",
+            Message::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
     }
 
@@ -146,7 +172,9 @@ impl MessageMeta for Message {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::Heartbeat { term, .. }
-            | Message::HeartbeatResponse { term }
+            | Message::HeartbeatResponse { term, .. }
+            | Message::ReadIndexRequest { term, .. }
+            | Message::ReadIndexResponse { term, .. }
             | Message::InstallSnapshot { term, .. }
             | Message::TimeoutNow { term }
             | Message::InstallSnapshotResponse { term, .. } => *term,

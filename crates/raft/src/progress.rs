@@ -108,6 +108,8 @@ pub struct Progress {
     pub stall: StallDetector,
     /// The snapshot transfer, in snapshot state.
     pub transfer: SnapshotTransfer,
+    /// The newest heartbeat round the follower answered, for read confirmation and the lease.
+    pub read_round_acked: u64,
 }
 
 impl Progress {
@@ -122,6 +124,7 @@ impl Progress {
             ticks_since_heard: 0,
             stall: StallDetector::default(),
             transfer: SnapshotTransfer::default(),
+            read_round_acked: 0,
         }
     }
 

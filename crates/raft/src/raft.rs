@@ -4,14 +4,17 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use conclave_core::{
-    DurableState, Entry, EntryKind, Envelope, HardState, Index, LogView, MessageMeta, NodeId,
-    Proposal, ProposeError, Protocol, RandomSource, Ready, Role, Snapshot, Status, Term,
+    DurableState, Entry, EntryKind, Envelope, HardState, Index, LogView, Membership,
+    MembershipChange, MembershipError, MessageMeta, NodeId, Proposal, ProposeError, Protocol,
+    RandomSource, ReadError, ReadId, ReadMode, Ready, Role, Snapshot, Status, Term, TransferError,
 };
 
 use crate::config::{Config, ConfigError};
 use crate::log::RaftLog;
+use crate::membership::MembershipLog;
 use crate::message::Message;
 use crate::progress::Progress;
+use crate::read::Reads;
 use crate::snapshot::IncomingSnapshot;
 use crate::transfer::LeaderTransfer;
 
@@ -24,6 +27,8 @@ pub struct Raft {
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
     pub(crate) log: RaftLog,
+    /// The membership as of each index of the log (configuration entries are part of it).
+    pub(crate) members: MembershipLog,
 
     // Volatile state.
     pub(crate) role: Role,
@@ -33,6 +38,11 @@ pub struct Raft {
     pub(crate) heartbeat_elapsed: u32,
     /// This term's election timeout, drawn from `election_ticks..2*election_ticks`.
     pub(crate) election_timeout: u32,
+    /// Ticks since this node last heard from a leader of its term (0 at the start of a node that
+    /// may have voted before: it may have answered a leader it no longer remembers). While below
+    /// `election_ticks`, with check-quorum, it refuses to help elect anyone else: that is the
+    /// lease that lease reads rely on.
+    pub(crate) ticks_since_leader: u32,
     /// Votes received in the current (pre-)campaign: (voter, granted).
     pub(crate) votes: Vec<(NodeId, bool)>,
     /// Leader only: each follower's replication progress.
@@ -57,6 +67,8 @@ pub struct Raft {
     pub(crate) applied_since_snapshot: (u64, u64),
     /// A snapshot being received from the leader.
     pub(crate) incoming: Option<IncomingSnapshot>,
+    /// Reads in flight.
+    pub(crate) reads: Reads,
 
     // Outputs accumulated until the next `ready`.
     messages: Vec<Envelope<Message>>,
@@ -107,23 +119,31 @@ impl Raft {
                 "log holds a term later than the hard state".into(),
             ));
         }
+        let base = match &snapshot {
+            Some(s) => s.membership.clone(),
+            None => Membership::new(config.voters.iter().copied()),
+        };
+        let members = MembershipLog::new(base, &entries);
         let log = RaftLog::from_snapshot_and_entries(
             snapshot_end.0,
             snapshot_end.1,
             entries,
             hard_state.commit,
         );
+        let ticks_since_leader = if hard_state.term == Term(0) { config.election_ticks } else { 0 };
         let mut raft = Raft {
             config,
             rng,
             term: hard_state.term,
             vote: hard_state.vote,
             log,
+            members,
             role: Role::Follower,
             leader: None,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             election_timeout: 0,
+            ticks_since_leader,
             votes: Vec::new(),
             progress: BTreeMap::new(),
             broadcast_pending: false,
@@ -134,6 +154,7 @@ impl Raft {
             snapshot_requested: None,
             applied_since_snapshot: (0, 0),
             incoming: None,
+            reads: Reads::default(),
             messages: Vec::new(),
             persisted_messages: Vec::new(),
             hard_state_emitted: hard_state,
@@ -166,7 +187,7 @@ impl Raft {
     /// pre-vote, a pre-vote first. Does nothing on a leader. Operators and tests use it to choose
     /// who runs; leader transfer will build on it.
     pub fn campaign(&mut self) {
-        if self.role != Role::Leader {
+        if self.role != Role::Leader && self.may_campaign() {
             self.start_campaign();
         }
     }
@@ -175,7 +196,10 @@ impl Raft {
     /// their effect. Until snapshot transfer exists, a follower whose match is below `upto`
     /// can no longer be caught up, so callers compact no further than the slowest follower.
     pub fn compact_log(&mut self, upto: Index) -> usize {
-        self.log.compact_to(upto.min(self.log.applied()))
+        let upto = upto.min(self.log.applied());
+        let dropped = self.log.compact_to(upto);
+        self.members.compact(self.log.first_index().prev());
+        dropped
     }
 
     /// The lowest match index over all followers (a leader's own persisted index when alone);
@@ -187,9 +211,16 @@ impl Raft {
         Some(self.progress.values().map(|p| p.matched).min().unwrap_or(self.log.persisted()))
     }
 
-    /// Voters other than this node, in id order.
-    pub(crate) fn peers(&self) -> Vec<NodeId> {
-        self.config.voters.iter().copied().filter(|v| *v != self.config.id).collect()
+    /// Voters of the current membership (both sets while joint) other than this node, in id
+    /// order: the nodes to ask for votes.
+    pub(crate) fn voter_peers(&self) -> Vec<NodeId> {
+        let own = self.config.id;
+        self.members.current().all_voters().into_iter().filter(|v| *v != own).collect()
+    }
+
+    /// Every node the leader replicates to (voters and learners), in id order.
+    pub(crate) fn replication_peers(&self) -> Vec<NodeId> {
+        self.progress.keys().copied().collect()
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
@@ -219,9 +250,18 @@ impl Raft {
     /// Becomes a follower in `term` (a new term clears the vote).
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         assert!(term >= self.term, "terms never go back");
-        if term > self.term {
+        let was_leader = self.role == Role::Leader;
+        let new_term = term > self.term;
+        if new_term {
             self.term = term;
             self.vote = None;
+        }
+        if was_leader {
+            // It answered for the cluster until now: no voting for others for a lease's length.
+            self.ticks_since_leader = 0;
+        }
+        if was_leader || new_term || self.leader != leader {
+            self.fail_reads(leader);
         }
         self.role = Role::Follower;
         self.leader = leader;
@@ -244,10 +284,12 @@ impl Raft {
         self.votes.clear();
         self.heartbeat_elapsed = 0;
         self.election_elapsed = 0;
+        self.progress.clear();
+        self.sync_progress();
         let next = self.log.last_index().next();
-        self.progress = self.peers().into_iter().map(|p| (p, Progress::new(next))).collect();
         self.log.append_new(Entry::noop(next, self.term));
         self.broadcast_pending = true;
+        self.fail_reads(Some(self.config.id));
     }
 
     fn tick_leader(&mut self) {
@@ -271,16 +313,18 @@ impl Raft {
     /// election timeout.
     fn quorum_recently_active(&self) -> bool {
         let timeout = self.config.election_ticks;
-        let active = 1 + self.progress.values().filter(|pr| pr.ticks_since_heard < timeout).count();
-        active >= crate::quorum::majority(self.config.voters.len())
+        let own = self.config.id;
+        self.members.current().is_quorum(|id| {
+            id == own || self.progress.get(&id).is_some_and(|pr| pr.ticks_since_heard < timeout)
+        })
     }
 
-    /// True while this node has heard from a leader within the minimum election timeout: it then
-    /// ignores vote requests, so a partitioned node rejoining cannot depose a healthy leader.
+    /// True while this node leads, or heard from a leader within the minimum election timeout:
+    /// it then ignores vote requests (but those of a leadership transfer), so a partitioned node
+    /// rejoining cannot depose a healthy leader, and a leader's lease holds.
     pub(crate) fn in_leader_lease(&self) -> bool {
         self.config.check_quorum
-            && self.leader.is_some()
-            && self.election_elapsed < self.config.election_ticks
+            && (self.role == Role::Leader || self.ticks_since_leader < self.config.election_ticks)
     }
 
     fn hard_state(&self) -> HardState {
@@ -310,12 +354,20 @@ impl Protocol for Raft {
     }
 
     fn tick(&mut self) {
+        self.tick_reads();
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => {
+                self.ticks_since_leader = self.ticks_since_leader.saturating_add(1);
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.election_timeout {
-                    self.start_campaign();
+                    if self.may_campaign() {
+                        self.start_campaign();
+                    } else {
+                        // Learners and nodes outside the membership never campaign (but a node
+                        // whose own removal is not yet committed may: see `may_campaign`).
+                        self.reset_election_timer();
+                    }
                 }
             }
         }
@@ -323,7 +375,10 @@ impl Protocol for Raft {
 
     fn step(&mut self, envelope: Envelope<Message>) {
         let Envelope { from, to, msg } = envelope;
-        if to != self.config.id || from == self.config.id || !self.config.voters.contains(&from) {
+        // Messages from nodes outside this node's membership are accepted: a joining node
+        // hears from a leader it does not know yet. Their votes never count (quorums are taken
+        // over the membership), and the leader tracks only members.
+        if to != self.config.id || from == self.config.id {
             return;
         }
         let msg_term = msg.term();
@@ -354,7 +409,7 @@ impl Protocol for Raft {
                 | Message::Heartbeat { .. }
                 | Message::InstallSnapshot { .. } => {
                     let term = self.term;
-                    self.send(from, Message::HeartbeatResponse { term });
+                    self.send(from, Message::HeartbeatResponse { term, read_round: 0 });
                 }
                 Message::RequestVote { pre_vote: true, .. } => {
                     let term = self.term;
@@ -368,9 +423,20 @@ impl Protocol for Raft {
             return;
         }
         match msg {
-            Message::RequestVote { term, last_log_index, last_log_term, pre_vote, .. } => {
-                self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote)
-            }
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                leader_transfer,
+            } => self.on_request_vote(
+                from,
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                leader_transfer,
+            ),
             Message::RequestVoteResponse { term, granted, pre_vote } => {
                 self.on_request_vote_response(from, term, granted, pre_vote)
             }
@@ -380,13 +446,21 @@ impl Protocol for Raft {
             Message::AppendEntriesResponse { result, .. } => {
                 self.on_append_entries_response(from, result)
             }
-            Message::Heartbeat { commit, .. } => self.on_heartbeat(from, commit),
+            Message::Heartbeat { commit, read_round, .. } => {
+                self.on_heartbeat(from, commit, read_round)
+            }
             Message::TimeoutNow { .. } => self.on_timeout_now(from),
-            Message::HeartbeatResponse { .. } => self.on_heartbeat_response(from),
+            Message::HeartbeatResponse { read_round, .. } => {
+                self.on_heartbeat_response(from, read_round)
+            }
+            Message::ReadIndexRequest { id, mode, .. } => {
+                self.on_read_index_request(from, id, mode)
+            }
+            Message::ReadIndexResponse { id, index, .. } => self.on_read_index_response(id, index),
             Message::InstallSnapshot {
                 snapshot_index,
                 snapshot_term,
-                voters,
+                membership,
                 offset,
                 data,
                 done,
@@ -395,7 +469,7 @@ impl Protocol for Raft {
                 from,
                 snapshot_index,
                 snapshot_term,
-                voters,
+                membership,
                 offset,
                 data,
                 done,
@@ -427,6 +501,8 @@ impl Protocol for Raft {
 
     fn has_ready(&self) -> bool {
         self.broadcast_pending
+            || (self.reads.round_pending && self.role == Role::Leader)
+            || !self.reads.outcomes.is_empty()
             || !self.messages.is_empty()
             || !self.persisted_messages.is_empty()
             || self.log.has_unstable()
@@ -441,6 +517,12 @@ impl Protocol for Raft {
             self.broadcast_pending = false;
             if self.role == Role::Leader {
                 self.broadcast_append();
+            }
+        }
+        if self.reads.round_pending {
+            self.reads.round_pending = false;
+            if self.role == Role::Leader {
+                self.broadcast_heartbeat();
             }
         }
         let hard_state = self.hard_state();
@@ -467,6 +549,7 @@ impl Protocol for Raft {
             snapshot: self.snapshot_write.take(),
             compact_log_to: self.compact_log_to.take(),
             snapshot_due,
+            reads: std::mem::take(&mut self.reads.outcomes),
         }
     }
 
@@ -474,6 +557,22 @@ impl Protocol for Raft {
         if self.log.persisted_to(index, term) && self.role == Role::Leader {
             self.maybe_commit();
         }
+    }
+
+    fn membership(&self) -> Option<&Membership> {
+        Some(self.members.current())
+    }
+
+    fn change_membership(&mut self, change: MembershipChange) -> Result<Proposal, MembershipError> {
+        Raft::change_membership(self, change)
+    }
+
+    fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
+        Raft::transfer_leadership(self, target)
+    }
+
+    fn read(&mut self, id: ReadId, mode: ReadMode) -> Result<(), ReadError> {
+        Raft::read(self, id, mode)
     }
 
     fn on_snapshot_taken(&mut self, index: Index, data: Bytes) {

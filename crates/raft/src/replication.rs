@@ -6,13 +6,13 @@ use conclave_core::{Entry, Index, NodeId, Role};
 use crate::log::AppendOutcome;
 use crate::message::{AppendResult, Message};
 use crate::progress::ReplicationState;
-use crate::quorum::committed_index;
+use crate::quorum::quorum_value;
 use crate::raft::Raft;
 
 impl Raft {
     /// Sends every follower what it is missing, as far as its flow control allows.
     pub(crate) fn broadcast_append(&mut self) {
-        for peer in self.peers() {
+        for peer in self.replication_peers() {
             self.send_appends(peer);
         }
     }
@@ -63,26 +63,33 @@ impl Raft {
         true
     }
 
+    /// Sends a heartbeat round to every member; the round's number confirms reads waiting for
+    /// it and renews the lease once a quorum answers.
     pub(crate) fn broadcast_heartbeat(&mut self) {
-        for peer in self.peers() {
+        let read_round = self.next_read_round();
+        for peer in self.replication_peers() {
             // Never tell a follower to commit past what it is known to hold.
             let commit = self.progress[&peer].matched.min(self.log.committed());
-            self.send(peer, Message::Heartbeat { term: self.term, commit });
+            self.send(peer, Message::Heartbeat { term: self.term, commit, read_round });
         }
+        // A leader that is the only voter confirms its rounds by itself.
+        self.advance_reads();
     }
 
     /// Advances the commit index to the highest index stored on a majority, but only if that
     /// entry is from the current term: counting replicas of an older term's entry is unsafe
     /// (the Figure-8 scenario, §5.4.2).
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        let own = self.log.persisted();
-        let matched: Vec<Index> = self
-            .config
-            .voters
-            .iter()
-            .map(|v| if *v == self.config.id { own } else { self.progress[v].matched })
-            .collect();
-        let index = committed_index(matched);
+        let own = self.config.id;
+        let persisted = self.log.persisted();
+        // A leader that a pending change removes still leads, but no longer counts itself.
+        let index = Index(quorum_value(self.members.current(), |id| {
+            if id == own {
+                persisted.0
+            } else {
+                self.progress.get(&id).map_or(0, |pr| pr.matched.0)
+            }
+        }));
         #[allow(unused_mut)]
         let mut current_term_only = true;
         #[cfg(feature = "bug-injection")]
@@ -94,7 +101,12 @@ impl Raft {
         {
             return false;
         }
-        self.log.commit_to(index)
+        if !self.log.commit_to(index) {
+            return false;
+        }
+        self.reads_after_commit();
+        self.after_commit_membership();
+        true
     }
 
     /// A message from `from`, the leader of our term: follow it and restart the election timer.
@@ -110,6 +122,7 @@ impl Raft {
             self.become_follower(term, Some(from));
         }
         self.election_elapsed = 0;
+        self.ticks_since_leader = 0;
         true
     }
 
@@ -145,6 +158,7 @@ impl Raft {
         }
         let result = match self.log.try_append_with(prev_index, prev_term, entries, truncate) {
             AppendOutcome::Matched { last_new_index } => {
+                self.members.after_append(&self.log, entries);
                 self.log.commit_to(commit.min(last_new_index));
                 AppendResult::Success { match_index: last_new_index }
             }
@@ -199,22 +213,27 @@ impl Raft {
         }
     }
 
-    pub(crate) fn on_heartbeat(&mut self, from: NodeId, commit: Index) {
+    pub(crate) fn on_heartbeat(&mut self, from: NodeId, commit: Index, read_round: u64) {
         if !self.accept_leader(from) {
             return;
         }
         self.log.commit_to(commit.min(self.log.last_index()));
         let term = self.term;
-        self.send(from, Message::HeartbeatResponse { term });
+        self.send(from, Message::HeartbeatResponse { term, read_round });
     }
 
-    pub(crate) fn on_heartbeat_response(&mut self, from: NodeId) {
+    pub(crate) fn on_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
         if self.role != Role::Leader {
             return;
         }
         let last = self.log.last_index();
         let Some(pr) = self.progress.get_mut(&from) else { return };
         pr.ticks_since_heard = 0;
+        if read_round > pr.read_round_acked {
+            pr.read_round_acked = read_round;
+            self.advance_reads();
+        }
+        let Some(pr) = self.progress.get_mut(&from) else { return };
         if pr.state == ReplicationState::Snapshot {
             // Chunks or their answers were lost: resume from what the follower confirmed.
             if pr.transfer.is_stalled() {

@@ -3,7 +3,7 @@
 //! replaces its log and state machine in one durable step.
 
 use bytes::{Bytes, BytesMut};
-use conclave_core::{Index, NodeId, Role, Snapshot, Term};
+use conclave_core::{Index, Membership, NodeId, Role, Snapshot, Term};
 
 use crate::message::Message;
 use crate::progress::ReplicationState;
@@ -51,13 +51,15 @@ impl Raft {
             return;
         }
         let Some(term) = self.log.term(index) else { return };
-        let snapshot = Snapshot { index, term, voters: self.config.voters.clone(), data };
+        let membership = self.members.at(index).clone();
+        let snapshot = Snapshot { index, term, membership, data };
         self.snapshot = Some(snapshot.clone());
         self.snapshot_write = Some(snapshot);
         self.applied_since_snapshot = (0, 0);
         let upto = Index(index.0.saturating_sub(self.config.snapshot_trailing_entries));
         if upto >= self.log.first_index() {
             self.log.compact_to(upto);
+            self.members.compact(upto);
             self.compact_log_to = Some(upto);
         }
     }
@@ -100,7 +102,7 @@ impl Raft {
                 term,
                 snapshot_index: snapshot.index,
                 snapshot_term: snapshot.term,
-                voters: snapshot.voters.clone(),
+                membership: snapshot.membership.clone(),
                 offset: start,
                 data: snapshot.data.slice(start as usize..end as usize),
                 done,
@@ -120,7 +122,7 @@ impl Raft {
         from: NodeId,
         snapshot_index: Index,
         snapshot_term: Term,
-        voters: Vec<NodeId>,
+        membership: Membership,
         offset: u64,
         data: Bytes,
         done: bool,
@@ -170,10 +172,11 @@ impl Raft {
         let snapshot = Snapshot {
             index: snapshot_index,
             term: snapshot_term,
-            voters,
+            membership,
             data: incoming.data.freeze(),
         };
         self.log.install_snapshot(snapshot_index, snapshot_term);
+        self.members.install(snapshot.membership.clone(), snapshot_index, &self.log);
         self.snapshot = Some(snapshot.clone());
         self.snapshot_write = Some(snapshot);
         self.snapshot_requested = None;

@@ -2,8 +2,7 @@
 //! up to date, and tells it to start an election at once (TimeoutNow). If that has not happened
 //! within an election timeout, the transfer is abandoned and the leader carries on.
 
-use conclave_core::{NodeId, Role};
-use thiserror::Error;
+use conclave_core::{NodeId, Role, TransferError};
 
 use crate::message::Message;
 use crate::raft::Raft;
@@ -17,20 +16,6 @@ pub(crate) struct LeaderTransfer {
     pub(crate) elapsed: u32,
 }
 
-/// Why a leadership transfer cannot start.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum TransferError {
-    /// Only the leader can hand leadership over.
-    #[error("not the leader; try node {leader_hint:?}")]
-    NotLeader {
-        /// The leader this node knows of.
-        leader_hint: Option<NodeId>,
-    },
-    /// The target is not a voter of this cluster.
-    #[error("node {0} is not a voter")]
-    NotAVoter(NodeId),
-}
-
 impl Raft {
     /// Starts handing leadership to `target`. Proposals are refused with
     /// `ProposeError::LeadershipTransfer` until the target wins an election (this node then
@@ -41,7 +26,7 @@ impl Raft {
         if self.role != Role::Leader {
             return Err(TransferError::NotLeader { leader_hint: self.leader });
         }
-        if !self.config.voters.contains(&target) {
+        if !self.members.current().voters.contains(&target) {
             return Err(TransferError::NotAVoter(target));
         }
         if target == self.config.id {
@@ -49,14 +34,14 @@ impl Raft {
             return Ok(());
         }
         self.transfer = Some(LeaderTransfer { target, elapsed: 0 });
-        if self.progress[&target].matched == self.log.last_index() {
+        if self.progress.get(&target).is_some_and(|pr| pr.matched == self.log.last_index()) {
             self.send_timeout_now(target);
         } else {
             // Catch it up first; the TimeoutNow follows the acknowledgement of the last entry.
             // Restart its stream from what it confirmed, so appends lost earlier (a window that
             // looks full, a probe that looks outstanding) do not hold the transfer up until the
             // heartbeats notice; at worst a few entries travel twice.
-            let pr = self.progress.get_mut(&target).expect("a voter other than the leader");
+            let pr = self.progress.get_mut(&target).expect("every voter but the leader is tracked");
             if pr.state != crate::progress::ReplicationState::Snapshot {
                 let next = pr.matched.next();
                 pr.become_probe(next);
@@ -83,6 +68,7 @@ impl Raft {
 
     fn send_timeout_now(&mut self, target: NodeId) {
         let term = self.term;
+        self.reads.handed_over = true;
         self.send(target, Message::TimeoutNow { term });
     }
 

@@ -5,7 +5,7 @@
 //! change what the network or the nemesis do.
 
 use bytes::Bytes;
-use conclave_core::{NodeId, Proposal, RandomSource, SeededRng};
+use conclave_core::{NodeId, Proposal, RandomSource, ReadId, ReadMode, SeededRng};
 
 /// Delay before retrying at the leader a refusal named: short, since the hint is probably right.
 pub(crate) const RETRY_HINTED_US: u64 = 1_000;
@@ -29,6 +29,8 @@ pub(crate) struct Op {
     pub(crate) value: Bytes,
     /// When the client first invoked it, for latency.
     pub(crate) started_us: u64,
+    /// True for a read (then `value` is empty).
+    pub(crate) read: bool,
 }
 
 /// Where a client is in its loop.
@@ -41,6 +43,8 @@ pub(crate) enum ClientState {
     /// Proposed to `node`, waiting for it to apply `proposal.index`; a crash of `node` ends the
     /// wait.
     Pending { op: Op, node: NodeId, proposal: Proposal },
+    /// Reading from `node`, waiting for read `id` to be served.
+    Reading { op: Op, node: NodeId, id: ReadId },
     /// The op phase is over and nothing is in flight.
     Done,
 }
@@ -68,11 +72,27 @@ impl Client {
         Client { id, rng, op_next: 0, target, state: ClientState::Idle, wake_generation: 0 }
     }
 
-    /// Starts a fresh operation at `now_us`.
-    pub(crate) fn op_new(&mut self, now_us: u64) -> Op {
+    /// Starts a fresh operation at `now_us`: a read with probability `read_ratio`, else a write.
+    pub(crate) fn op_new(&mut self, now_us: u64, read_ratio: f64) -> Op {
         let seq = self.op_next;
         self.op_next += 1;
-        Op { seq, value: Bytes::from(command_value(self.id, seq)), started_us: now_us }
+        if read_ratio > 0.0 && self.rng.chance(read_ratio) {
+            return Op { seq, value: Bytes::new(), started_us: now_us, read: true };
+        }
+        Op { seq, value: Bytes::from(command_value(self.id, seq)), started_us: now_us, read: false }
+    }
+
+    /// How to read this time: ReadIndex or lease, even odds; and whether to ask a random node
+    /// (usually a follower, which forwards to the leader) rather than the current target.
+    pub(crate) fn read_plan(&mut self, nodes: usize) -> ReadMode {
+        if self.rng.chance(1.0 / 3.0) {
+            self.retarget_random(nodes);
+        }
+        if self.rng.chance(0.5) {
+            ReadMode::ReadIndex
+        } else {
+            ReadMode::Lease
+        }
     }
 
     /// Cancels any scheduled wake-up and returns the generation for the next one.
@@ -99,8 +119,8 @@ mod tests {
     #[test]
     fn ops_get_unique_values_and_targets_stay_in_the_cluster() {
         let mut client = Client::new(3, SeededRng::new(1), 5);
-        let a = client.op_new(10);
-        let b = client.op_new(20);
+        let a = client.op_new(10, 0.0);
+        let b = client.op_new(20, 0.0);
         assert_eq!((a.seq, &a.value[..]), (0, &b"c3-0"[..]));
         assert_eq!((b.seq, &b.value[..], b.started_us), (1, &b"c3-1"[..], 20));
         for _ in 0..100 {

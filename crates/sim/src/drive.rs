@@ -63,6 +63,7 @@ impl<P: Protocol> Simulation<P> {
                 snapshot,
                 compact_log_to,
                 snapshot_due,
+                reads,
             } = ready;
 
             for envelope in messages {
@@ -70,8 +71,14 @@ impl<P: Protocol> Simulation<P> {
             }
 
             let write = DiskWrite { hard_state, entries, snapshot, compact_to: compact_log_to };
-            let job =
-                Job { persisted_messages, committed_entries, snapshot_due, promised, has_log };
+            let job = Job {
+                persisted_messages,
+                committed_entries,
+                snapshot_due,
+                promised,
+                has_log,
+                reads,
+            };
             if self.issue(id, write, job) && !self.complete(id)? {
                 return Ok(()); // Crashed while completing the write.
             }
@@ -161,6 +168,9 @@ impl<P: Protocol> Simulation<P> {
         for entry in job.committed_entries {
             self.apply(id, entry)?;
         }
+        for read in job.reads {
+            self.on_read_state(id, read)?;
+        }
         if let Some(index) = job.snapshot_due {
             self.take_snapshot(id, index)?;
         }
@@ -201,7 +211,7 @@ impl<P: Protocol> Simulation<P> {
             self.clients_on_apply(id, entry)?;
         }
         self.nodes[(id.0 - 1) as usize].applied = restored;
-        Ok(())
+        self.serve_waiting_reads(id)
     }
 
     /// Takes the image of `id`'s state machine at `index` that `Ready::snapshot_due` asked for and
@@ -293,7 +303,7 @@ impl<P: Protocol> Simulation<P> {
         );
         self.clients_on_apply(id, &entry)?;
         self.nodes[(id.0 - 1) as usize].applied.push(entry);
-        Ok(())
+        self.serve_waiting_reads(id)
     }
 
     /// Compares `id`'s status with the last one seen: traces role and commit changes, counts
@@ -347,6 +357,6 @@ impl<P: Protocol> Simulation<P> {
             }
         }
         self.nodes[slot_index].status_last = Some(status);
-        Ok(())
+        self.observe_membership(id)
     }
 }

@@ -6,7 +6,7 @@
 //! prefix was compacted into a snapshot ends at the snapshot's `(index, term)` when nothing
 //! follows it, and holds every entry the snapshot covers.
 
-use conclave_core::{Index, LogView, NodeId, Protocol, Term};
+use conclave_core::{Index, LogView, Membership, NodeId, Protocol, Term};
 
 use crate::disk::SimDisk;
 use crate::simulation::Simulation;
@@ -54,9 +54,10 @@ impl<P: Protocol> Simulation<P> {
     }
 
     /// Commit durability: `id` reports commit index `commit`. If that is the highest commit seen
-    /// so far, no node lacking the entry there may be able to collect a majority of votes, each
-    /// voter judged by its durable log (the log a crash would leave it), each candidate by its
-    /// durable log and by its log in memory.
+    /// so far, no node lacking the entry there may be able to collect a quorum of votes (of the
+    /// membership its log gives it; both majorities while joint), each voter judged by its durable
+    /// log (the log a crash would leave it), each candidate by its durable log and by its log in
+    /// memory.
     pub(crate) fn check_commit_durable(&mut self, id: NodeId, commit: Index) -> Result<(), Breach> {
         if commit <= self.commit_durability_checked || commit.0 == 0 {
             return Ok(());
@@ -72,31 +73,38 @@ impl<P: Protocol> Simulation<P> {
             return Ok(()); // Compacted away here; another node's report will be checked.
         };
         self.commit_durability_checked = commit;
-        let voters: Vec<LogEnd> = self.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
-        let majority = self.nodes.len() / 2 + 1;
-        for (position, slot) in self.nodes.iter().enumerate() {
-            let candidate = NodeId(position as u64 + 1);
-            let mut ends = Vec::with_capacity(2);
+        let ends: Vec<LogEnd> = self.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
+        let bootstrap = Membership::new(self.voters_initial.iter().copied());
+        for slot in &self.nodes {
+            let candidate = slot.id;
+            // Each way the candidate's log could look in an election, with the membership that
+            // log would give it: what its disk holds (after a crash), and what it holds now.
+            let mut attempts = Vec::with_capacity(2);
             if !slot.disk.holds(commit, term) {
-                ends.push(durable_end(&slot.disk));
+                attempts.push((durable_end(&slot.disk), slot.disk.membership(&bootstrap)));
             }
-            if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
-                if lacks(log, commit, term) {
-                    ends.push(memory_end(log));
+            if let Some(protocol) = &slot.protocol {
+                if let Some(log) = protocol.log_view().filter(|log| lacks(*log, commit, term)) {
+                    let membership =
+                        protocol.membership().cloned().unwrap_or_else(|| bootstrap.clone());
+                    attempts.push((memory_end(log), membership));
                 }
             }
-            for end in ends {
-                let supporters: Vec<NodeId> = voters
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, voter)| end.at_least_as_up_to_date_as(**voter))
-                    .map(|(i, _)| NodeId(i as u64 + 1))
-                    .collect();
-                if supporters.len() >= majority {
+            for (end, membership) in attempts {
+                if !membership.is_voter(candidate) {
+                    continue; // It would not campaign.
+                }
+                let supports = |id: NodeId| {
+                    ends.get((id.0 - 1) as usize)
+                        .is_some_and(|voter| end.at_least_as_up_to_date_as(*voter))
+                };
+                if membership.is_quorum(supports) {
+                    let supporters: Vec<NodeId> =
+                        membership.all_voters().into_iter().filter(|id| supports(*id)).collect();
                     return Err(Breach::new(
                         Invariant::CommitDurability,
                         format!(
-                            "entry {commit} (term {term}) was committed, yet node {candidate}, whose log ends at index {} term {} without it, could be elected by nodes {supporters:?}",
+                            "entry {commit} (term {term}) was committed, yet node {candidate}, whose log ends at index {} term {} without it, could be elected by nodes {supporters:?} ({membership})",
                             end.index, end.term
                         ),
                     ));
@@ -114,7 +122,7 @@ fn durable_end<T>(disk: &SimDisk<T>) -> LogEnd {
 
 fn memory_end(log: &dyn LogView) -> LogEnd {
     let index = log.last_index();
-    let term = log.entry(index).map_or(Term(0), |e| e.term);
+    let term = log.entry(index).map_or_else(|| log.term_before_first(), |e| e.term);
     LogEnd { index, term }
 }
 

@@ -16,7 +16,7 @@ pub struct HistoryEvent {
     /// under the same number; after an unknown outcome the client starts a new one, so one number
     /// is applied at most once.
     pub op: u64,
-    /// The command bytes (`c{client}-{op}`).
+    /// The command bytes (`c{client}-{op}`); for a read, empty, and on `ReadOk` the bytes read.
     pub value: Bytes,
     /// What happened.
     pub kind: HistoryKind,
@@ -31,6 +31,19 @@ pub enum HistoryKind {
         /// The node asked.
         node: NodeId,
     },
+    /// The client asked `node` to read the register.
+    InvokeRead {
+        /// The node asked.
+        node: NodeId,
+        /// `read-index` or `lease`.
+        mode: &'static str,
+    },
+    /// The read was served: the register held the write at `index` (0: no write yet), whose
+    /// bytes are the event's `value`.
+    ReadOk {
+        /// The log index of the write read.
+        index: Index,
+    },
     /// The operation was applied at `index` in the term it was proposed in: it took effect.
     Ok {
         /// Where it landed.
@@ -40,7 +53,8 @@ pub enum HistoryKind {
     },
     /// The attempt definitely did not take effect.
     Fail {
-        /// Why, in a word: `not-leader`, `refused` or `overwritten`.
+        /// Why, in a word: `not-leader`, `refused`, `overwritten`, or for reads `timeout`,
+        /// `crashed` or `read-failed`.
         reason: &'static str,
     },
     /// The outcome is unknown: the client timed out, or the node crashed while the client waited.

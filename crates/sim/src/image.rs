@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! image = "CSI1"  count:varint  entry{count}
-//! entry = (term << 1 | kind):varint  data_len:varint  data[data_len]     kind: 0 noop, 1 command
+//! entry = (term << 2 | kind):varint  data_len:varint  data[data_len]     kind: 0 noop, 1 command, 2 config
 //! ```
 //!
 //! Entry `k` (from 0) holds index `k + 1`, so indexes are implied rather than stored; varints are
@@ -31,8 +31,9 @@ pub(crate) fn encode(applied: &[Entry]) -> Bytes {
         let kind = match entry.kind {
             EntryKind::Noop => 0,
             EntryKind::Command => 1,
+            EntryKind::Config => 2,
         };
-        put_varint(&mut out, entry.term.0 << 1 | kind);
+        put_varint(&mut out, entry.term.0 << 2 | kind);
         put_varint(&mut out, entry.data.len() as u64);
         out.extend_from_slice(&entry.data);
     }
@@ -54,14 +55,19 @@ pub(crate) fn decode(image: &Bytes) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::with_capacity(count as usize);
     for position in 0..count {
         let word = take_varint(image, &mut at)?;
-        let kind = if word & 1 == 0 { EntryKind::Noop } else { EntryKind::Command };
+        let kind = match word & 3 {
+            0 => EntryKind::Noop,
+            1 => EntryKind::Command,
+            2 => EntryKind::Config,
+            _ => return Err(format!("entry {} has an unknown kind", position + 1)),
+        };
         let len = take_varint(image, &mut at)?;
         if len > (image.len() - at) as u64 {
             return Err(format!("entry {} runs past the end of the image", position + 1));
         }
         let data = image.slice(at..at + len as usize);
         at += len as usize;
-        entries.push(Entry { index: Index(position + 1), term: Term(word >> 1), kind, data });
+        entries.push(Entry { index: Index(position + 1), term: Term(word >> 2), kind, data });
     }
     if at != image.len() {
         return Err(format!("{} bytes follow the last entry of the image", image.len() - at));
@@ -101,7 +107,7 @@ mod tests {
             Entry::noop(Index(1), Term(1)),
             Entry::command(Index(2), Term(1), Bytes::from_static(b"c0-0")),
             Entry::command(Index(3), Term(300), Bytes::from(vec![7u8; 200])),
-            Entry::command(Index(4), Term(u64::MAX >> 1), Bytes::new()),
+            Entry::command(Index(4), Term(u64::MAX >> 2), Bytes::new()),
         ]
     }
 

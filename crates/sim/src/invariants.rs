@@ -69,6 +69,16 @@ impl Checker {
         &self.applied
     }
 
+    /// The index of the newest command in the global applied sequence (0 if none): every read
+    /// that begins now must return it or something newer.
+    pub(crate) fn last_command_applied(&self) -> Index {
+        self.applied
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::Command)
+            .map_or(Index(0), |e| e.index)
+    }
+
     /// The highest index any node has claimed committed.
     pub(crate) fn committed_last(&self) -> Index {
         Index(self.committed.len() as u64)
@@ -454,6 +464,9 @@ mod tests {
         }
         fn entry(&self, index: Index) -> Option<&Entry> {
             self.0.get((index.0.checked_sub(1)?) as usize)
+        }
+        fn term_before_first(&self) -> Term {
+            Term(0)
         }
     }
 

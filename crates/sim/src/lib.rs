@@ -16,7 +16,9 @@
 //! - `event_queue`, `network`, `disk`, `nemesis`, `client` — the simulated world (`disk`: writes
 //!   durable only when they complete, FIFO; lost, torn and failed writes; slow disks; snapshots);
 //! - `image` — the state machine's snapshot image;
-//! - `invariants` — the safety checker;
+//! - `reads` — reads outside the log, served at their read index and checked against the writes;
+//! - `invariants` — the safety checker; `durability` and `configuration` — the checks that look
+//!   at disks and memberships;
 //! - `trace` — JSON-lines traces; `history` — the client history.
 //!
 //! A scenario test on the Raft core, and a random run:
@@ -47,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod configuration;
 mod disk;
 mod drive;
 mod durability;
@@ -58,6 +61,7 @@ mod nemesis;
 mod network;
 mod node;
 mod options;
+mod reads;
 mod simulation;
 mod summary;
 mod trace;
@@ -68,7 +72,9 @@ pub use history::{HistoryEvent, HistoryKind};
 pub use network::NetworkStats;
 pub use options::{
     Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,
+    SPARE_NODES_MAX, TOTAL_NODES_MAX,
 };
+pub use reads::{ReadFailure, ReadOutcome, ServedRead};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
 pub use violation::{Invariant, Violation};

@@ -6,7 +6,7 @@
 //! fault outlives its episode even if later faults pile up. When the op phase ends the simulation
 //! stops the nemesis and undoes everything still in force.
 
-use conclave_core::{NodeId, RandomSource, SeededRng};
+use conclave_core::{Membership, MembershipChange, NodeId, RandomSource, SeededRng};
 
 use crate::options::{Fault, FaultSet};
 
@@ -91,13 +91,18 @@ pub(crate) enum NemesisAction {
     FailSync(NodeId),
     /// Make these nodes' disks slow.
     SlowDisk(Vec<NodeId>),
+    /// Ask the leader for this membership change.
+    ChangeMembership(NodeId, MembershipChange),
+    /// Ask the leader to hand leadership to this voter.
+    TransferLeader(NodeId, NodeId),
 }
 
-/// A fault and its undo.
+/// A fault and its undo (membership changes and transfers have none: the cluster carries on
+/// in its new shape).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Plan {
     pub(crate) action: NemesisAction,
-    pub(crate) undo: NemesisEvent,
+    pub(crate) undo: Option<NemesisEvent>,
     pub(crate) undo_after_us: u64,
 }
 
@@ -106,6 +111,9 @@ pub(crate) struct Nemesis {
     rng: SeededRng,
     faults: FaultSet,
     nodes: usize,
+    /// How many voters the cluster started with: membership changes keep the voter count
+    /// between `min(voters_initial, 3)` and `voters_initial + 2`.
+    voters_initial: usize,
     stopped: bool,
     episode_next: u64,
     /// The partition episode in force, if any. Only one at a time, so that a heal always restores
@@ -118,12 +126,19 @@ pub(crate) struct Nemesis {
 }
 
 impl Nemesis {
-    /// A nemesis for a cluster of `nodes` nodes that may inject `faults`.
-    pub(crate) fn new(rng: SeededRng, faults: FaultSet, nodes: usize) -> Nemesis {
+    /// A nemesis for a cluster of `nodes` nodes (the first `voters_initial` of them voters) that
+    /// may inject `faults`.
+    pub(crate) fn new(
+        rng: SeededRng,
+        faults: FaultSet,
+        nodes: usize,
+        voters_initial: usize,
+    ) -> Nemesis {
         Nemesis {
             rng,
             faults,
             nodes,
+            voters_initial,
             stopped: false,
             episode_next: 0,
             partition_episode: None,
@@ -181,12 +196,13 @@ impl Nemesis {
     }
 
     /// Decides the fault to start now, if any, given which nodes are up and which have a disk
-    /// write in flight (both by `id - 1`), and the current leader.
+    /// write in flight (both by `id - 1`), the current leader and its membership.
     pub(crate) fn plan(
         &mut self,
         live: &[bool],
         writing: &[bool],
         leader: Option<NodeId>,
+        membership: Option<&Membership>,
     ) -> Option<Plan> {
         if self.is_idle() {
             return None;
@@ -246,8 +262,77 @@ impl Nemesis {
                 let after = self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1);
                 (action, NemesisEvent::Calm { fault, episode }, after)
             }
+            Fault::Membership => {
+                let change = self.membership_change(membership?)?;
+                let action = NemesisAction::ChangeMembership(leader?, change);
+                return Some(Plan { action, undo: None, undo_after_us: 0 });
+            }
+            Fault::Transfer => {
+                let leader = leader?;
+                let voters: Vec<NodeId> =
+                    membership?.voters.iter().copied().filter(|v| *v != leader).collect();
+                if voters.is_empty() {
+                    return None;
+                }
+                let target = voters[self.rng.between(0, voters.len() as u64) as usize];
+                let action = NemesisAction::TransferLeader(leader, target);
+                return Some(Plan { action, undo: None, undo_after_us: 0 });
+            }
         };
-        Some(Plan { action, undo, undo_after_us })
+        Some(Plan { action, undo: Some(undo), undo_after_us })
+    }
+
+    /// A membership change that keeps the voter count within bounds: add a non-member as a
+    /// learner, promote a learner, remove a voter (the leader included) or a learner, or swap a
+    /// voter for a learner (two voters change: a joint membership).
+    fn membership_change(&mut self, membership: &Membership) -> Option<MembershipChange> {
+        let voters = &membership.voters;
+        let learners: Vec<NodeId> =
+            membership.learners.iter().copied().filter(|l| !membership.is_voter(*l)).collect();
+        let outsiders: Vec<NodeId> =
+            (1..=self.nodes as u64).map(NodeId).filter(|id| !membership.is_member(*id)).collect();
+        let voters_min = self.voters_initial.min(3);
+        let voters_max = self.voters_initial + 2;
+        let mut options = Vec::new();
+        if !outsiders.is_empty() {
+            options.push(0);
+        }
+        if !learners.is_empty() && voters.len() < voters_max {
+            options.push(1);
+        }
+        if voters.len() > voters_min {
+            options.push(2);
+        }
+        if !learners.is_empty() {
+            options.push(3);
+            if voters.len() >= 2 {
+                options.push(4);
+            }
+        }
+        if options.is_empty() {
+            return None;
+        }
+        let pick =
+            |rng: &mut SeededRng, from: &[NodeId]| from[rng.between(0, from.len() as u64) as usize];
+        Some(match options[self.rng.between(0, options.len() as u64) as usize] {
+            0 => MembershipChange::AddLearner(pick(&mut self.rng, &outsiders)),
+            1 => MembershipChange::Promote(pick(&mut self.rng, &learners)),
+            2 => MembershipChange::Remove(pick(&mut self.rng, voters)),
+            3 => MembershipChange::Remove(pick(&mut self.rng, &learners)),
+            _ => {
+                let out = pick(&mut self.rng, voters);
+                let joining = pick(&mut self.rng, &learners);
+                let mut new_voters: Vec<NodeId> =
+                    voters.iter().copied().filter(|v| *v != out).collect();
+                new_voters.push(joining);
+                let mut new_learners: Vec<NodeId> =
+                    learners.iter().copied().filter(|l| *l != joining).collect();
+                if self.rng.chance(0.5) {
+                    new_learners.push(out); // Demoted rather than removed.
+                }
+                MembershipChange::Replace { voters: new_voters, learners: new_learners }
+            }
+        })
     }
 
     /// Whether a heal for `episode` should take effect (it is the partition in force), and if so
@@ -382,12 +467,12 @@ mod tests {
     use super::*;
 
     fn plans(faults: FaultSet, nodes: usize, count: usize) -> Vec<Plan> {
-        let mut nemesis = Nemesis::new(SeededRng::new(9), faults, nodes);
+        let mut nemesis = Nemesis::new(SeededRng::new(9), faults, nodes, nodes);
         let live = vec![true; nodes];
         let mut plans = Vec::new();
         while plans.len() < count {
-            if let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1))) {
-                if let NemesisEvent::Heal { episode } = plan.undo {
+            if let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1)), None) {
+                if let Some(NemesisEvent::Heal { episode }) = plan.undo {
                     assert!(nemesis.take_heal(episode));
                 }
                 plans.push(plan);
@@ -406,8 +491,8 @@ mod tests {
                     || (CRASH_MIN_US..=CRASH_MAX_US).contains(&after)
             );
         }
-        let mut idle = Nemesis::new(SeededRng::new(1), FaultSet::none(), 5);
-        assert!(idle.is_idle() && idle.plan(&[true; 5], &[true; 5], None).is_none());
+        let mut idle = Nemesis::new(SeededRng::new(1), FaultSet::none(), 5, 5);
+        assert!(idle.is_idle() && idle.plan(&[true; 5], &[true; 5], None, None).is_none());
     }
 
     #[test]
@@ -434,40 +519,41 @@ mod tests {
 
     #[test]
     fn one_partition_at_a_time_and_stale_heals_are_ignored() {
-        let mut nemesis = Nemesis::new(SeededRng::new(3), FaultSet::of(&[Fault::Partition]), 3);
-        let first = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
-        assert!(nemesis.plan(&[true; 3], &[true; 3], None).is_none());
-        let NemesisEvent::Heal { episode } = first.undo else { panic!("{first:?}") };
+        let mut nemesis = Nemesis::new(SeededRng::new(3), FaultSet::of(&[Fault::Partition]), 3, 3);
+        let first = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
+        assert!(nemesis.plan(&[true; 3], &[true; 3], None, None).is_none());
+        let Some(NemesisEvent::Heal { episode }) = first.undo else { panic!("{first:?}") };
         assert!(!nemesis.take_heal(episode + 1));
         assert!(nemesis.take_heal(episode));
         assert!(!nemesis.take_heal(episode));
-        assert!(nemesis.plan(&[true; 3], &[true; 3], None).is_some());
+        assert!(nemesis.plan(&[true; 3], &[true; 3], None, None).is_some());
     }
 
     #[test]
     fn crashes_mostly_keep_a_majority() {
-        let mut nemesis = Nemesis::new(SeededRng::new(5), FaultSet::of(&[Fault::Crash]), 5);
+        let mut nemesis = Nemesis::new(SeededRng::new(5), FaultSet::of(&[Fault::Crash]), 5, 5);
         // Two of five down: crashing a third leaves no majority, allowed only rarely.
         let live = [true, true, true, false, false];
-        let crashes = (0..1_000).filter(|_| nemesis.plan(&live, &live, None).is_some()).count();
+        let crashes =
+            (0..1_000).filter(|_| nemesis.plan(&live, &live, None, None).is_some()).count();
         assert!((50..150).contains(&crashes), "{crashes}");
         let crashes =
-            (0..100).filter(|_| nemesis.plan(&[true; 5], &[true; 5], None).is_some()).count();
+            (0..100).filter(|_| nemesis.plan(&[true; 5], &[true; 5], None, None).is_some()).count();
         assert_eq!(crashes, 100);
-        assert!(nemesis.plan(&[false; 5], &[false; 5], None).is_none());
+        assert!(nemesis.plan(&[false; 5], &[false; 5], None, None).is_none());
     }
 
     #[test]
     fn disk_faults_target_the_right_nodes() {
         let faults = FaultSet::disk();
-        let mut nemesis = Nemesis::new(SeededRng::new(7), faults, 5);
+        let mut nemesis = Nemesis::new(SeededRng::new(7), faults, 5, 5);
         let live = [true; 5];
         // Only node 3 is writing: every power cut hits it.
         let writing = [false, false, true, false, false];
         let mut seen = [0usize; 3];
         for _ in 0..300 {
-            let Some(plan) = nemesis.plan(&live, &writing, Some(NodeId(1))) else { continue };
-            match (plan.action, plan.undo) {
+            let Some(plan) = nemesis.plan(&live, &writing, Some(NodeId(1)), None) else { continue };
+            match (plan.action, plan.undo.expect("faults with an undo")) {
                 (NemesisAction::PowerCut(node), NemesisEvent::Restart { node: back }) => {
                     assert_eq!((node, back), (NodeId(3), NodeId(3)));
                     seen[0] += 1;
@@ -492,17 +578,20 @@ mod tests {
         }
         assert!(seen.iter().all(|count| *count > 30), "{seen:?}");
         // Nobody writing: no power cut is possible.
-        let mut nemesis = Nemesis::new(SeededRng::new(7), FaultSet::of(&[Fault::TornWrite]), 5);
-        assert!((0..50).all(|_| nemesis.plan(&live, &[false; 5], None).is_none()));
+        let mut nemesis = Nemesis::new(SeededRng::new(7), FaultSet::of(&[Fault::TornWrite]), 5, 5);
+        assert!((0..50).all(|_| nemesis.plan(&live, &[false; 5], None, None).is_none()));
     }
 
     #[test]
     fn a_newer_sync_failure_outlives_an_older_disarm() {
-        let mut nemesis = Nemesis::new(SeededRng::new(2), FaultSet::of(&[Fault::FsyncError]), 3);
+        let mut nemesis = Nemesis::new(SeededRng::new(2), FaultSet::of(&[Fault::FsyncError]), 3, 3);
         let mut armed = Vec::new();
         while armed.len() < 10 {
-            let plan = nemesis.plan(&[true; 3], &[true; 3], None).expect("a majority stays up");
-            let NemesisEvent::Disarm { node, episode } = plan.undo else { panic!("{plan:?}") };
+            let plan =
+                nemesis.plan(&[true; 3], &[true; 3], None, None).expect("a majority stays up");
+            let Some(NemesisEvent::Disarm { node, episode }) = plan.undo else {
+                panic!("{plan:?}")
+            };
             armed.push((node, episode));
         }
         // Only the newest arming of each node is disarmed; older disarms are stale.
@@ -514,11 +603,13 @@ mod tests {
 
     #[test]
     fn a_newer_weather_episode_outlives_an_older_calm() {
-        let mut nemesis = Nemesis::new(SeededRng::new(4), FaultSet::of(&[Fault::Drop]), 3);
-        let first = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
-        let second = nemesis.plan(&[true; 3], &[true; 3], None).unwrap();
-        let (NemesisEvent::Calm { episode: old, .. }, NemesisEvent::Calm { episode: new, .. }) =
-            (first.undo, second.undo)
+        let mut nemesis = Nemesis::new(SeededRng::new(4), FaultSet::of(&[Fault::Drop]), 3, 3);
+        let first = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
+        let second = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
+        let (
+            Some(NemesisEvent::Calm { episode: old, .. }),
+            Some(NemesisEvent::Calm { episode: new, .. }),
+        ) = (first.undo, second.undo)
         else {
             panic!("{first:?} {second:?}")
         };
@@ -528,5 +619,52 @@ mod tests {
             NemesisAction::Drop(rate) => assert!((0.01..=0.2).contains(&rate)),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn membership_changes_keep_the_voter_count_in_bounds() {
+        let ids = |list: &[u64]| list.iter().map(|i| NodeId(*i)).collect::<Vec<_>>();
+        let mut nemesis = Nemesis::new(SeededRng::new(6), FaultSet::of(&[Fault::Membership]), 5, 3);
+        let mut membership = Membership::new(ids(&[1, 2, 3]));
+        let live = [true; 5];
+        let mut kinds = [0usize; 4];
+        for _ in 0..500 {
+            let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1)), Some(&membership)) else {
+                continue;
+            };
+            assert_eq!(plan.undo, None);
+            let NemesisAction::ChangeMembership(NodeId(1), change) = plan.action else {
+                panic!("{plan:?}")
+            };
+            // Apply the change as a leader would (joint memberships left at once).
+            let (mut voters, mut learners) =
+                (membership.voters.clone(), membership.learners.clone());
+            match change {
+                MembershipChange::AddLearner(id) => {
+                    assert!(!membership.is_member(id));
+                    learners.push(id);
+                    kinds[0] += 1;
+                }
+                MembershipChange::Promote(id) => {
+                    learners.retain(|l| *l != id);
+                    voters.push(id);
+                    kinds[1] += 1;
+                }
+                MembershipChange::Remove(id) => {
+                    voters.retain(|v| *v != id);
+                    learners.retain(|l| *l != id);
+                    kinds[2] += 1;
+                }
+                MembershipChange::Replace { voters: v, learners: l } => {
+                    (voters, learners) = (v, l);
+                    kinds[3] += 1;
+                }
+            }
+            voters.sort();
+            learners.sort();
+            membership = Membership { voters, outgoing: Vec::new(), learners };
+            assert!((3..=5).contains(&membership.voters.len()), "{membership}");
+        }
+        assert!(kinds.iter().all(|k| *k > 10), "every kind of change is planned: {kinds:?}");
     }
 }

@@ -1,7 +1,10 @@
 //! One simulated node: the protocol object while it is up, and what outlives it (its disk, its
 //! random stream).
 
-use conclave_core::{Entry, Envelope, Index, NodeId, Protocol, SeededRng, Status, Term};
+use conclave_core::{
+    Entry, Envelope, Index, Membership, NodeId, Protocol, ReadId, ReadState, SeededRng, Status,
+    Term,
+};
 
 use crate::disk::SimDisk;
 
@@ -19,6 +22,8 @@ pub(crate) struct Job<M> {
     pub(crate) promised: Option<(Term, Option<NodeId>)>,
     /// Whether the protocol offers a log view (log-based checks apply).
     pub(crate) has_log: bool,
+    /// Read outcomes, handled after `committed_entries` are applied.
+    pub(crate) reads: Vec<ReadState>,
 }
 
 /// A node's slot in the simulation. The slot outlives crashes; the protocol object does not.
@@ -40,11 +45,22 @@ pub(crate) struct NodeSlot<P: Protocol> {
     /// The status seen after the last call into the node in this incarnation, to detect changes
     /// (role, term, commit) for the trace and the checker.
     pub(crate) status_last: Option<Status>,
+    /// The membership seen after the last call, to detect changes.
+    pub(crate) membership_last: Option<Membership>,
+    /// Reads the protocol confirmed at an index this node has not applied yet.
+    pub(crate) reads_waiting: Vec<(ReadId, Index)>,
+    /// The length of this node's tick: its clock may run fast or slow (clock drift).
+    pub(crate) tick_us: u64,
 }
 
 impl<P: Protocol> NodeSlot<P> {
     /// A slot for a node that has never run, with an empty disk.
-    pub(crate) fn new(id: NodeId, rng: SeededRng, disk: SimDisk<Job<P::Message>>) -> NodeSlot<P> {
+    pub(crate) fn new(
+        id: NodeId,
+        rng: SeededRng,
+        disk: SimDisk<Job<P::Message>>,
+        tick_us: u64,
+    ) -> NodeSlot<P> {
         NodeSlot {
             id,
             protocol: None,
@@ -53,6 +69,9 @@ impl<P: Protocol> NodeSlot<P> {
             incarnation: 0,
             rng,
             status_last: None,
+            membership_last: None,
+            reads_waiting: Vec::new(),
+            tick_us,
         }
     }
 

@@ -31,11 +31,17 @@ pub enum Fault {
     FsyncError,
     /// Episodes of slow disks: writes of one node (or of every node) sometimes take 10–100 ms.
     SlowDisk,
+    /// Membership changes at random moments: add a learner (a spare node, or one removed
+    /// earlier), promote a learner, remove a voter or learner (the leader too), or swap a voter
+    /// for a learner through a joint membership.
+    Membership,
+    /// Leadership transfers to a random voter at random moments.
+    Transfer,
 }
 
 impl Fault {
     /// Every fault, in the canonical order used for parsing, printing and `all`.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Partition,
         Fault::Crash,
         Fault::Drop,
@@ -45,6 +51,8 @@ impl Fault {
         Fault::TornWrite,
         Fault::FsyncError,
         Fault::SlowDisk,
+        Fault::Membership,
+        Fault::Transfer,
     ];
 
     /// The disk faults, which the list item `disk` stands for.
@@ -62,6 +70,8 @@ impl Fault {
             Fault::TornWrite => "torn-write",
             Fault::FsyncError => "fsync-error",
             Fault::SlowDisk => "slow-disk",
+            Fault::Membership => "membership",
+            Fault::Transfer => "transfer",
         }
     }
 
@@ -194,12 +204,20 @@ impl fmt::Display for FaultSet {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     // Cluster.
-    /// Number of nodes, 1 to 9; ids are `NodeId(1)..=NodeId(nodes)`.
+    /// Number of nodes the cluster starts with, 1 to 9; ids are `NodeId(1)..=NodeId(nodes)`, and
+    /// they are the initial voters.
     pub nodes: usize,
+    /// Nodes outside the initial membership (ids after the voters'), idle until a membership
+    /// change adds them. `None`: two when the `membership` fault is on (fewer if the total would
+    /// pass 11), none otherwise.
+    pub spare_nodes: Option<usize>,
     /// The seed every random choice derives from.
     pub seed: u64,
     /// Length of one protocol tick in virtual microseconds.
     pub tick_us: u64,
+    /// How far each node's clock may run fast or slow: each node's tick lasts
+    /// `tick_us × (1 ± up to clock_drift)`, drawn once per node. 0 keeps every clock exact.
+    pub clock_drift: f64,
 
     // Workload.
     /// Operations to acknowledge before the op phase of [`run`](crate::Simulation::run) ends.
@@ -209,6 +227,10 @@ pub struct Options {
     /// How long a client waits for its proposal to be applied before giving up on it (the
     /// outcome is then unknown) and trying a fresh operation.
     pub client_timeout_us: u64,
+    /// The share of client operations that are reads (ReadIndex at the leader, lease reads, and
+    /// ReadIndex through followers). Every read is checked against the writes: it must see the
+    /// latest write applied anywhere before it began.
+    pub read_ratio: f64,
 
     // Faults.
     /// Faults the nemesis may inject during the op phase.
@@ -256,11 +278,14 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             nodes: 5,
+            spare_nodes: None,
             seed: 0,
             tick_us: 10_000,
+            clock_drift: 0.0,
             ops: 1_000,
             clients: 4,
             client_timeout_us: 1_000_000,
+            read_ratio: 0.2,
             faults: FaultSet::none(),
             drop_probability: 0.0,
             duplicate_probability: 0.0,
@@ -284,12 +309,24 @@ pub const DISK_LATENCY_DEFAULT_US: (u64, u64) = (50, 150);
 /// bound keeps per-link tables small.
 pub const NODES_MAX: usize = 9;
 
+/// The most spare nodes a simulation takes.
+pub const SPARE_NODES_MAX: usize = 4;
+
+/// The most nodes (voters and spares) a simulation holds.
+pub const TOTAL_NODES_MAX: usize = 11;
+
 /// Options that describe no runnable simulation.
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum OptionsError {
     /// The cluster size is outside 1..=9.
     #[error("nodes must be between 1 and {NODES_MAX}, got {0}")]
     Nodes(usize),
+    /// Too many spare nodes.
+    #[error("spare_nodes must be at most {SPARE_NODES_MAX}, and nodes plus spares at most {TOTAL_NODES_MAX}; got {0}")]
+    Spares(usize),
+    /// A clock drift outside 0..0.5.
+    #[error("clock_drift must be between 0 and 0.5, got {0}")]
+    ClockDrift(f64),
     /// A tick of zero length would never advance virtual time.
     #[error("tick_us must be positive")]
     TickZero,
@@ -331,6 +368,14 @@ impl Options {
         if self.nodes == 0 || self.nodes > NODES_MAX {
             return Err(OptionsError::Nodes(self.nodes));
         }
+        if let Some(spares) = self.spare_nodes {
+            if spares > SPARE_NODES_MAX || self.nodes + spares > TOTAL_NODES_MAX {
+                return Err(OptionsError::Spares(spares));
+            }
+        }
+        if !(0.0..0.5).contains(&self.clock_drift) {
+            return Err(OptionsError::ClockDrift(self.clock_drift));
+        }
         if self.tick_us == 0 {
             return Err(OptionsError::TickZero);
         }
@@ -343,6 +388,7 @@ impl Options {
         for (name, value) in [
             ("drop_probability", self.drop_probability),
             ("duplicate_probability", self.duplicate_probability),
+            ("read_ratio", self.read_ratio),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(OptionsError::Probability { name, value });
@@ -361,6 +407,22 @@ impl Options {
             });
         }
         Ok(())
+    }
+
+    /// The number of spare nodes in force (see [`spare_nodes`](Options::spare_nodes)).
+    pub fn spares(&self) -> usize {
+        match self.spare_nodes {
+            Some(spares) => spares,
+            None if self.faults.contains(Fault::Membership) => {
+                2.min(TOTAL_NODES_MAX.saturating_sub(self.nodes))
+            }
+            None => 0,
+        }
+    }
+
+    /// Every node of the simulation: the initial voters, then the spares.
+    pub fn total_nodes(&self) -> usize {
+        self.nodes + self.spares()
     }
 
     /// The disk latency range in force: the options' own, or [`DISK_LATENCY_DEFAULT_US`] when
@@ -386,7 +448,7 @@ mod tests {
         assert_eq!(set.to_string(), "partition,crash,drop");
         assert!("none".parse::<FaultSet>().unwrap().is_empty());
         assert_eq!("all".parse::<FaultSet>().unwrap(), FaultSet::all());
-        assert_eq!(FaultSet::all().iter().count(), 9);
+        assert_eq!(FaultSet::all().iter().count(), 11);
         assert_eq!("disk".parse::<FaultSet>().unwrap(), FaultSet::disk());
         assert_eq!(
             "crash,disk".parse::<FaultSet>().unwrap().to_string(),
@@ -430,6 +492,18 @@ mod tests {
         assert!(matches!(bad.validate(), Err(OptionsError::Probability { .. })));
         let bad = Options { latency_min_us: 5, latency_max_us: 4, ..Options::default() };
         assert!(matches!(bad.validate(), Err(OptionsError::Latency { .. })));
+        let bad = Options { spare_nodes: Some(5), ..Options::default() };
+        assert_eq!(bad.validate(), Err(OptionsError::Spares(5)));
+        let bad = Options { nodes: 9, spare_nodes: Some(3), ..Options::default() };
+        assert_eq!(bad.validate(), Err(OptionsError::Spares(3)));
+        let bad = Options { clock_drift: 0.7, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::ClockDrift(_))));
+        let bad = Options { read_ratio: -0.1, ..Options::default() };
+        assert!(matches!(bad.validate(), Err(OptionsError::Probability { .. })));
+        let membership =
+            Options { faults: FaultSet::of(&[Fault::Membership]), ..Options::default() };
+        assert_eq!((membership.spares(), membership.total_nodes()), (2, 7));
+        assert_eq!(Options::default().spares(), 0);
         let bad = Options { tick_us: 0, ..Options::default() };
         assert_eq!(bad.validate(), Err(OptionsError::TickZero));
         let bad = Options { disk_latency_min_us: 5, disk_latency_max_us: 4, ..Options::default() };

@@ -25,13 +25,15 @@ use crate::nemesis::NemesisEvent;
 use crate::network::{DropReason, Network, NetworkStats};
 use crate::node::NodeSlot;
 use crate::options::{Options, OptionsError};
+use crate::reads::Reads;
 use crate::trace::{Trace, TraceEvent};
 use crate::violation::{Breach, Violation};
 use crate::workload::Workload;
 
 /// Builds a node's protocol object: at the start of the run from an empty [`DurableState`], and
-/// after every crash from whatever its disk holds. Arguments: the node's id, every node id in the
-/// cluster, the recovered durable state, and a random stream for the protocol.
+/// after every crash from whatever its disk holds. Arguments: the node's id, the cluster's
+/// initial voters (`1..=options.nodes`; spare nodes are not among them, and join only through
+/// membership changes), the recovered durable state, and a random stream for the protocol.
 pub type Factory<P> = Box<dyn FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P>;
 
 /// Things that happen at a moment of virtual time.
@@ -94,7 +96,10 @@ pub struct Counters {
 pub struct Simulation<P: Protocol> {
     pub(crate) options: Options,
     pub(crate) factory: Factory<P>,
+    /// Every node: the initial voters, then the spares.
     pub(crate) ids: Vec<NodeId>,
+    /// The voters the cluster starts with.
+    pub(crate) voters_initial: Vec<NodeId>,
     pub(crate) nodes: Vec<NodeSlot<P>>,
     pub(crate) queue: EventQueue<Event<P::Message>>,
     pub(crate) now_us: u64,
@@ -111,6 +116,8 @@ pub struct Simulation<P: Protocol> {
     /// Clients and nemesis, present once [`run`](Simulation::run) started.
     pub(crate) workload: Option<Workload>,
     pub(crate) violation: Option<Violation>,
+    /// Reads in flight and their outcomes.
+    pub(crate) reads: Reads,
     /// The highest commit index the commit-durability check has examined.
     pub(crate) commit_durability_checked: conclave_core::Index,
 }
@@ -145,20 +152,20 @@ impl<P: Protocol> Simulation<P> {
         // One master stream forks every sub-stream in a fixed order; each subsystem then draws
         // only from its own, so extra draws in one never perturb another.
         let mut master = SeededRng::new(options.seed);
-        let mut network = Network::new(
-            options.nodes,
-            options.latency_min_us,
-            options.latency_max_us,
-            master.fork(),
-        );
+        let total = options.total_nodes();
+        let mut network =
+            Network::new(total, options.latency_min_us, options.latency_max_us, master.fork());
         network.set_drop_probability(options.drop_probability);
         network.set_duplicate_probability(options.duplicate_probability);
         let rng_clients = master.fork();
         let rng_nemesis = master.fork();
-        let ids: Vec<NodeId> = (1..=options.nodes as u64).map(NodeId).collect();
+        let ids: Vec<NodeId> = (1..=total as u64).map(NodeId).collect();
+        let voters_initial: Vec<NodeId> = ids[..options.nodes].to_vec();
         let node_rngs: Vec<SeededRng> = ids.iter().map(|_| master.fork()).collect();
         // Forked after every older stream, so that adding disks shifted none of them.
         let mut disk_master = master.fork();
+        // And clocks after disks.
+        let mut clock_rng = master.fork();
         let (disk_latency_min_us, disk_latency_max_us) = options.disk_latency_us();
         let nodes = ids
             .iter()
@@ -166,7 +173,10 @@ impl<P: Protocol> Simulation<P> {
             .map(|(id, rng)| {
                 let disk =
                     SimDisk::new(disk_master.fork(), disk_latency_min_us, disk_latency_max_us);
-                NodeSlot::new(*id, rng, disk)
+                let skew =
+                    (clock_rng.between(0, 2_000_001) as f64 / 1e6 - 1.0) * options.clock_drift;
+                let tick_us = ((options.tick_us as f64 * (1.0 + skew)).round() as u64).max(1);
+                NodeSlot::new(*id, rng, disk, tick_us)
             })
             .collect();
         let mut trace = Trace::new(options.recent_trace_len);
@@ -174,10 +184,11 @@ impl<P: Protocol> Simulation<P> {
             trace.set_sink(sink);
         }
         let mut simulation = Simulation {
-            checker: Checker::new(options.nodes),
+            checker: Checker::new(total),
             options,
             factory,
             ids,
+            voters_initial,
             nodes,
             queue: EventQueue::new(),
             now_us: 0,
@@ -189,6 +200,7 @@ impl<P: Protocol> Simulation<P> {
             rng_nemesis,
             workload: None,
             violation: None,
+            reads: Reads::default(),
             commit_durability_checked: conclave_core::Index(0),
         };
         for id in simulation.ids.clone() {
@@ -214,9 +226,26 @@ impl<P: Protocol> Simulation<P> {
         self.now_us
     }
 
-    /// Every node id, in order.
+    /// Every node id, in order: the initial voters, then the spares.
     pub fn node_ids(&self) -> &[NodeId] {
         &self.ids
+    }
+
+    /// The voters the cluster started with.
+    pub fn initial_voters(&self) -> &[NodeId] {
+        &self.voters_initial
+    }
+
+    /// The length of `id`'s tick in virtual microseconds (its clock's speed).
+    pub fn tick_us_of(&self, id: NodeId) -> u64 {
+        self.slot(id).tick_us
+    }
+
+    /// Makes `id`'s clock tick every `tick_us` virtual microseconds from its next tick on: a
+    /// clock that runs fast (shorter) or slow (longer) than the others.
+    pub fn set_tick_us(&mut self, id: NodeId, tick_us: u64) {
+        assert!(tick_us > 0, "a tick of zero length");
+        self.slot_mut(id).tick_us = tick_us;
     }
 
     /// True while `id` is running (not crashed).
@@ -410,8 +439,8 @@ impl<P: Protocol> Simulation<P> {
     fn handle(&mut self, event: Event<P::Message>) -> Result<(), Breach> {
         match event {
             Event::Tick { node, incarnation } => {
-                let tick_us = self.options.tick_us;
                 let slot = self.slot_mut(node);
+                let tick_us = slot.tick_us;
                 if slot.incarnation != incarnation {
                     return Ok(()); // A timer from a previous life.
                 }
@@ -499,6 +528,7 @@ impl<P: Protocol> Simulation<P> {
             self.trace.record(self.now_us, event);
         }
         self.clients_on_crash(id);
+        self.reads_on_crash(id);
         true
     }
 
@@ -615,8 +645,8 @@ impl<P: Protocol> Simulation<P> {
     /// nodes do not tick in lockstep. Then carries out the node's first work (a restarted node
     /// typically re-applies its committed log after the snapshot).
     fn start_node(&mut self, id: NodeId) -> Result<(), Breach> {
-        let tick_us = self.options.tick_us;
         let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let tick_us = slot.tick_us;
         let torn = slot.disk.recover();
         let durable = slot.disk.state().clone();
         slot.applied.clear();
@@ -629,8 +659,9 @@ impl<P: Protocol> Simulation<P> {
         let slot = &mut self.nodes[(id.0 - 1) as usize];
         let rng = slot.rng.fork();
         let phase_us = slot.rng.between(0, tick_us);
-        slot.protocol = Some((self.factory)(id, &self.ids, durable, rng));
+        slot.protocol = Some((self.factory)(id, &self.voters_initial, durable, rng));
         slot.status_last = None;
+        slot.membership_last = None;
         let incarnation = slot.incarnation;
         self.checker.on_restart(id);
         self.queue.push(self.now_us + phase_us, Event::Tick { node: id, incarnation });
@@ -639,7 +670,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// Carries out and checks `id`'s pending work outside the event loop, keeping a violation for
     /// the next `run*` call to return.
-    fn settle(&mut self, id: NodeId) {
+    pub(crate) fn settle(&mut self, id: NodeId) {
         if self.violation.is_some() {
             return;
         }

@@ -14,8 +14,16 @@ pub struct Summary {
     pub seed: u64,
     /// Operations the run asked for.
     pub ops_target: u64,
-    /// Operations acknowledged to clients (applied in the term they were proposed in).
+    /// Operations acknowledged to clients: writes applied in the term they were proposed in, and
+    /// reads served.
     pub ops_acknowledged: u64,
+    /// Of those, reads (each checked against the writes).
+    pub reads_acknowledged: u64,
+    /// Reads refused or failed (no leader, timeout, crash); clients retried them.
+    pub reads_failed: u64,
+    /// Membership changes and leadership transfers the nemesis asked for, and how many the
+    /// leader accepted.
+    pub admin_requests: (u64, u64),
     /// False when the op phase hit its virtual-time cap before `ops_target` acknowledgements (see
     /// `warnings`; without faults that is a liveness violation instead).
     pub ops_phase_completed: bool,
@@ -73,9 +81,20 @@ impl fmt::Display for Summary {
         let net = &self.network;
         writeln!(
             f,
-            "seed {}: {}/{} ops acknowledged",
-            self.seed, self.ops_acknowledged, self.ops_target
+            "seed {}: {}/{} ops acknowledged ({} reads; {} read attempts failed)",
+            self.seed,
+            self.ops_acknowledged,
+            self.ops_target,
+            self.reads_acknowledged,
+            self.reads_failed
         )?;
+        if self.admin_requests.0 > 0 {
+            writeln!(
+                f,
+                "membership changes and transfers: {} asked, {} accepted",
+                self.admin_requests.0, self.admin_requests.1
+            )?;
+        }
         writeln!(
             f,
             "elections {} (leaders {}, changes {}), crashes {}, partitions {}",

@@ -65,6 +65,16 @@ pub(crate) enum TraceEvent {
     SlowDisk { nodes: Vec<NodeId> },
     /// The run moved to another phase (`ops`, `converge`, `done`).
     Phase { name: &'static str },
+    /// A read was asked of a node.
+    Read { node: NodeId, id: u64, mode: &'static str },
+    /// A read was served at `index` (the register then held the write at `value`, 0 for none),
+    /// or failed (`index` and `value` absent, `error` says why).
+    ReadDone { node: NodeId, id: u64, served: Option<(Index, Index)>, error: Option<String> },
+    /// The nemesis asked the leader for a membership change or a leadership transfer; `outcome`
+    /// is `ok` or the refusal.
+    Admin { node: NodeId, request: String, outcome: String },
+    /// A node's membership changed (as it appended, truncated or installed one).
+    Membership { node: NodeId, membership: String },
 }
 
 /// A client event's fields; a struct of its own so callers can fill in the optional ones with
@@ -161,6 +171,7 @@ impl TraceEvent {
                 let kind = match kind {
                     EntryKind::Noop => "noop",
                     EntryKind::Command => "command",
+                    EntryKind::Config => "config",
                 };
                 let _ = write!(
                     out,
@@ -216,6 +227,29 @@ impl TraceEvent {
             TraceEvent::SlowDisk { nodes } => {
                 out.push_str("\"slow-disk\",\"nodes\":");
                 push_id_list(out, nodes);
+            }
+            TraceEvent::Read { node, id, mode } => {
+                let _ = write!(out, "\"read\",\"node\":{node},\"id\":{id},\"mode\":\"{mode}\"");
+            }
+            TraceEvent::ReadDone { node, id, served, error } => {
+                let _ = write!(out, "\"read-done\",\"node\":{node},\"id\":{id}");
+                if let Some((index, value)) = served {
+                    let _ = write!(out, ",\"index\":{index},\"value\":{value}");
+                }
+                if let Some(error) = error {
+                    out.push_str(",\"error\":");
+                    push_json_string(out, error);
+                }
+            }
+            TraceEvent::Admin { node, request, outcome } => {
+                let _ = write!(out, "\"admin\",\"node\":{node},\"request\":");
+                push_json_string(out, request);
+                out.push_str(",\"outcome\":");
+                push_json_string(out, outcome);
+            }
+            TraceEvent::Membership { node, membership } => {
+                let _ = write!(out, "\"membership\",\"node\":{node},\"membership\":");
+                push_json_string(out, membership);
             }
         }
         out.push('}');

@@ -28,6 +28,13 @@ pub enum Invariant {
     /// An entry was committed while some node lacking it could still be elected by a majority
     /// under the up-to-date rule, so a later leader could lose it (the Figure-8 mistake).
     CommitDurability,
+    /// A read returned a value older than a write applied before the read began (the register
+    /// case of linearizability).
+    LinearizableRead,
+    /// A membership change could let two disjoint quorums decide: consecutive configurations
+    /// whose quorums need not intersect, a change appended before the previous one committed,
+    /// or a node acting on a membership its log does not hold.
+    ConfigurationSafety,
     /// The protocol broke the driver contract (for example a `Ready` whose entries leave a hole in
     /// the log, or a message claiming another sender).
     DriverContract,
@@ -48,6 +55,8 @@ impl Invariant {
             Invariant::AcknowledgedWrite => "acknowledged-write",
             Invariant::DurablePromises => "durable-promises",
             Invariant::CommitDurability => "commit-durability",
+            Invariant::LinearizableRead => "linearizable-read",
+            Invariant::ConfigurationSafety => "configuration-safety",
             Invariant::DriverContract => "driver-contract",
             Invariant::Liveness => "liveness",
         }

@@ -1,12 +1,16 @@
 //! The random workload of [`Simulation::run`]: clients proposing operations while the nemesis
 //! injects faults, then a calm phase in which the cluster must converge, then the final checks.
 
-use conclave_core::{Entry, EntryKind, NodeId, ProposeError, Protocol, RandomSource};
+use bytes::Bytes;
+use conclave_core::{
+    Entry, EntryKind, NodeId, ProposeError, Protocol, RandomSource, ReadError, ReadMode,
+};
 
 use crate::client::{Client, ClientState, Op, RETRY_HINTED_US};
 use crate::history::{HistoryEvent, HistoryKind};
 use crate::nemesis::{Nemesis, NemesisAction, NemesisEvent};
 use crate::options::Fault;
+use crate::reads::{mode_name, ReadFailure, ReadOrigin, ReadOutcome};
 use crate::simulation::{Event, Simulation};
 use crate::summary::{percentile, Summary};
 use crate::trace::{ClientAction, ClientTrace, TraceEvent};
@@ -22,6 +26,10 @@ pub(crate) struct Workload {
     /// Set when the op phase ends: clients finish what is in flight and start nothing new.
     pub(crate) ops_phase_over: bool,
     pub(crate) acknowledged: u64,
+    /// Of those, reads.
+    pub(crate) reads_acknowledged: u64,
+    /// Membership changes and transfers asked of the leader, and accepted.
+    pub(crate) admin_requests: (u64, u64),
     pub(crate) latencies_us: Vec<u64>,
     pub(crate) history: Vec<HistoryEvent>,
 }
@@ -100,7 +108,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// Creates the clients and the nemesis and schedules their first steps.
     fn start_workload(&mut self) {
-        let nodes = self.options.nodes;
+        let nodes = self.ids.len();
         let mut clients = Vec::with_capacity(self.options.clients);
         for id in 0..self.options.clients {
             let mut client = Client::new(id as u32, self.rng_clients.fork(), nodes);
@@ -109,7 +117,8 @@ impl<P: Protocol> Simulation<P> {
             self.queue.push(at_us, Event::ClientWake { client: id, generation });
             clients.push(client);
         }
-        let mut nemesis = Nemesis::new(self.rng_nemesis.fork(), self.options.faults, nodes);
+        let mut nemesis =
+            Nemesis::new(self.rng_nemesis.fork(), self.options.faults, nodes, self.options.nodes);
         if !nemesis.is_idle() {
             let at_us = self.now_us + nemesis.step_delay_us();
             self.queue.push(at_us, Event::Nemesis(NemesisEvent::Step));
@@ -119,6 +128,8 @@ impl<P: Protocol> Simulation<P> {
             nemesis,
             ops_phase_over: false,
             acknowledged: 0,
+            reads_acknowledged: 0,
+            admin_requests: (0, 0),
             latencies_us: Vec::new(),
             history: Vec::new(),
         });
@@ -156,8 +167,19 @@ impl<P: Protocol> Simulation<P> {
     /// True when every node is up, all report the same commit index, each has applied exactly up
     /// to it, and it covers everything ever seen committed.
     fn converged(&self) -> bool {
+        // With membership changes, only the members (as the leader sees them) must converge:
+        // a spare never added, or a node removed, is no longer replicated to.
+        let members = match self.leader().and_then(|l| self.node(l)).map(|p| p.membership()) {
+            Some(Some(membership)) => membership.all_members(),
+            // A protocol without membership changes never adds the spares.
+            Some(None) => self.voters_initial.clone(),
+            None => return false,
+        };
         let mut commit = None;
         for slot in &self.nodes {
+            if !members.contains(&slot.id) {
+                continue;
+            }
             let Some(protocol) = &slot.protocol else { return false };
             let status = protocol.status();
             if *commit.get_or_insert(status.commit) != status.commit
@@ -198,9 +220,16 @@ impl<P: Protocol> Simulation<P> {
         let workload = self.workload_mut();
         for client in &mut workload.clients {
             client.rearm();
-            if let ClientState::Pending { op, .. } =
-                std::mem::replace(&mut client.state, ClientState::Done)
-            {
+            let state = std::mem::replace(&mut client.state, ClientState::Done);
+            if let ClientState::Reading { op, .. } = state {
+                workload.history.push(HistoryEvent {
+                    time_us: now_us,
+                    client: client.id,
+                    op: op.seq,
+                    value: op.value,
+                    kind: HistoryKind::Fail { reason: "timeout" },
+                });
+            } else if let ClientState::Pending { op, .. } = state {
                 workload.history.push(HistoryEvent {
                     time_us: now_us,
                     client: client.id,
@@ -242,6 +271,9 @@ impl<P: Protocol> Simulation<P> {
             seed: self.options.seed,
             ops_target: self.options.ops,
             ops_acknowledged: workload.acknowledged,
+            reads_acknowledged: workload.reads_acknowledged,
+            reads_failed: self.reads.failed,
+            admin_requests: workload.admin_requests,
             ops_phase_completed,
             elections_started: self.counters.elections_started,
             leaders_elected: self.counters.leaders_elected,
@@ -289,7 +321,18 @@ impl<P: Protocol> Simulation<P> {
                 let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
                 let event = ClientTrace { index: Some(proposal.index), ..event };
                 self.trace.record(now_us, TraceEvent::Client(event));
-                let nodes = self.options.nodes;
+                let nodes = self.ids.len();
+                let c = &mut self.workload_mut().clients[client];
+                c.retarget_random(nodes);
+                let generation = c.rearm();
+                self.queue.push(now_us, Event::ClientWake { client, generation });
+            }
+            ClientState::Reading { op, node, .. } => {
+                // A read that never came back has no effect: it simply failed.
+                self.record_client(client, &op, HistoryKind::Fail { reason: "timeout" });
+                let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
+                self.trace.record(now_us, TraceEvent::Client(event));
+                let nodes = self.ids.len();
                 let c = &mut self.workload_mut().clients[client];
                 c.retarget_random(nodes);
                 let generation = c.rearm();
@@ -299,7 +342,8 @@ impl<P: Protocol> Simulation<P> {
                 workload.clients[client].state = ClientState::Done;
             }
             ClientState::Idle => {
-                let op = workload.clients[client].op_new(now_us);
+                let read_ratio = self.options.read_ratio;
+                let op = workload.clients[client].op_new(now_us, read_ratio);
                 self.client_attempt(client, op)?;
             }
             ClientState::Retrying(op) => self.client_attempt(client, op)?,
@@ -310,7 +354,8 @@ impl<P: Protocol> Simulation<P> {
     /// Proposes `op` at the client's target node and reacts to the answer.
     fn client_attempt(&mut self, client: usize, op: Op) -> Result<(), Breach> {
         let now_us = self.now_us;
-        let nodes = self.options.nodes;
+        let nodes = self.ids.len();
+        let mode = op.read.then(|| self.workload_mut().clients[client].read_plan(nodes));
         let target = self.workload().clients[client].target;
         if !self.slot(target).is_up() {
             // Like a refused connection: nothing was sent, so nothing goes in the history.
@@ -321,6 +366,9 @@ impl<P: Protocol> Simulation<P> {
             let at_us = now_us + c.blind_retry_delay_us();
             self.client_wait(client, ClientState::Retrying(op), at_us);
             return Ok(());
+        }
+        if let Some(mode) = mode {
+            return self.client_read(client, op, target, mode);
         }
         self.record_client(client, &op, HistoryKind::Invoke { node: target });
         let protocol = self.slot_mut(target).protocol.as_mut().expect("checked up");
@@ -344,21 +392,142 @@ impl<P: Protocol> Simulation<P> {
                 self.record_client(client, &op, HistoryKind::Fail { reason });
                 let event = self.client_event(client, ClientAction::Retry, &op, Some(target));
                 self.trace.record(now_us, TraceEvent::Client(event));
-                let c = &mut self.workload_mut().clients[client];
-                let delay_us = match error {
-                    ProposeError::NotLeader { leader_hint: Some(hint) } if hint != target => {
-                        c.target = hint;
-                        RETRY_HINTED_US
-                    }
-                    _ => {
-                        c.retarget_random(nodes);
-                        c.blind_retry_delay_us()
-                    }
+                let hint = match error {
+                    ProposeError::NotLeader { leader_hint } => leader_hint,
+                    _ => None,
                 };
-                self.client_wait(client, ClientState::Retrying(op), now_us + delay_us);
+                self.client_retry(client, op, target, hint);
             }
         }
         self.after_call(target)
+    }
+
+    /// Asks `target` for a read on behalf of `client`.
+    fn client_read(
+        &mut self,
+        client: usize,
+        op: Op,
+        target: NodeId,
+        mode: ReadMode,
+    ) -> Result<(), Breach> {
+        let now_us = self.now_us;
+        let kind = HistoryKind::InvokeRead { node: target, mode: mode_name(mode) };
+        self.record_client(client, &op, kind);
+        let event = self.client_event(client, ClientAction::Invoke, &op, Some(target));
+        self.trace.record(now_us, TraceEvent::Client(event));
+        match self.start_read(target, mode, ReadOrigin::Client(client)) {
+            Ok(id) => {
+                let deadline_us = now_us + self.options.client_timeout_us;
+                self.client_wait(
+                    client,
+                    ClientState::Reading { op, node: target, id },
+                    deadline_us,
+                );
+            }
+            Err(error) => self.client_read_failed(client, op, target, ReadFailure::Protocol(error)),
+        }
+        self.after_call(target)
+    }
+
+    /// A read of `client` was served or failed.
+    pub(crate) fn clients_on_read(
+        &mut self,
+        client: usize,
+        outcome: ReadOutcome,
+    ) -> Result<(), Breach> {
+        let now_us = self.now_us;
+        let Some(workload) = self.workload.as_mut() else { return Ok(()) };
+        let waiting = matches!(&workload.clients[client].state,
+            ClientState::Reading { id, .. } if *id == outcome.id);
+        if !waiting {
+            return Ok(()); // The client gave up on this read already.
+        }
+        let ClientState::Reading { op, node, .. } =
+            std::mem::replace(&mut workload.clients[client].state, ClientState::Idle)
+        else {
+            unreachable!("matched above")
+        };
+        match outcome.result {
+            Ok(served) => {
+                let (index, value) =
+                    served.value.unwrap_or((conclave_core::Index(0), Bytes::new()));
+                let workload = self.workload_mut();
+                let id = workload.clients[client].id;
+                workload.history.push(HistoryEvent {
+                    time_us: now_us,
+                    client: id,
+                    op: op.seq,
+                    value,
+                    kind: HistoryKind::ReadOk { index },
+                });
+                let event = self.client_event(client, ClientAction::Ok, &op, Some(node));
+                let event = ClientTrace { index: Some(index), ..event };
+                self.trace.record(now_us, TraceEvent::Client(event));
+                self.client_done(client, &op);
+            }
+            Err(failure) => self.client_read_failed(client, op, node, failure),
+        }
+        Ok(())
+    }
+
+    /// A read failed: record it and try again (a read has no effect, so the same op is retried).
+    /// A protocol without reads gets writes only from then on.
+    fn client_read_failed(&mut self, client: usize, op: Op, node: NodeId, failure: ReadFailure) {
+        let now_us = self.now_us;
+        if failure == ReadFailure::Protocol(ReadError::Unsupported) {
+            self.options.read_ratio = 0.0;
+            self.record_client(client, &op, HistoryKind::Fail { reason: "unsupported" });
+            let op = self.workload_mut().clients[client].op_new(now_us, 0.0);
+            self.client_wait(client, ClientState::Retrying(op), now_us);
+            return;
+        }
+        let reason = match &failure {
+            ReadFailure::Protocol(ReadError::NotLeader { .. }) => "not-leader",
+            ReadFailure::Protocol(ReadError::Timeout) => "timeout",
+            ReadFailure::Protocol(_) => "read-failed",
+            ReadFailure::NodeCrashed => "crashed",
+        };
+        self.record_client(client, &op, HistoryKind::Fail { reason });
+        let event = self.client_event(client, ClientAction::Retry, &op, Some(node));
+        self.trace.record(now_us, TraceEvent::Client(event));
+        let hint = match failure {
+            ReadFailure::Protocol(ReadError::NotLeader { leader_hint }) => leader_hint,
+            _ => None,
+        };
+        self.client_retry(client, op, node, hint);
+    }
+
+    /// Schedules another attempt at `op` after `asked` refused it: soon at the leader it named,
+    /// or at a random node after a blind delay when it named none (or itself).
+    fn client_retry(&mut self, client: usize, op: Op, asked: NodeId, hint: Option<NodeId>) {
+        let (now_us, nodes) = (self.now_us, self.ids.len());
+        let c = &mut self.workload_mut().clients[client];
+        let delay_us = match hint {
+            Some(hint) if hint != asked => {
+                c.target = hint;
+                RETRY_HINTED_US
+            }
+            _ => {
+                c.retarget_random(nodes);
+                c.blind_retry_delay_us()
+            }
+        };
+        self.client_wait(client, ClientState::Retrying(op), now_us + delay_us);
+    }
+
+    /// An operation was acknowledged: count it, and the client starts its next one a network
+    /// round trip later (clients sit a hop away, as against a real server).
+    fn client_done(&mut self, client: usize, op: &Op) {
+        let now_us = self.now_us;
+        let (low, high) = (self.options.latency_min_us, self.options.latency_max_us);
+        let workload = self.workload_mut();
+        workload.acknowledged += 1;
+        if op.read {
+            workload.reads_acknowledged += 1;
+        }
+        workload.latencies_us.push(now_us - op.started_us);
+        let round_trip_us = workload.clients[client].rng.between(2 * low, 2 * high + 1);
+        self.client_wait(client, ClientState::Idle, now_us + round_trip_us);
     }
 
     /// Puts `client` in `state` and schedules its next wake-up at `at_us`, cancelling older ones.
@@ -400,20 +569,13 @@ impl<P: Protocol> Simulation<P> {
             let event = self.client_event(client, ClientAction::Ok, &op, Some(node));
             let event = ClientTrace { index: Some(entry.index), term: Some(entry.term), ..event };
             self.trace.record(now_us, TraceEvent::Client(event));
-            // Clients sit a network hop away: the answer travels back and the next request out,
-            // so a client's operations are a round trip apart, as they are against a real server.
-            let (low, high) = (self.options.latency_min_us, self.options.latency_max_us);
-            let workload = self.workload_mut();
-            workload.acknowledged += 1;
-            workload.latencies_us.push(now_us - op.started_us);
-            let round_trip_us = workload.clients[client].rng.between(2 * low, 2 * high + 1);
-            self.client_wait(client, ClientState::Idle, now_us + round_trip_us);
+            self.client_done(client, &op);
         } else {
             self.record_client(client, &op, HistoryKind::Fail { reason: "overwritten" });
             let event = self.client_event(client, ClientAction::Retry, &op, Some(node));
             let event = ClientTrace { index: Some(entry.index), ..event };
             self.trace.record(now_us, TraceEvent::Client(event));
-            let nodes = self.options.nodes;
+            let nodes = self.ids.len();
             self.workload_mut().clients[client].retarget_random(nodes);
             self.client_wait(client, ClientState::Retrying(op), now_us + RETRY_HINTED_US);
         }
@@ -423,7 +585,7 @@ impl<P: Protocol> Simulation<P> {
     /// `node` crashed: clients waiting on it cannot know whether their operation took effect.
     pub(crate) fn clients_on_crash(&mut self, node: NodeId) {
         let now_us = self.now_us;
-        let nodes = self.options.nodes;
+        let nodes = self.ids.len();
         let Some(workload) = self.workload.as_ref() else { return };
         let waiting: Vec<usize> = (0..workload.clients.len())
             .filter(|i| {
@@ -482,13 +644,17 @@ impl<P: Protocol> Simulation<P> {
                 let writing: Vec<bool> =
                     self.nodes.iter().map(|slot| slot.disk.is_writing()).collect();
                 let leader = self.leader();
+                let membership =
+                    leader.and_then(|l| self.node(l)).and_then(|p| p.membership()).cloned();
                 let workload = self.workload.as_mut().expect("workload started");
-                let plan = workload.nemesis.plan(&live, &writing, leader);
+                let plan = workload.nemesis.plan(&live, &writing, leader, membership.as_ref());
                 let next_us = self.now_us + workload.nemesis.step_delay_us();
                 self.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
                 if let Some(plan) = plan {
-                    self.queue.push(self.now_us + plan.undo_after_us, Event::Nemesis(plan.undo));
-                    self.start_fault(plan.action);
+                    if let Some(undo) = plan.undo {
+                        self.queue.push(self.now_us + plan.undo_after_us, Event::Nemesis(undo));
+                    }
+                    self.start_fault(plan.action)?;
                 }
             }
             NemesisEvent::Heal { episode } => {
@@ -509,9 +675,12 @@ impl<P: Protocol> Simulation<P> {
                         Fault::Delay => self.set_delay_spike(false),
                         Fault::Reorder => self.set_reorder(false),
                         Fault::SlowDisk => self.set_slow_disks(&[]),
-                        Fault::Partition | Fault::Crash | Fault::TornWrite | Fault::FsyncError => {
-                            unreachable!("not weather")
-                        }
+                        Fault::Partition
+                        | Fault::Crash
+                        | Fault::TornWrite
+                        | Fault::FsyncError
+                        | Fault::Membership
+                        | Fault::Transfer => unreachable!("not weather"),
                     }
                 }
             }
@@ -524,7 +693,7 @@ impl<P: Protocol> Simulation<P> {
         Ok(())
     }
 
-    fn start_fault(&mut self, action: NemesisAction) {
+    fn start_fault(&mut self, action: NemesisAction) -> Result<(), Breach> {
         match action {
             NemesisAction::Partition(groups) => {
                 let groups: Vec<&[NodeId]> = groups.iter().map(Vec::as_slice).collect();
@@ -543,6 +712,40 @@ impl<P: Protocol> Simulation<P> {
             }
             NemesisAction::FailSync(node) => self.fail_next_sync(node, true),
             NemesisAction::SlowDisk(nodes) => self.set_slow_disks(&nodes),
+            NemesisAction::ChangeMembership(leader, change) => {
+                let request = format!("{change:?}");
+                let result =
+                    self.slot_mut(leader).protocol.as_mut().map(|p| p.change_membership(change));
+                self.admin_done(
+                    leader,
+                    request,
+                    result.map(|r| r.map(|_| ()).map_err(|e| e.to_string())),
+                );
+                return self.after_call(leader);
+            }
+            NemesisAction::TransferLeader(leader, target) => {
+                let request = format!("TransferLeader({target})");
+                let result =
+                    self.slot_mut(leader).protocol.as_mut().map(|p| p.transfer_leadership(target));
+                self.admin_done(leader, request, result.map(|r| r.map_err(|e| e.to_string())));
+                return self.after_call(leader);
+            }
         }
+        Ok(())
+    }
+
+    /// Traces and counts an administrative request of the nemesis (`None`: the node was down).
+    fn admin_done(&mut self, node: NodeId, request: String, result: Option<Result<(), String>>) {
+        let outcome = match result {
+            None => return,
+            Some(Ok(())) => "ok".to_string(),
+            Some(Err(error)) => error,
+        };
+        let workload = self.workload_mut();
+        workload.admin_requests.0 += 1;
+        if outcome == "ok" {
+            workload.admin_requests.1 += 1;
+        }
+        self.trace.record(self.now_us, TraceEvent::Admin { node, request, outcome });
     }
 }

@@ -129,13 +129,17 @@ fn the_client_history_pairs_every_outcome_with_an_invoke() {
     let mut sim = simulation(options);
     let summary = sim.run().unwrap();
     let history = sim.history();
-    let oks = history.iter().filter(|e| matches!(e.kind, HistoryKind::Ok { .. })).count();
+    let oks = history
+        .iter()
+        .filter(|e| matches!(e.kind, HistoryKind::Ok { .. } | HistoryKind::ReadOk { .. }))
+        .count();
     assert_eq!(oks as u64, summary.ops_acknowledged);
     // Per client, events alternate: invoke, then exactly one outcome.
     for client in 0..4 {
         let mut open = false;
         for event in history.iter().filter(|e| e.client == client) {
-            let is_invoke = matches!(event.kind, HistoryKind::Invoke { .. });
+            let is_invoke =
+                matches!(event.kind, HistoryKind::Invoke { .. } | HistoryKind::InvokeRead { .. });
             assert_ne!(is_invoke, open, "client {client}: {event:?}");
             open = is_invoke;
         }

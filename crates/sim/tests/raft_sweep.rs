@@ -2,7 +2,7 @@
 //! default run covers 400 seeds across cluster sizes and settings, plus sweeps focused on the disk
 //! (torn writes, failed fsyncs, slow disks: no acknowledged write may be lost across crashes) and
 //! on snapshots (taken every 50 entries, so InstallSnapshot and restarts from a snapshot happen in
-//! most runs); set `CONCLAVE_SWEEP_SEEDS=5000` (or any number) for a longer sweep. A failure names
+//! most runs), and on membership changes, leadership transfers and reads; set `CONCLAVE_SWEEP_SEEDS=5000` (or any number) for a longer sweep. A failure names
 //! the seed: `conclave sim --seed N ...` replays it exactly.
 
 mod raft_support;
@@ -153,6 +153,29 @@ fn sweep_snapshots_every_fifty_entries() {
         count < 10 || (taken > 0 && installs > 0 && restored > 0),
         "{taken} {installs} {restored}"
     );
+}
+
+/// Membership changes (learners added and promoted, voters and leaders removed, joint swaps) and
+/// leadership transfers amid crashes and partitions, with half the operations reads (ReadIndex,
+/// lease, through followers), each checked against the writes; snapshots every 100 entries so
+/// memberships travel in snapshots too. Configuration safety is checked at every change.
+#[test]
+fn sweep_membership_transfers_and_reads() {
+    let count = seeds() / 5;
+    let faults: FaultSet = "membership,transfer,crash,partition,drop".parse().unwrap();
+    let summaries: Vec<Summary> = (10_000_000..10_000_000 + count)
+        .map(|seed| {
+            let options = Options { seed, ops: 600, faults, read_ratio: 0.5, ..Options::default() };
+            let mut sim = raft_sim(options, |c| {
+                c.snapshot_entries = 100;
+                c.snapshot_trailing_entries = 10;
+            });
+            sim.run().unwrap_or_else(|v| panic!("seed {seed}: {}", show(&v)))
+        })
+        .collect();
+    let accepted = total(&summaries, |s| s.admin_requests.1);
+    let reads = total(&summaries, |s| s.reads_acknowledged);
+    assert!(count < 10 || (accepted > 5 * count && reads > 100 * count), "{accepted} {reads}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn images_are_taken_and_the_log_is_compacted_behind_them() {
         let disk = sim.disk(id);
         let snapshot = disk.snapshot.as_ref().unwrap_or_else(|| panic!("node {id}: no snapshot"));
         assert!(snapshot.index >= Index(20), "node {id}: snapshot at {}", snapshot.index);
-        assert_eq!(snapshot.voters, sim.node_ids().to_vec());
+        assert_eq!(snapshot.membership.voters, sim.node_ids().to_vec());
         // The log after the snapshot (empty when the snapshot covers everything).
         assert!(disk.entries.iter().all(|e| e.index > snapshot.index), "node {id}");
         assert!(disk.entries.first().is_none_or(|e| e.index == snapshot.index.next()));

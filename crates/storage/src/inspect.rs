@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use conclave_core::{HardState, Index, NodeId, Term};
+use conclave_core::{HardState, Index, Membership, Term};
 
 use crate::error::{Corruption, CorruptionError, StorageError};
 use crate::fs::{self, TEMP_SUFFIX};
@@ -43,8 +43,8 @@ pub struct SnapshotReport {
     pub index: Index,
     /// The term of that entry.
     pub term: Term,
-    /// The voting members as of `index`.
-    pub voters: Vec<NodeId>,
+    /// The membership as of `index`.
+    pub membership: Membership,
     /// The file's size in bytes.
     pub bytes: u64,
 }
@@ -219,7 +219,7 @@ fn inspect_snapshots(dir: &Path, names: &[String], report: &mut Report) {
                 file: name.clone(),
                 index: s.index,
                 term: s.term,
-                voters: s.voters,
+                membership: s.membership,
                 bytes: bytes.len() as u64,
             }),
             Err(problem) => report.problems.push(problem),
@@ -289,15 +289,10 @@ impl fmt::Display for Report {
             writeln!(f, "snapshots: none")?;
         }
         for s in &self.snapshots {
-            let voters: Vec<String> = s.voters.iter().map(ToString::to_string).collect();
             writeln!(
                 f,
-                "snapshot: index {}, term {}, voters [{}], {} bytes ({})",
-                s.index,
-                s.term,
-                voters.join(", "),
-                s.bytes,
-                s.file
+                "snapshot: index {}, term {}, {}, {} bytes ({})",
+                s.index, s.term, s.membership, s.bytes, s.file
             )?;
         }
         for note in &self.notes {

@@ -20,6 +20,7 @@ pub(crate) const PAYLOAD_BYTES_MAX: u64 = u32::MAX as u64;
 
 const KIND_NOOP: u8 = 0;
 const KIND_COMMAND: u8 = 1;
+const KIND_CONFIG: u8 = 2;
 
 /// The size of `entry`'s record on disk.
 pub(crate) fn record_len(entry: &Entry) -> usize {
@@ -41,6 +42,7 @@ pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) -> Result<()> {
     out.push(match entry.kind {
         EntryKind::Noop => KIND_NOOP,
         EntryKind::Command => KIND_COMMAND,
+        EntryKind::Config => KIND_CONFIG,
     });
     out.extend_from_slice(&entry.data);
     let crc = crc32c::crc32c(&out[start + FRAME_HEADER_BYTES..]);
@@ -99,6 +101,7 @@ fn kind_of(byte: u8) -> Result<EntryKind, Corruption> {
     match byte {
         KIND_NOOP => Ok(EntryKind::Noop),
         KIND_COMMAND => Ok(EntryKind::Command),
+        KIND_CONFIG => Ok(EntryKind::Config),
         other => Err(Corruption::UnknownKind(other)),
     }
 }
@@ -234,7 +237,7 @@ fn valid_record_after(bytes: &[u8], from: usize, expected: Index) -> Option<usiz
         let kind = bytes[at + FRAME_HEADER_BYTES + 16];
         index >= expected.0
             && index - expected.0 <= reachable + 1
-            && (kind == KIND_NOOP || kind == KIND_COMMAND)
+            && matches!(kind, KIND_NOOP | KIND_COMMAND | KIND_CONFIG)
             && check_frame(&bytes[at..]).is_ok()
     })
 }
@@ -264,6 +267,10 @@ mod tests {
         assert_eq!(len, record_len(&entries[0]));
         let (second, _) = decode_checked(&bytes.slice(len..), Index(8)).unwrap();
         assert_eq!(second, entries[1]);
+        let members = conclave_core::Membership::new([conclave_core::NodeId(1)]);
+        let config = Entry::config(Index(9), Term(2), &members);
+        let bytes = Bytes::from(encoded(std::slice::from_ref(&config)));
+        assert_eq!(decode_checked(&bytes, Index(9)).unwrap().0, config);
     }
 
     #[test]

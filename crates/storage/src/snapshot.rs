@@ -1,10 +1,10 @@
 //! Snapshot files (`snapshot-<index>-<term>.snap`): a [`Snapshot`] (the state machine image and
-//! the voters as of a log index), so the log before it can be compacted.
+//! the membership as of a log index), so the log before it can be compacted.
 
 use std::path::Path;
 
 use bytes::Bytes;
-use conclave_core::{Index, NodeId, Snapshot, Term};
+use conclave_core::{Index, Membership, NodeId, Snapshot, Term};
 
 use crate::error::{Corruption, CorruptionError, Result, StorageError};
 use crate::fs::{self, Io};
@@ -31,15 +31,21 @@ pub(crate) fn parse_snapshot_name(name: &str) -> Option<Result<Index, Corruption
 }
 
 pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>> {
-    let voter_count = u32::try_from(snapshot.voters.len()).map_err(|_| {
-        StorageError::EntryTooLarge { size: snapshot.voters.len() as u64, limit: u32::MAX.into() }
-    })?;
-    let mut body = Vec::with_capacity(28 + 8 * snapshot.voters.len() + snapshot.data.len());
+    let m = &snapshot.membership;
+    let lists = [&m.voters, &m.outgoing, &m.learners];
+    let members: usize = lists.iter().map(|l| l.len()).sum();
+    let mut body = Vec::with_capacity(36 + 8 * members + snapshot.data.len());
     body.extend_from_slice(&snapshot.index.0.to_le_bytes());
     body.extend_from_slice(&snapshot.term.0.to_le_bytes());
-    body.extend_from_slice(&voter_count.to_le_bytes());
-    for voter in &snapshot.voters {
-        body.extend_from_slice(&voter.0.to_le_bytes());
+    for list in lists {
+        let count = u32::try_from(list.len()).map_err(|_| StorageError::EntryTooLarge {
+            size: list.len() as u64,
+            limit: u32::MAX.into(),
+        })?;
+        body.extend_from_slice(&count.to_le_bytes());
+        for id in list {
+            body.extend_from_slice(&id.0.to_le_bytes());
+        }
     }
     body.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
     body.extend_from_slice(&snapshot.data);
@@ -52,20 +58,24 @@ pub(crate) fn decode(bytes: &[u8], path: &Path, named: Index) -> Result<Snapshot
     let mut reader = Reader::new(sealed::unseal(MAGIC, bytes).map_err(corrupt)?);
     let index = Index(reader.u64().map_err(corrupt)?);
     let term = Term(reader.u64().map_err(corrupt)?);
-    let voter_count = reader.u32().map_err(corrupt)?;
-    // Read one at a time rather than trusting the count for an allocation: a corrupt count then
-    // fails as a short file instead of asking for gigabytes.
-    let mut voters = Vec::new();
-    for _ in 0..voter_count {
-        voters.push(NodeId(reader.u64().map_err(corrupt)?));
+    let mut lists: [Vec<NodeId>; 3] = Default::default();
+    for list in &mut lists {
+        let count = reader.u32().map_err(corrupt)?;
+        // Read one at a time rather than trusting the count for an allocation: a corrupt count
+        // then fails as a short file instead of asking for gigabytes.
+        for _ in 0..count {
+            list.push(NodeId(reader.u64().map_err(corrupt)?));
+        }
     }
+    let [voters, outgoing, learners] = lists;
+    let membership = Membership { voters, outgoing, learners };
     let data_len = reader.u64().map_err(corrupt)?;
     let data = Bytes::copy_from_slice(reader.take(data_len).map_err(corrupt)?);
     reader.finish().map_err(corrupt)?;
     if index != named {
         return Err(corrupt(Corruption::NameMismatch { named, found: index }));
     }
-    Ok(Snapshot { index, term, voters, data })
+    Ok(Snapshot { index, term, membership, data })
 }
 
 /// The snapshot files in `dir`, newest (highest index) first, each with its parsed index.
@@ -133,12 +143,17 @@ mod tests {
         let snapshot = Snapshot {
             index: Index(120),
             term: Term(4),
-            voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+            membership: Membership {
+                voters: vec![NodeId(1), NodeId(2), NodeId(4)],
+                outgoing: vec![NodeId(1), NodeId(2), NodeId(3)],
+                learners: vec![NodeId(9)],
+            },
             data: Bytes::from_static(b"state"),
         };
         let bytes = encode(&snapshot).unwrap();
         assert_eq!(decode(&bytes, Path::new("s"), Index(120)).unwrap(), snapshot);
-        let empty = Snapshot { voters: Vec::new(), data: Bytes::new(), ..snapshot.clone() };
+        let empty =
+            Snapshot { membership: Membership::default(), data: Bytes::new(), ..snapshot.clone() };
         assert_eq!(decode(&encode(&empty).unwrap(), Path::new("s"), Index(120)).unwrap(), empty);
         let name = snapshot_name(snapshot.index, snapshot.term);
         assert_eq!(parse_snapshot_name(&name), Some(Ok(Index(120))));

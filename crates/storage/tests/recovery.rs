@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{entry, record_len, segment_files, small_segments};
-use conclave_core::{Entry, HardState, Index, NodeId, Term};
+use conclave_core::{Entry, HardState, Index, Membership, NodeId, Term};
 use conclave_storage::{
     inspect, verify, Corruption, FileStore, LogStore, Options, SegmentedLog, Snapshot, StorageError,
 };
@@ -150,7 +150,7 @@ fn hard_state_snapshot_and_compaction_survive_reopen() {
     let snapshot = Snapshot {
         index: Index(25),
         term: Term(2),
-        voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+        membership: Membership::new(vec![NodeId(1), NodeId(2), NodeId(3)]),
         data: Bytes::from(vec![7u8; 1000]),
     };
     {

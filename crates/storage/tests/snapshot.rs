@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{entry, small_segments, snapshot};
-use conclave_core::{Entry, HardState, Index, NodeId, SeededRng, Term};
+use conclave_core::{Entry, HardState, Index, Membership, NodeId, SeededRng, Term};
 use conclave_storage::{inspect, FileStore, LogStore, MemStore, Options, StorageError};
 
 /// A store that can be restarted: the file store by reopening its directory, the in-memory twin
@@ -181,7 +181,7 @@ fn voters_and_hard_state_survive_with_the_snapshot_and_inspect_shows_them() {
     let mut h = FileHarness::new();
     let hard_state = HardState { term: Term(5), vote: Some(NodeId(2)), commit: Index(40) };
     let mut taken = snapshot(40, 5);
-    taken.voters = vec![NodeId(1), NodeId(4), NodeId(9)];
+    taken.membership = Membership::new(vec![NodeId(1), NodeId(4), NodeId(9)]);
     h.store().append(&entries(1..=45, 5)).unwrap();
     h.store().sync().unwrap();
     h.store().save_hard_state(&hard_state).unwrap();
@@ -193,7 +193,7 @@ fn voters_and_hard_state_survive_with_the_snapshot_and_inspect_shows_them() {
     assert_eq!(state.snapshot, Some(taken));
     assert_eq!(state.entries, entries(41..=45, 5));
     let report = inspect(&h.path).unwrap();
-    assert_eq!(report.snapshots[0].voters, vec![NodeId(1), NodeId(4), NodeId(9)]);
+    assert_eq!(report.snapshots[0].membership.voters, vec![NodeId(1), NodeId(4), NodeId(9)]);
     assert!(report.to_string().contains("voters [1, 4, 9]"), "{report}");
     assert!(report.problems.is_empty(), "{report}");
 }

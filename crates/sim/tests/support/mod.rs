@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use conclave_core::{
-    DurableState, Entry, Envelope, HardState, Index, LogView, MessageMeta, NodeId, Proposal,
-    ProposeError, Protocol, Ready, Role, SeededRng, Snapshot, Status, Term,
+    DurableState, Entry, Envelope, HardState, Index, LogView, Membership, MessageMeta, NodeId,
+    Proposal, ProposeError, Protocol, Ready, Role, SeededRng, Snapshot, Status, Term,
 };
 use conclave_sim::{Options, Simulation};
 
@@ -296,6 +296,13 @@ impl LogView for PrimaryBackup {
     fn entry(&self, index: Index) -> Option<&Entry> {
         self.log.get((index.0.checked_sub(self.first.0)?) as usize)
     }
+    fn term_before_first(&self) -> Term {
+        if self.first.0 > 1 {
+            TERM
+        } else {
+            Term(0)
+        }
+    }
 }
 
 impl Protocol for PrimaryBackup {
@@ -381,6 +388,7 @@ impl Protocol for PrimaryBackup {
             snapshot: self.snapshot_write.take(),
             compact_log_to: self.compact_to.take(),
             snapshot_due,
+            reads: Vec::new(),
         }
     }
 
@@ -400,7 +408,8 @@ impl Protocol for PrimaryBackup {
         if index <= self.snapshot_index() || index < self.first.prev() {
             return;
         }
-        let snapshot = Snapshot { index, term: TERM, voters: self.all.clone(), data };
+        let snapshot =
+            Snapshot { index, term: TERM, membership: Membership::new(self.all.clone()), data };
         self.snapshot = Some(snapshot.clone());
         self.snapshot_write = Some(snapshot);
         // Compact behind it: a backup that needs these entries now gets the snapshot.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use conclave_core::{Entry, Index, NodeId, Snapshot, Term};
+use conclave_core::{Entry, Index, Membership, NodeId, Snapshot, Term};
 use conclave_storage::Options;
 
 /// A command entry whose data names its index and term, with `size` bytes of padding so records
@@ -42,7 +42,7 @@ pub fn snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
         index: Index(index),
         term: Term(term),
-        voters: vec![NodeId(1), NodeId(2), NodeId(3)],
+        membership: Membership::new(vec![NodeId(1), NodeId(2), NodeId(3)]),
         data: Bytes::from(format!("image@{index}")),
     }
 }
