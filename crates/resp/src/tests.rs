@@ -1,0 +1,175 @@
+//! Parser and encoder tests: known byte strings, every prefix of a valid input is "incomplete"
+//! (never an error, never a wrong value), hostile lengths are refused before allocation, and
+//! encode/parse round trips (proptest).
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use crate::{parse_command, parse_frame, Frame, Limits, ParseError, Version};
+
+fn args(list: &[&str]) -> Vec<Bytes> {
+    list.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+}
+
+fn command(buf: &[u8]) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
+    parse_command(buf, &Limits::default())
+}
+
+#[test]
+fn commands_parse_and_every_prefix_is_incomplete() {
+    let input = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nv\r\nal\r\n";
+    let (parsed, used) = command(input).unwrap().unwrap();
+    assert_eq!(parsed, vec![Bytes::from("SET"), Bytes::from("key"), Bytes::from("v\r\nal")]);
+    assert_eq!(used, input.len());
+    for cut in 0..input.len() {
+        assert_eq!(command(&input[..cut]), Ok(None), "prefix of {cut} bytes");
+    }
+    // Pipelining: the second command starts where the first ended.
+    let mut two = input.to_vec();
+    two.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+    let (_, used) = command(&two).unwrap().unwrap();
+    assert_eq!(command(&two[used..]).unwrap().unwrap().0, args(&["PING"]));
+}
+
+#[test]
+fn inline_commands_follow_redis_quoting() {
+    let (parsed, used) = command(b"set k \"a b\\x41\\n\" 'it\\'s'\r\nrest").unwrap().unwrap();
+    assert_eq!(
+        parsed,
+        vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a bA\n"), Bytes::from("it's")]
+    );
+    assert_eq!(used, 27);
+    assert_eq!(command(b"PING\n").unwrap().unwrap().0, args(&["PING"]));
+    assert_eq!(command(b"   \r\n").unwrap().unwrap().0, Vec::<Bytes>::new());
+    assert_eq!(command(b"get \"k\r\n"), Err(ParseError::UnbalancedQuotes));
+    assert_eq!(command(b"get \"k\"x\r\n"), Err(ParseError::UnbalancedQuotes));
+    assert_eq!(command(b"PING"), Ok(None));
+}
+
+#[test]
+fn malformed_and_hostile_commands_are_refused_with_redis_wording() {
+    let cases: [(&[u8], ParseError); 7] = [
+        (b"*x\r\n", ParseError::MultibulkLength),
+        (b"*99999999999\r\n", ParseError::MultibulkLength),
+        (b"*1\r\n+PING\r\n", ParseError::ExpectedBulk(b'+')),
+        (b"*1\r\n$-5\r\n", ParseError::BulkLength),
+        (b"*1\r\n$4294967296\r\n", ParseError::BulkLength),
+        (b"*1\r\n$4\r\nPINGxx", ParseError::MissingCrlf),
+        (b"*1\r\n$-1\r\n", ParseError::BulkLength),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(command(input), Err(expected.clone()), "{:?}", String::from_utf8_lossy(input));
+    }
+    assert_eq!(ParseError::ExpectedBulk(b'+').to_string(), "Protocol error: expected '$', got '+'");
+    // A header that never ends is refused once it is clearly too long, not waited on forever.
+    assert_eq!(command(&[b'*'; 100]), Err(ParseError::MultibulkLength));
+    let small = Limits { inline_bytes_max: 16, ..Limits::default() };
+    assert_eq!(parse_command(&[b'a'; 17], &small), Err(ParseError::InlineTooBig));
+    assert_eq!(parse_command(&[b'a'; 16], &small), Ok(None));
+    let few = Limits { elements_max: 2, bulk_bytes_max: 3, ..Limits::default() };
+    assert_eq!(parse_command(b"*3\r\n", &few), Err(ParseError::MultibulkLength));
+    assert_eq!(parse_command(b"*1\r\n$4\r\n", &few), Err(ParseError::BulkLength));
+}
+
+#[test]
+fn replies_encode_in_both_versions() {
+    let map = Frame::Map(vec![(Frame::bulk("role"), Frame::Simple(Bytes::from("leader")))]);
+    assert_eq!(&map.to_bytes(Version::Resp3)[..], b"%1\r\n$4\r\nrole\r\n+leader\r\n");
+    assert_eq!(&map.to_bytes(Version::Resp2)[..], b"*2\r\n$4\r\nrole\r\n+leader\r\n");
+    assert_eq!(&Frame::Boolean(true).to_bytes(Version::Resp2)[..], b":1\r\n");
+    assert_eq!(&Frame::Boolean(false).to_bytes(Version::Resp3)[..], b"#f\r\n");
+    assert_eq!(&Frame::Double(1.5).to_bytes(Version::Resp3)[..], b",1.5\r\n");
+    assert_eq!(&Frame::Double(1.5).to_bytes(Version::Resp2)[..], b"$3\r\n1.5\r\n");
+    assert_eq!(&Frame::Integer(-42).to_bytes(Version::Resp2)[..], b":-42\r\n");
+    assert_eq!(
+        &Frame::Integer(i64::MIN).to_bytes(Version::Resp2)[..],
+        b":-9223372036854775808\r\n"
+    );
+    assert_eq!(
+        &Frame::error("ERR bad\r\nthing").to_bytes(Version::Resp2)[..],
+        b"-ERR bad  thing\r\n"
+    );
+    let verbatim = Frame::Verbatim { format: *b"txt", text: Bytes::from("hi") };
+    assert_eq!(&verbatim.to_bytes(Version::Resp3)[..], b"=6\r\ntxt:hi\r\n");
+    assert_eq!(&verbatim.to_bytes(Version::Resp2)[..], b"$2\r\nhi\r\n");
+}
+
+#[test]
+fn replies_parse_including_resp3_types_and_attributes() {
+    let limits = Limits::default();
+    let input = b"|1\r\n+ttl\r\n:3\r\n~2\r\n_\r\n(12345678901234567890\r\n";
+    let (frame, used) = parse_frame(input, &limits).unwrap().unwrap();
+    assert_eq!(used, input.len());
+    assert_eq!(
+        frame,
+        Frame::Set(vec![Frame::Null, Frame::BigNumber(Bytes::from("12345678901234567890"))])
+    );
+    assert_eq!(parse_frame(b"*-1\r\n", &limits).unwrap().unwrap().0, Frame::Null);
+    assert_eq!(parse_frame(b"$-1\r\n", &limits).unwrap().unwrap().0, Frame::Null);
+    assert_eq!(parse_frame(b"#x\r\n", &limits), Err(ParseError::Invalid("boolean")));
+    assert_eq!(parse_frame(b"?\r\n", &limits), Err(ParseError::Invalid("type byte")));
+    let deep = Limits { depth_max: 3, ..Limits::default() };
+    assert_eq!(
+        parse_frame(b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", &deep),
+        Err(ParseError::TooDeep)
+    );
+}
+
+fn frame_strategy() -> impl Strategy<Value = Frame> {
+    let bytes = proptest::collection::vec(any::<u8>(), 0..20).prop_map(Bytes::from);
+    let line = "[a-zA-Z0-9 ]{0,12}".prop_map(Bytes::from);
+    let leaf = prop_oneof![
+        line.clone().prop_map(Frame::Simple),
+        line.prop_map(Frame::Error),
+        any::<i64>().prop_map(Frame::Integer),
+        bytes.clone().prop_map(Frame::Bulk),
+        Just(Frame::Null),
+        any::<bool>().prop_map(Frame::Boolean),
+        (-1e12f64..1e12).prop_map(Frame::Double),
+        bytes.prop_map(Frame::BulkError),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Frame::Array),
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Frame::Set),
+            proptest::collection::vec((inner.clone(), inner), 0..3).prop_map(Frame::Map),
+        ]
+    })
+}
+
+proptest! {
+    /// RESP3 encodes every value losslessly: parsing the bytes gives the value back, and every
+    /// strict prefix is merely incomplete.
+    #[test]
+    fn resp3_round_trips(frame in frame_strategy()) {
+        let bytes = frame.to_bytes(Version::Resp3);
+        let (parsed, used) = parse_frame(&bytes, &Limits::default()).unwrap().unwrap();
+        prop_assert_eq!(used, bytes.len());
+        prop_assert_eq!(parsed, frame);
+        for cut in 0..bytes.len() {
+            prop_assert_eq!(parse_frame(&bytes[..cut], &Limits::default()), Ok(None));
+        }
+    }
+
+    /// Any command encoded as clients send it parses back to the same arguments.
+    #[test]
+    fn commands_round_trip(list in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..30), 1..6)) {
+        let frame = Frame::Array(list.iter().map(|a| Frame::Bulk(Bytes::copy_from_slice(a))).collect());
+        let bytes = frame.to_bytes(Version::Resp2);
+        let (parsed, used) = command(&bytes).unwrap().unwrap();
+        prop_assert_eq!(used, bytes.len());
+        prop_assert_eq!(parsed, list.into_iter().map(Bytes::from).collect::<Vec<_>>());
+    }
+
+    /// Arbitrary bytes never panic the command parser, and a success never claims more bytes
+    /// than it was given.
+    #[test]
+    fn garbage_never_panics(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(Some((_, used))) = command(&input) {
+            prop_assert!(used <= input.len());
+        }
+        if let Ok(Some((_, used))) = parse_frame(&input, &Limits::default()) {
+            prop_assert!(used <= input.len());
+        }
+    }
+}
