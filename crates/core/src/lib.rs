@@ -34,6 +34,7 @@ mod protocol;
 mod read;
 mod ready;
 mod rng;
+mod wire;
 
 pub use entry::{DurableState, Entry, EntryKind, HardState, Snapshot};
 pub use ids::{Index, NodeId, Term};
@@ -44,3 +45,4 @@ pub use protocol::{
 pub use read::{ReadError, ReadId, ReadMode, ReadState};
 pub use ready::{Envelope, Ready};
 pub use rng::{RandomSource, SeededRng};
+pub use wire::{put_bytes, put_entry, DecodeError, WireMessage, WireReader, ENTRY_BYTES_MIN};

@@ -224,6 +224,13 @@ pub trait Protocol {
         Err(MembershipError::Unsupported)
     }
 
+    /// The leader's view of replication: for each other member, the highest index known to match
+    /// its log. Empty on followers and for protocols without a leader-driven log. Status pages
+    /// show it so an operator can see which follower lags.
+    fn replication_progress(&self) -> Vec<(NodeId, Index)> {
+        Vec::new()
+    }
+
     /// Asks the leader to hand leadership to `target`.
     fn transfer_leadership(&mut self, target: NodeId) -> Result<(), TransferError> {
         let _ = target;

@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod codec;
 mod config;
 mod election;
 mod log;

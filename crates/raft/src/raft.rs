@@ -571,6 +571,13 @@ impl Protocol for Raft {
         Raft::transfer_leadership(self, target)
     }
 
+    fn replication_progress(&self) -> Vec<(NodeId, Index)> {
+        if self.role != Role::Leader {
+            return Vec::new();
+        }
+        self.progress.iter().map(|(id, p)| (*id, p.matched)).collect()
+    }
+
     fn read(&mut self, id: ReadId, mode: ReadMode) -> Result<(), ReadError> {
         Raft::read(self, id, mode)
     }
