@@ -1,0 +1,553 @@
+//! The event loop of one consensus group on one node: it owns the protocol core and drives it
+//! with real time, peer messages, client requests and storage completions.
+//!
+//! Each turn of the loop takes one event and then everything else already queued (so a burst of
+//! proposals becomes one `Ready`, one storage batch and one round of messages), then carries out
+//! the core's `Ready`s in the order the persistence contract demands:
+//! 1. `messages` go to the transport at once;
+//! 2. the writes go to the storage thread as one job;
+//! 3. `persisted_messages` wait until that job (and every earlier one) is durable, and the core
+//!    hears of the durable log prefix with `on_persisted`;
+//! 4. committed entries are applied, answering the clients that proposed them;
+//! 5. reads are answered once the state machine has applied their read index.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use conclave_core::{
+    Entry, EntryKind, Envelope, Index, MembershipChange, MessageMeta, NodeId, ProposeError,
+    Protocol, ReadError, ReadId, ReadMode, Ready, Role, Term, WireMessage,
+};
+use conclave_transport::{GroupId, Inbound, Transport};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::envelope::{self, AddressBook};
+use crate::error::ClientError;
+use crate::handle::{GroupStatus, MemberProgress};
+use crate::metrics::{bump, Metrics};
+use crate::state_machine::StateMachine;
+use crate::storage::{Done, Job, StorageThread};
+
+/// A request from a client session or the admin port to the loop.
+pub(crate) enum Request<S: StateMachine> {
+    /// Propose a runtime command (already wrapped by [`envelope`]); `reply` gets the output.
+    Propose { command: Bytes, reply: oneshot::Sender<Result<Applied<S>, ClientError>> },
+    /// Confirm a read; `reply` fires once the state machine has applied the read index.
+    Read { mode: ReadMode, reply: oneshot::Sender<Result<(), ClientError>> },
+    /// Change the membership; `reply` fires once the change is applied here.
+    ChangeMembership {
+        change: MembershipChange,
+        reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
+    },
+    /// Hand leadership to a voter.
+    TransferLeadership { target: NodeId, reply: oneshot::Sender<Result<(), ClientError>> },
+    /// Describe replication progress (leader only) for the status page.
+    Progress { reply: oneshot::Sender<Vec<MemberProgress>> },
+}
+
+/// What an applied entry gave back to its proposer.
+pub(crate) enum Applied<S: StateMachine> {
+    /// The state machine's output for a user command.
+    Output(S::Output),
+    /// A runtime command or a membership change took effect.
+    Done,
+}
+
+/// A proposal waiting for its entry to be applied.
+struct Waiter<S: StateMachine> {
+    term: Term,
+    reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
+}
+
+/// Writes handed to the storage thread whose follow-ups wait for durability.
+struct PendingPersist<M> {
+    job: u64,
+    messages: Vec<Envelope<M>>,
+    last_entry: Option<(Index, Term)>,
+}
+
+/// The loop's state.
+pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
+    group: GroupId,
+    core: P,
+    state: Arc<Mutex<S>>,
+    book: Arc<Mutex<AddressBook>>,
+    transport: Transport,
+    storage: StorageThread,
+    metrics: Arc<Metrics>,
+    status: watch::Sender<GroupStatus>,
+    tick: Duration,
+    requests: mpsc::Receiver<Request<S>>,
+    inbound: mpsc::Receiver<Inbound>,
+    done: mpsc::UnboundedReceiver<Done>,
+    shutdown: watch::Receiver<bool>,
+    /// The index the state machine has applied.
+    applied: Index,
+    next_job: u64,
+    pending: VecDeque<PendingPersist<P::Message>>,
+    waiters: BTreeMap<Index, Waiter<S>>,
+    reads: HashMap<ReadId, oneshot::Sender<Result<(), ClientError>>>,
+    reads_waiting_apply: BTreeMap<Index, Vec<oneshot::Sender<Result<(), ClientError>>>>,
+    next_read: ReadId,
+    role: Role,
+}
+
+/// Most events taken from one channel before the loop handles the core's output.
+const DRAIN_MAX: usize = 4096;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock is a bug elsewhere; the data (a map or a state machine
+    // between two applies) is still consistent, so keep going rather than cascade the panic.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<P, S> GroupLoop<P, S>
+where
+    P: Protocol + Send + 'static,
+    P::Message: WireMessage + Send,
+    S: StateMachine,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        group: GroupId,
+        core: P,
+        state: Arc<Mutex<S>>,
+        book: Arc<Mutex<AddressBook>>,
+        transport: Transport,
+        storage: StorageThread,
+        metrics: Arc<Metrics>,
+        status: watch::Sender<GroupStatus>,
+        tick: Duration,
+        requests: mpsc::Receiver<Request<S>>,
+        inbound: mpsc::Receiver<Inbound>,
+        done: mpsc::UnboundedReceiver<Done>,
+        shutdown: watch::Receiver<bool>,
+        applied: Index,
+    ) -> Self {
+        let role = core.status().role;
+        GroupLoop {
+            group,
+            core,
+            state,
+            book,
+            transport,
+            storage,
+            metrics,
+            status,
+            tick,
+            requests,
+            inbound,
+            done,
+            shutdown,
+            applied,
+            next_job: 0,
+            pending: VecDeque::new(),
+            waiters: BTreeMap::new(),
+            reads: HashMap::new(),
+            reads_waiting_apply: BTreeMap::new(),
+            next_read: 1,
+            role,
+        }
+    }
+
+    /// Runs until shutdown or a storage failure. Returns the failure, if any.
+    pub async fn run(mut self) -> Option<String> {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.publish_status();
+        let failure = loop {
+            tokio::select! {
+                biased;
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        break None;
+                    }
+                }
+                done = self.done.recv() => {
+                    match done {
+                        Some(Ok(job)) => self.on_durable(job),
+                        Some(Err(error)) => break Some(error.to_string()),
+                        None => break Some("the storage thread stopped".into()),
+                    }
+                    for _ in 0..DRAIN_MAX {
+                        match self.done.try_recv() {
+                            Ok(Ok(job)) => self.on_durable(job),
+                            Ok(Err(error)) => return self.fail(error.to_string()),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = ticker.tick() => self.core.tick(),
+                message = self.inbound.recv() => {
+                    let Some(message) = message else { break None };
+                    self.on_message(message);
+                    for _ in 0..DRAIN_MAX {
+                        match self.inbound.try_recv() {
+                            Ok(message) => self.on_message(message),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                request = self.requests.recv() => {
+                    let Some(request) = request else { break None };
+                    self.on_request(request);
+                    for _ in 0..DRAIN_MAX {
+                        match self.requests.try_recv() {
+                            Ok(request) => self.on_request(request),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            if let Err(error) = self.process_ready() {
+                break Some(error);
+            }
+            self.publish_status();
+        };
+        match failure {
+            Some(error) => self.fail(error),
+            None => {
+                self.stop_clients();
+                None
+            }
+        }
+    }
+
+    /// Stops after a storage failure: nothing more is acknowledged.
+    fn fail(mut self, error: String) -> Option<String> {
+        tracing::error!(group = %self.group, %error, "storage failed; stopping this node's group");
+        self.stop_clients();
+        Some(error)
+    }
+
+    fn stop_clients(&mut self) {
+        for (_, waiter) in std::mem::take(&mut self.waiters) {
+            let _ = waiter.reply.send(Err(ClientError::Stopped));
+        }
+        for (_, reply) in self.reads.drain() {
+            let _ = reply.send(Err(ClientError::Stopped));
+        }
+        for (_, replies) in std::mem::take(&mut self.reads_waiting_apply) {
+            for reply in replies {
+                let _ = reply.send(Err(ClientError::Stopped));
+            }
+        }
+        self.status.send_modify(|s| s.stopped = true);
+    }
+
+    fn on_message(&mut self, inbound: Inbound) {
+        match P::Message::decode(inbound.payload) {
+            Ok(msg) => {
+                self.metrics.count_received(msg.kind());
+                let to = self.core.id();
+                self.core.step(Envelope { from: inbound.from, to, msg });
+            }
+            Err(error) => {
+                bump(&self.metrics.messages_malformed);
+                tracing::warn!(group = %self.group, from = %inbound.from, %error, "dropping a malformed message");
+            }
+        }
+    }
+
+    fn on_request(&mut self, request: Request<S>) {
+        match request {
+            Request::Propose { command, reply } => match self.core.propose(command) {
+                Ok(proposal) => {
+                    bump(&self.metrics.proposals);
+                    self.waiters.insert(proposal.index, Waiter { term: proposal.term, reply });
+                }
+                Err(error) => {
+                    bump(&self.metrics.proposals_refused);
+                    let _ = reply.send(Err(propose_error(error)));
+                }
+            },
+            Request::Read { mode, reply } => {
+                let id = self.next_read;
+                self.next_read += 1;
+                match self.core.read(id, mode) {
+                    Ok(()) => {
+                        self.reads.insert(id, reply);
+                    }
+                    Err(error) => {
+                        bump(&self.metrics.reads_failed);
+                        let _ = reply.send(Err(read_error(error)));
+                    }
+                }
+            }
+            Request::ChangeMembership { change, reply } => {
+                match self.core.change_membership(change) {
+                    Ok(proposal) => {
+                        self.waiters.insert(proposal.index, Waiter { term: proposal.term, reply });
+                    }
+                    Err(conclave_core::MembershipError::NotLeader { leader_hint }) => {
+                        let _ = reply.send(Err(ClientError::NotLeader { leader: leader_hint }));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                    }
+                }
+            }
+            Request::TransferLeadership { target, reply } => {
+                let result = self.core.transfer_leadership(target).map_err(|error| match error {
+                    conclave_core::TransferError::NotLeader { leader_hint } => {
+                        ClientError::NotLeader { leader: leader_hint }
+                    }
+                    other => ClientError::Refused(other.to_string()),
+                });
+                let _ = reply.send(result);
+            }
+            Request::Progress { reply } => {
+                let progress = self
+                    .core
+                    .replication_progress()
+                    .into_iter()
+                    .map(|(id, matched)| MemberProgress { id, matched })
+                    .collect();
+                let _ = reply.send(progress);
+            }
+        }
+    }
+
+    fn process_ready(&mut self) -> Result<(), String> {
+        while self.core.has_ready() {
+            let ready = self.core.ready();
+            self.handle_ready(ready)?;
+        }
+        Ok(())
+    }
+
+    fn handle_ready(&mut self, ready: Ready<P::Message>) -> Result<(), String> {
+        let Ready {
+            hard_state,
+            entries,
+            messages,
+            persisted_messages,
+            committed_entries,
+            snapshot,
+            compact_log_to,
+            snapshot_due,
+            reads,
+        } = ready;
+        self.send(messages);
+
+        if let Some(snapshot) = &snapshot {
+            if snapshot.index > self.applied {
+                self.install(snapshot.index, &snapshot.data)?;
+            }
+        }
+        let last_entry = entries.last().map(|e| (e.index, e.term));
+        let job = Job { id: self.next_job + 1, hard_state, snapshot, entries, compact_log_to };
+        if !job.is_empty() {
+            self.next_job = job.id;
+            self.storage.submit(job).map_err(|()| "the storage thread stopped".to_string())?;
+            self.pending.push_back(PendingPersist {
+                job: self.next_job,
+                messages: persisted_messages,
+                last_entry,
+            });
+        } else if !persisted_messages.is_empty() {
+            if self.pending.is_empty() {
+                self.send(persisted_messages);
+            } else {
+                // Ordered behind earlier writes: released with the latest job.
+                self.pending.push_back(PendingPersist {
+                    job: self.next_job,
+                    messages: persisted_messages,
+                    last_entry: None,
+                });
+            }
+        }
+
+        self.apply(committed_entries)?;
+        if let Some(index) = snapshot_due {
+            self.take_snapshot(index);
+        }
+        for read in reads {
+            let Some(reply) = self.reads.remove(&read.id) else { continue };
+            match read.outcome {
+                Ok(index) if index <= self.applied => {
+                    bump(&self.metrics.reads);
+                    let _ = reply.send(Ok(()));
+                }
+                Ok(index) => self.reads_waiting_apply.entry(index).or_default().push(reply),
+                Err(error) => {
+                    bump(&self.metrics.reads_failed);
+                    let _ = reply.send(Err(read_error(error)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, messages: Vec<Envelope<P::Message>>) {
+        if messages.is_empty() {
+            return;
+        }
+        self.metrics.count_sent(messages.iter().map(|m| m.msg.kind()));
+        for envelope in messages {
+            let mut out = BytesMut::new();
+            envelope.msg.encode(&mut out);
+            if self.transport.send(envelope.to, self.group, out.freeze()).is_err() {
+                bump(&self.metrics.messages_dropped);
+            }
+        }
+    }
+
+    fn on_durable(&mut self, job: u64) {
+        while self.pending.front().is_some_and(|p| p.job <= job) {
+            let Some(done) = self.pending.pop_front() else { break };
+            self.send(done.messages);
+            if let Some((index, term)) = done.last_entry {
+                self.core.on_persisted(index, term);
+            }
+        }
+    }
+
+    /// Restores the state machine from a leader's snapshot.
+    fn install(&mut self, index: Index, image: &Bytes) -> Result<(), String> {
+        let (book, data) = envelope::split_image(image)?;
+        lock(&self.state).restore(&data).map_err(|e| format!("snapshot at {index}: {e}"))?;
+        self.set_book(book);
+        self.applied = index;
+        bump(&self.metrics.snapshots_installed);
+        // Proposals whose entries the snapshot swallowed: applied or not, nobody can tell.
+        let later = self.waiters.split_off(&index.next());
+        for (_, waiter) in std::mem::replace(&mut self.waiters, later) {
+            let _ = waiter.reply.send(Err(ClientError::Unknown));
+        }
+        self.release_reads();
+        Ok(())
+    }
+
+    fn take_snapshot(&mut self, index: Index) {
+        if index != self.applied {
+            return;
+        }
+        let data = lock(&self.state).snapshot();
+        let image = envelope::image(&lock(&self.book), &data);
+        self.core.on_snapshot_taken(index, image);
+        bump(&self.metrics.snapshots_taken);
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut state = lock(&self.state);
+        for entry in entries {
+            if entry.index <= self.applied {
+                continue;
+            }
+            let waiter = self.waiters.remove(&entry.index);
+            let outcome = match entry.kind {
+                EntryKind::Command => match envelope::decode(&entry.data) {
+                    Ok(envelope::Command::User(data)) => {
+                        bump(&self.metrics.applied);
+                        Applied::Output(state.apply(entry.index, &data))
+                    }
+                    Ok(envelope::Command::SetPeer(node, addr)) => {
+                        let mut book = lock(&self.book);
+                        match addr {
+                            Some(addr) => {
+                                book.insert(node, addr);
+                                if node != self.core.id() {
+                                    self.transport.set_peer(node, addr);
+                                }
+                            }
+                            None => {
+                                book.remove(&node);
+                            }
+                        }
+                        Applied::Done
+                    }
+                    Err(error) => {
+                        // Every node sees the same bytes and skips them alike.
+                        tracing::error!(group = %self.group, index = entry.index.0, %error, "skipping an undecodable command");
+                        Applied::Done
+                    }
+                },
+                EntryKind::Noop | EntryKind::Config => Applied::Done,
+            };
+            self.applied = entry.index;
+            if let Some(waiter) = waiter {
+                let result = if waiter.term == entry.term {
+                    Ok(outcome)
+                } else {
+                    Err(ClientError::Overwritten)
+                };
+                let _ = waiter.reply.send(result);
+            }
+        }
+        drop(state);
+        // Waiters below the applied index whose entries never came (replaced by a snapshot) are
+        // settled by `install`; anything left below here was overwritten.
+        let later = self.waiters.split_off(&self.applied.next());
+        for (_, waiter) in std::mem::replace(&mut self.waiters, later) {
+            let _ = waiter.reply.send(Err(ClientError::Overwritten));
+        }
+        self.release_reads();
+        Ok(())
+    }
+
+    fn release_reads(&mut self) {
+        let later = self.reads_waiting_apply.split_off(&self.applied.next());
+        for (_, replies) in std::mem::replace(&mut self.reads_waiting_apply, later) {
+            for reply in replies {
+                bump(&self.metrics.reads);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// Replaces the address book (from a snapshot) and tells the transport.
+    pub(crate) fn set_book(&mut self, book: AddressBook) {
+        for (node, addr) in &book {
+            if *node != self.core.id() {
+                self.transport.set_peer(*node, *addr);
+            }
+        }
+        *lock(&self.book) = book;
+    }
+
+    fn publish_status(&mut self) {
+        let status = self.core.status();
+        if status.role != self.role {
+            match status.role {
+                Role::Candidate => bump(&self.metrics.elections),
+                Role::Leader => bump(&self.metrics.became_leader),
+                _ => {}
+            }
+            self.role = status.role;
+        }
+        let membership = self.core.membership().cloned();
+        let applied = self.applied;
+        self.status.send_if_modified(|current| {
+            let changed = current.core != status
+                || current.membership != membership
+                || current.applied != applied;
+            if changed {
+                current.core = status;
+                current.membership = membership;
+                current.applied = applied;
+            }
+            changed
+        });
+    }
+}
+
+fn propose_error(error: ProposeError) -> ClientError {
+    match error {
+        ProposeError::NotLeader { leader_hint } => ClientError::NotLeader { leader: leader_hint },
+        ProposeError::LeadershipTransfer => ClientError::NotLeader { leader: None },
+        ProposeError::TooLarge { size, limit } => ClientError::TooLarge { size, limit },
+    }
+}
+
+fn read_error(error: ReadError) -> ClientError {
+    match error {
+        ReadError::NotLeader { leader_hint } => ClientError::NotLeader { leader: leader_hint },
+        other => ClientError::ReadFailed(other.to_string()),
+    }
+}

@@ -1,0 +1,218 @@
+//! One node's runtime: the shared transport, the router that hands each inbound message to its
+//! group, and the groups themselves.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conclave_core::{DurableState, Index, NodeId, Protocol, WireMessage};
+use conclave_storage::{FileStore, LogStore, Options};
+use conclave_transport::{GroupId, Inbound, Transport};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::envelope::{self, AddressBook};
+use crate::error::RuntimeError;
+use crate::group::GroupLoop;
+use crate::handle::{GroupHandle, GroupStatus};
+use crate::metrics::Metrics;
+use crate::state_machine::StateMachine;
+use crate::storage::StorageThread;
+
+/// Inbound messages queued per group before the router drops more (the protocols retransmit);
+/// this bounds memory when a group's loop falls behind.
+const GROUP_INBOX: usize = 16 * 1024;
+/// Client requests queued per group; senders wait beyond it (back-pressure on clients).
+const GROUP_REQUESTS: usize = 16 * 1024;
+
+/// How to run one group.
+#[derive(Clone, Debug)]
+pub struct GroupOptions {
+    /// The real duration of one protocol tick.
+    pub tick: Duration,
+    /// The longest a client request may take before it fails with a timeout.
+    pub request_timeout: Duration,
+    /// Peer addresses known from configuration; the replicated address book overrides them.
+    pub initial_peers: AddressBook,
+    /// Log segment options.
+    pub storage: Options,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            tick: Duration::from_millis(20),
+            request_timeout: Duration::from_secs(10),
+            initial_peers: AddressBook::new(),
+            storage: Options::default(),
+        }
+    }
+}
+
+/// A node's runtime, shared by its groups.
+pub struct Runtime {
+    node: NodeId,
+    transport: Transport,
+    routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<Option<String>>>>,
+    failures: watch::Sender<Option<String>>,
+    router: JoinHandle<()>,
+}
+
+impl Runtime {
+    /// Starts routing the transport's inbound messages. Must run inside a tokio runtime.
+    pub fn new(
+        node: NodeId,
+        transport: Transport,
+        mut inbound: mpsc::Receiver<Inbound>,
+    ) -> Runtime {
+        let routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>> = Arc::default();
+        let table = routes.clone();
+        let router = tokio::spawn(async move {
+            while let Some(message) = inbound.recv().await {
+                let route =
+                    table.lock().unwrap_or_else(|p| p.into_inner()).get(&message.group).cloned();
+                match route {
+                    // A full inbox drops the message: the protocol retransmits, and a slow group
+                    // must not stall the others sharing the connection.
+                    Some(route) => {
+                        let _ = route.try_send(message);
+                    }
+                    None => {
+                        tracing::debug!(group = %message.group, from = %message.from, "message for a group not on this node")
+                    }
+                }
+            }
+        });
+        Runtime {
+            node,
+            transport,
+            routes,
+            shutdown: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+            failures: watch::channel(None).0,
+            router,
+        }
+    }
+
+    /// This node.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The transport the groups share.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Opens (or creates) the group's storage in `dir`, restores the state machine from the
+    /// newest snapshot, builds the core from the recovered state with `make_core`, and starts the
+    /// group's loop and storage thread.
+    pub fn start_group<P, S>(
+        &self,
+        group: GroupId,
+        dir: &Path,
+        make_core: impl FnOnce(DurableState) -> Result<P, String>,
+        mut state: S,
+        options: GroupOptions,
+    ) -> Result<GroupHandle<S>, RuntimeError>
+    where
+        P: Protocol + Send + 'static,
+        P::Message: WireMessage + Send,
+        S: StateMachine,
+    {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if routes.contains_key(&group) {
+            return Err(RuntimeError::DuplicateGroup(group));
+        }
+        let store = FileStore::open(dir, &options.storage)?;
+        let durable = store.load()?.state;
+        let mut book = options.initial_peers.clone();
+        let mut applied = Index(0);
+        if let Some(snapshot) = &durable.snapshot {
+            let (saved_book, data) =
+                envelope::split_image(&snapshot.data).map_err(RuntimeError::Snapshot)?;
+            state.restore(&data).map_err(RuntimeError::Snapshot)?;
+            book.extend(saved_book);
+            applied = snapshot.index;
+        }
+        let core = make_core(durable).map_err(RuntimeError::Core)?;
+        let metrics = Arc::new(Metrics::default());
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let storage =
+            StorageThread::start(format!("storage-{group}"), store, done_tx, metrics.clone())
+                .map_err(|e| RuntimeError::Core(format!("cannot start the storage thread: {e}")))?;
+        let (inbox_tx, inbox_rx) = mpsc::channel(GROUP_INBOX);
+        let (requests_tx, requests_rx) = mpsc::channel(GROUP_REQUESTS);
+        let (status_tx, status_rx) = watch::channel(GroupStatus {
+            core: core.status(),
+            membership: core.membership().cloned(),
+            applied,
+            stopped: false,
+        });
+        let state = Arc::new(Mutex::new(state));
+        let book_shared = Arc::new(Mutex::new(AddressBook::new()));
+        let mut group_loop = GroupLoop::new(
+            group,
+            core,
+            state.clone(),
+            book_shared.clone(),
+            self.transport.clone(),
+            storage,
+            metrics.clone(),
+            status_tx,
+            options.tick,
+            requests_rx,
+            inbox_rx,
+            done_rx,
+            self.shutdown.subscribe(),
+            applied,
+        );
+        group_loop.set_book(book);
+        routes.insert(group, inbox_tx);
+        let failures = self.failures.clone();
+        let task = tokio::spawn(async move {
+            let failure = group_loop.run().await;
+            if let Some(error) = &failure {
+                failures.send_replace(Some(format!("group {group}: {error}")));
+            }
+            failure
+        });
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+        Ok(GroupHandle {
+            group,
+            requests: requests_tx,
+            status: status_rx,
+            state,
+            book: book_shared,
+            metrics,
+            request_timeout: options.request_timeout,
+        })
+    }
+
+    /// Resolves with the reason once any group has failed (a storage error): the node must stop.
+    pub async fn failed(&self) -> String {
+        let mut failures = self.failures.subscribe();
+        loop {
+            if let Some(reason) = failures.borrow_and_update().clone() {
+                return reason;
+            }
+            if failures.changed().await.is_err() {
+                return "the runtime stopped".into();
+            }
+        }
+    }
+
+    /// Stops every group (their storage threads finish what they were handed) and the transport.
+    pub async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.router.abort();
+        self.transport.shutdown().await;
+    }
+}

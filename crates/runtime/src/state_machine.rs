@@ -1,0 +1,25 @@
+//! The application side of a group: what committed commands are applied to.
+
+use bytes::Bytes;
+use conclave_core::Index;
+
+/// A deterministic state machine replicated by a consensus group.
+///
+/// Every node applies the same commands in the same order, so `apply` must depend on nothing but
+/// its state and the command: no clock, no randomness, no IO. Its output is what the proposing
+/// client receives as the command's reply.
+pub trait StateMachine: Send + 'static {
+    /// What applying a command returns to the client that proposed it.
+    type Output: Send + 'static;
+
+    /// Applies one committed command at log position `index`.
+    fn apply(&mut self, index: Index, command: &[u8]) -> Self::Output;
+
+    /// An image of the whole state, from which [`StateMachine::restore`] rebuilds it: taken to
+    /// compact the log, and sent to followers that lag behind the compacted log.
+    fn snapshot(&self) -> Bytes;
+
+    /// Replaces the state with an image taken by [`StateMachine::snapshot`]. A damaged image is
+    /// refused with a reason; the node then stops rather than serve a state it cannot trust.
+    fn restore(&mut self, image: &[u8]) -> Result<(), String>;
+}
