@@ -1,7 +1,12 @@
-//! The `conclave` command: the front door to the simulator, the benchmarks and (later) servers.
+//! The `conclave` command: the front door to the simulator, the servers and the benchmarks.
 
 mod bench_core;
+mod bench_kv;
+mod cluster_cmd;
+mod kv_cmd;
+mod serve_cmd;
 mod sim_cmd;
+mod up_cmd;
 mod wal_cmd;
 
 use anyhow::Result;
@@ -25,6 +30,14 @@ enum Command {
         #[command(subcommand)]
         which: wal_cmd::WalCommand,
     },
+    /// Run one node of a replicated key-value cluster that speaks the Redis protocol.
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// Start a local cluster of `conclave serve` processes on loopback; Ctrl-C stops it.
+    Up(up_cmd::UpArgs),
+    /// Get, set, delete or scan keys through any node.
+    Kv(kv_cmd::KvArgs),
+    /// Show a cluster's status, change its membership or move its leadership.
+    Cluster(cluster_cmd::ClusterArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -36,6 +49,9 @@ enum Command {
 enum BenchCommand {
     /// Commands per second of an in-memory Raft cluster stepped on one thread (the core alone).
     Core(bench_core::CoreBenchArgs),
+    /// Load a key-value server (or any Redis server) with concurrent clients and report ops/s
+    /// and latency percentiles.
+    Kv(bench_kv::KvBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -50,5 +66,10 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Command::Bench { which: BenchCommand::Core(args) } => bench_core::run(&args),
+        Command::Bench { which: BenchCommand::Kv(args) } => bench_kv::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
+        Command::Up(args) => up_cmd::run(&args),
+        Command::Kv(args) => std::process::exit(kv_cmd::run(&args)?),
+        Command::Cluster(args) => std::process::exit(cluster_cmd::run(&args)?),
     }
 }

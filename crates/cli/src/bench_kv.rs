@@ -1,0 +1,262 @@
+//! `conclave bench kv`: a closed-loop load generator for the key-value server (or any Redis
+//! server), with a progress bar, latency percentiles and optional JSON output.
+
+use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use conclave_resp::Frame;
+use conclave_server::client::RespClient;
+use serde_json::json;
+
+/// The operation mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Op {
+    /// SET key value.
+    Set,
+    /// GET key.
+    Get,
+    /// GET with probability --read-ratio, else SET.
+    Mixed,
+}
+
+/// Flags of `conclave bench kv`.
+#[derive(Args, Debug)]
+pub struct KvBenchArgs {
+    /// Server client addresses, comma-separated; clients are spread over them.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    pub addr: Vec<SocketAddr>,
+    /// Concurrent clients, one connection each, each with one pipeline in flight.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Total requests (ignored with --duration).
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: u64,
+    /// Run for this many seconds instead of a request count.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// What to send.
+    #[arg(long, value_enum, default_value_t = Op::Set)]
+    pub op: Op,
+    /// With --op mixed: the fraction of GETs.
+    #[arg(long, default_value_t = 0.5)]
+    pub read_ratio: f64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Keys are drawn uniformly from this many.
+    #[arg(long, default_value_t = 100_000)]
+    pub keyspace: u64,
+    /// Commands per pipeline (1: no pipelining).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Read mode for GETs: linearizable, lease or stale.
+    #[arg(long, default_value = "linearizable")]
+    pub read_mode: String,
+    /// Password, if the cluster requires one.
+    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Seed of the key and operation choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// What one client measured.
+#[derive(Default)]
+struct ClientResult {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// A tiny xorshift generator: the benchmark's choices need speed, not quality.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Runs the benchmark and prints its summary.
+pub fn run(args: &KvBenchArgs) -> Result<()> {
+    if args.clients == 0 || args.pipeline == 0 || args.keyspace == 0 {
+        bail!("--clients, --pipeline and --keyspace must be at least 1");
+    }
+    if !matches!(args.read_mode.as_str(), "linearizable" | "lease" | "stale") {
+        bail!("--read-mode must be linearizable, lease or stale");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: &KvBenchArgs) -> Result<()> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let per_client = args.requests.div_ceil(args.clients as u64);
+    let mut connections = Vec::new();
+    for i in 0..args.clients {
+        let addr = args.addr[i % args.addr.len()];
+        let mut client = RespClient::connect(addr, Duration::from_secs(5))
+            .await
+            .with_context(|| format!("connecting client {i} to {addr}"))?;
+        let timeout = Duration::from_secs(10);
+        if let Some(password) = &args.password {
+            client.call(&[b"AUTH", password.as_bytes()], timeout).await?;
+        }
+        let reply = client.call(&[b"READMODE", args.read_mode.as_bytes()], timeout).await?;
+        if matches!(reply, Frame::Error(_)) && args.read_mode != "linearizable" {
+            bail!("{addr} does not support READMODE; use --read-mode linearizable");
+        }
+        connections.push(client);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, client) in connections.into_iter().enumerate() {
+        let (done, stop) = (done.clone(), stop.clone());
+        let (op, ratio, size, keyspace, pipeline) =
+            (args.op, args.read_ratio, args.value_size, args.keyspace, args.pipeline);
+        let quota = if args.duration.is_some() { u64::MAX } else { per_client };
+        let seed = args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1);
+        tasks.push(tokio::spawn(async move {
+            drive(client, op, ratio, size, keyspace, pipeline, quota, seed, &done, &stop).await
+        }));
+    }
+    let total = if args.duration.is_some() { None } else { Some(per_client * args.clients as u64) };
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let progress = std::io::stderr().is_terminal();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let count = done.load(Ordering::Relaxed);
+        if progress {
+            let elapsed = started.elapsed().as_secs_f64();
+            let fraction = match (total, args.duration) {
+                (Some(t), _) => count as f64 / t as f64,
+                (None, Some(d)) => elapsed / d,
+                _ => 0.0,
+            }
+            .min(1.0);
+            let bar = (fraction * 30.0) as usize;
+            eprint!(
+                "\r[{}{}] {:5.1}%  {} ops  {:.0} ops/s   ",
+                "=".repeat(bar),
+                " ".repeat(30 - bar),
+                fraction * 100.0,
+                count,
+                count as f64 / elapsed.max(1e-9)
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in tasks {
+        let result = task.await.context("a client task failed")??;
+        latencies.extend(result.latencies_us);
+        errors += result.errors;
+        first_error = first_error.or(result.first_error);
+    }
+    latencies.sort_unstable();
+    let ops = latencies.len() as u64;
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
+        f64::from(latencies[rank.clamp(1, latencies.len()) - 1]) / 1000.0
+    };
+    let mean = latencies.iter().map(|&l| f64::from(l)).sum::<f64>()
+        / latencies.len().max(1) as f64
+        / 1000.0;
+    let rate = ops as f64 / elapsed;
+    let op = format!("{:?}", args.op).to_lowercase();
+    println!(
+        "{op}: {ops} ops in {elapsed:.2} s = {rate:.0} ops/s | clients {} pipeline {} value {} B | latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3} mean {:.3} | errors {errors}",
+        args.clients, args.pipeline, args.value_size, pct(50.0), pct(90.0), pct(99.0), pct(99.9), pct(100.0), mean
+    );
+    if let Some(error) = &first_error {
+        println!("first error: {error}");
+    }
+    if let Some(path) = &args.json {
+        let value = json!({
+            "op": op, "clients": args.clients, "pipeline": args.pipeline, "value_size": args.value_size,
+            "keyspace": args.keyspace, "read_mode": args.read_mode, "ops": ops, "errors": errors,
+            "seconds": elapsed, "ops_per_sec": rate,
+            "latency_ms": { "p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0), "p999": pct(99.9), "max": pct(100.0), "mean": mean },
+        });
+        std::fs::write(path, format!("{value:#}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    mut client: RespClient,
+    op: Op,
+    read_ratio: f64,
+    value_size: usize,
+    keyspace: u64,
+    pipeline: usize,
+    quota: u64,
+    seed: u64,
+    done: &AtomicU64,
+    stop: &AtomicBool,
+) -> Result<ClientResult> {
+    let mut rng = XorShift(seed | 1);
+    let value = vec![b'x'; value_size];
+    let mut result = ClientResult::default();
+    let mut sent = 0;
+    while sent < quota && !stop.load(Ordering::Relaxed) {
+        let batch = pipeline.min((quota - sent) as usize);
+        for _ in 0..batch {
+            let key = format!("key:{:012}", rng.next() % keyspace);
+            let read = match op {
+                Op::Get => true,
+                Op::Set => false,
+                Op::Mixed => (rng.next() % 1_000_000) as f64 / 1_000_000.0 < read_ratio,
+            };
+            if read {
+                client.send(&[b"GET", key.as_bytes()]);
+            } else {
+                client.send(&[b"SET", key.as_bytes(), &value]);
+            }
+        }
+        let began = Instant::now();
+        client.flush().await?;
+        for _ in 0..batch {
+            let reply = client.recv().await?;
+            if let Frame::Error(e) = reply {
+                result.errors += 1;
+                result.first_error.get_or_insert_with(|| String::from_utf8_lossy(&e).into_owned());
+            }
+        }
+        let took = began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        result.latencies_us.extend(std::iter::repeat_n(took, batch));
+        sent += batch as u64;
+        done.fetch_add(batch as u64, Ordering::Relaxed);
+    }
+    Ok(result)
+}

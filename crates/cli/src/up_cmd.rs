@@ -1,0 +1,248 @@
+//! `conclave up`: a local cluster of `conclave serve` child processes on loopback.
+
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use conclave_server::http;
+use tokio::process::{Child, Command};
+
+/// Flags of `conclave up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// How many nodes (voters).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Put the client (Redis) ports at P, P+1, ...; peer ports are at P+100+i and admin ports at
+    /// P+200+i. Without it, the ports of the previous run in the data directory are reused, or
+    /// free ones are chosen (and saved there).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Where the nodes keep their data (node-N/) and logs (node-N.log); reused on the next run.
+    #[arg(long, default_value = "conclave-data")]
+    pub data_dir: PathBuf,
+    /// Require clients to AUTH with this password.
+    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Log level of the nodes (their logs go to DATA_DIR/node-N.log).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Extra flags passed to every `conclave serve`, e.g. `--serve-arg=--tick-ms=10`.
+    #[arg(long = "serve-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    pub serve_args: Vec<String>,
+}
+
+/// One node's three addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ports {
+    client: SocketAddr,
+    peer: SocketAddr,
+    admin: SocketAddr,
+}
+
+const PORTS_FILE: &str = "ports";
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Ports from `--port`, or from the previous run, or fresh free ones.
+fn choose_ports(args: &UpArgs) -> Result<Vec<Ports>> {
+    let saved = args.data_dir.join(PORTS_FILE);
+    if let Some(base) = args.port {
+        let top = u32::from(base) + 200 + args.nodes as u32;
+        if base == 0 || top > u32::from(u16::MAX) {
+            bail!("--port {base}: the node ports would run past 65535");
+        }
+        return Ok((0..args.nodes as u16)
+            .map(|i| Ports {
+                client: loopback(base + i),
+                peer: loopback(base + 100 + i),
+                admin: loopback(base + 200 + i),
+            })
+            .collect());
+    }
+    if let Ok(text) = std::fs::read_to_string(&saved) {
+        let ports: Vec<Ports> = text
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace().map(|p| p.parse::<SocketAddr>());
+                Some(Ports {
+                    client: parts.next()?.ok()?,
+                    peer: parts.next()?.ok()?,
+                    admin: parts.next()?.ok()?,
+                })
+            })
+            .collect();
+        if ports.len() == args.nodes {
+            return Ok(ports);
+        }
+        bail!(
+            "{} holds a {}-node cluster; run with --nodes {} or choose another --data-dir",
+            args.data_dir.display(),
+            ports.len(),
+            ports.len()
+        );
+    }
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..args.nodes {
+        let mut three = Vec::new();
+        for _ in 0..3 {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            three.push(listener.local_addr()?);
+            held.push(listener);
+        }
+        ports.push(Ports { client: three[0], peer: three[1], admin: three[2] });
+    }
+    drop(held);
+    Ok(ports)
+}
+
+fn save_ports(dir: &Path, ports: &[Ports]) -> Result<()> {
+    let text: String =
+        ports.iter().map(|p| format!("{} {} {}\n", p.client, p.peer, p.admin)).collect();
+    std::fs::write(dir.join(PORTS_FILE), text).context("saving the ports")
+}
+
+/// Starts the cluster, waits for a leader, prints how to connect, and stops every child on
+/// Ctrl-C or SIGTERM.
+pub fn run(args: &UpArgs) -> Result<()> {
+    if args.nodes == 0 || args.nodes > 99 {
+        bail!("--nodes must be in 1..=99");
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let ports = choose_ports(args)?;
+    save_ports(&args.data_dir, &ports)?;
+    let members: Vec<String> =
+        ports.iter().enumerate().map(|(i, p)| format!("{}={}", i + 1, p.peer)).collect();
+    let exe = std::env::current_exe().context("finding the conclave binary")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut children: Vec<Child> = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let id = i + 1;
+            let log_path = args.data_dir.join(format!("node-{id}.log"));
+            let log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("opening {}", log_path.display()))?;
+            let mut command = Command::new(&exe);
+            command
+                .arg("serve")
+                .arg(format!("--id={id}"))
+                .arg(format!("--data-dir={}", args.data_dir.join(format!("node-{id}")).display()))
+                .arg(format!("--members={}", members.join(",")))
+                .arg(format!("--peer-addr={}", p.peer))
+                .arg(format!("--client-addr={}", p.client))
+                .arg(format!("--admin-addr={}", p.admin))
+                .arg(format!("--log-level={}", args.log_level))
+                .args(&args.serve_args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .kill_on_drop(true);
+            if let Some(password) = &args.password {
+                command.env("CONCLAVE_PASSWORD", password);
+            }
+            children.push(command.spawn().with_context(|| format!("starting node {id}"))?);
+        }
+        let outcome = tokio::select! {
+            ready = wait_ready(&ports, &mut children) => ready,
+            () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        };
+        match outcome {
+            Ok(leader) => {
+                println!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
+                for (i, p) in ports.iter().enumerate() {
+                    println!(
+                        "  node {}  redis-cli -p {:<5}  admin http://{}/status  log {}",
+                        i + 1,
+                        p.client.port(),
+                        p.admin,
+                        args.data_dir.join(format!("node-{}.log", i + 1)).display()
+                    );
+                }
+                println!("  leader: node {leader}. Any node accepts reads and writes.");
+                println!("Ctrl-C stops the cluster.");
+                tokio::select! {
+                    () = crate::serve_cmd::shutdown_signal() => {}
+                    () = watch_children(&mut children) => {}
+                }
+            }
+            Err(error) => eprintln!("conclave up: {error:#}; stopping the nodes"),
+        }
+        stop_all(&mut children).await;
+        Ok(())
+    })
+}
+
+/// Waits until every node answers on its admin port and they agree on a leader.
+async fn wait_ready(ports: &[Ports], children: &mut [Child]) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (i, child) in children.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait()? {
+                bail!("node {} exited at start ({status}); see its log", i + 1);
+            }
+        }
+        let mut leaders = Vec::new();
+        for p in ports {
+            if let Ok((200, body)) =
+                http::call(p.admin, "GET", "/status", None, Duration::from_secs(1)).await
+            {
+                let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                leaders.push(value["leader"].as_u64());
+            }
+        }
+        if leaders.len() == ports.len() {
+            if let Some(Some(leader)) = leaders.first() {
+                if leaders.iter().all(|l| *l == Some(*leader)) {
+                    return Ok(*leader);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the nodes did not agree on a leader within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reports children that exit while the cluster runs; returns when all have.
+async fn watch_children(children: &mut [Child]) {
+    let mut alive = vec![true; children.len()];
+    while alive.iter().any(|a| *a) {
+        for (i, child) in children.iter_mut().enumerate() {
+            if alive[i] {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("conclave up: node {} exited ({status})", i + 1);
+                    alive[i] = false;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SIGTERM to every child, then SIGKILL to any still running after 5 s.
+async fn stop_all(children: &mut [Child]) {
+    use rustix::process::{kill_process, Pid, Signal};
+    for child in children.iter() {
+        if let Some(pid) = child.id().and_then(|id| Pid::from_raw(id as i32)) {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+    }
+    for child in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
+    println!("Conclave: stopped.");
+}

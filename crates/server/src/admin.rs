@@ -1,0 +1,313 @@
+//! The HTTP admin port: `GET /status`, `GET /metrics`, `POST /members`, `POST /transfer-leader`.
+//!
+//! Membership changes and transfers must reach the leader; a follower answers them with
+//! `421 Misdirected Request` naming the leader and its admin address, which is how
+//! `conclave cluster` finds the leader from any node.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use conclave_core::{MembershipChange, NodeId};
+use conclave_runtime::ClientError;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpStream;
+
+use crate::http::{read_request, write_response, Request, Response};
+use crate::shared::Shared;
+
+/// Serves one admin connection.
+pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
+    let response = match read_request(&mut stream).await {
+        Ok(request) => route(&shared, request).await,
+        Err(response) => response,
+    };
+    write_response(&mut stream, &response).await;
+}
+
+async fn route(shared: &Shared, request: Request) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/status") => Response::json(200, &status(shared).await),
+        ("GET", "/metrics") => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: metrics(shared),
+        },
+        ("POST", "/members") => members(shared, &request.body).await,
+        ("POST", "/transfer-leader") => transfer(shared, &request.body).await,
+        (_, "/status" | "/metrics" | "/members" | "/transfer-leader") => {
+            Response::error(405, format!("{} is not allowed on {}", request.method, request.path))
+        }
+        _ => {
+            Response::error(404, "unknown path; try /status, /metrics, /members, /transfer-leader")
+        }
+    }
+}
+
+fn dir_bytes(dir: &Path, prefix: &str) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The node's state as JSON.
+pub(crate) async fn status(shared: &Shared) -> serde_json::Value {
+    let status = shared.handle.status();
+    let core = status.core;
+    let progress = shared.handle.progress().await.unwrap_or_default();
+    let membership = status.membership.clone().unwrap_or_default();
+    let book = shared.handle.addresses();
+    let connected = shared.transport.connected();
+    let mut members = Vec::new();
+    let roles = membership
+        .voters
+        .iter()
+        .map(|id| (*id, "voter"))
+        .chain(
+            membership
+                .outgoing
+                .iter()
+                .filter(|id| !membership.voters.contains(id))
+                .map(|id| (*id, "outgoing-voter")),
+        )
+        .chain(membership.learners.iter().map(|id| (*id, "learner")));
+    for (id, role) in roles {
+        let advertised = shared.addresses_of(id);
+        let matched = if id == shared.config.id {
+            Some(core.last_index.0)
+        } else {
+            progress.iter().find(|p| p.id == id).map(|p| p.matched.0)
+        };
+        members.push(json!({
+            "id": id.0,
+            "role": role,
+            "peer_addr": book.get(&id).map(ToString::to_string),
+            "client_addr": advertised.map(|a| a.client.to_string()),
+            "admin_addr": advertised.map(|a| a.admin.to_string()),
+            "match": matched,
+            "connected": id == shared.config.id || connected.contains(&id),
+        }));
+    }
+    let leader = core.leader.and_then(|l| shared.addresses_of(l));
+    let dir = &shared.config.data_dir;
+    let (keys, expires) = shared.handle.with_state(|m| (m.store.len(), m.store.expires()));
+    json!({
+        "id": shared.config.id.0,
+        "role": core.role.to_string(),
+        "term": core.term.0,
+        "leader": core.leader.map(|l| l.0),
+        "leader_client_addr": leader.map(|a| a.client.to_string()),
+        "leader_admin_addr": leader.map(|a| a.admin.to_string()),
+        "commit": core.commit.0,
+        "applied": status.applied.0,
+        "last_index": core.last_index.0,
+        "snapshot_index": core.snapshot_index.0,
+        "joint": !membership.outgoing.is_empty(),
+        "members": members,
+        "log_bytes": dir_bytes(dir, "log-"),
+        "snapshot_bytes": dir_bytes(dir, "snapshot-"),
+        "keys": keys,
+        "expires": expires,
+        "clients": shared.stats.connected.load(Ordering::Relaxed),
+        "stopped": status.stopped,
+    })
+}
+
+fn metrics(shared: &Shared) -> String {
+    let mut out = String::new();
+    shared.handle.metrics().render(&mut out, shared.handle.group().0);
+    let t = shared.transport.stats();
+    let status = shared.handle.status();
+    let gauges: [(&str, &str, u64); 6] = [
+        ("conclave_term", "The current term.", status.core.term.0),
+        ("conclave_commit_index", "The commit index.", status.core.commit.0),
+        ("conclave_applied_index", "The applied index.", status.applied.0),
+        ("conclave_is_leader", "1 if this node leads.", u64::from(shared.handle.is_leader())),
+        ("conclave_keys", "Keys in the store.", shared.handle.with_state(|m| m.store.len() as u64)),
+        (
+            "conclave_clients_connected",
+            "Open client connections.",
+            shared.stats.connected.load(Ordering::Relaxed) as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    }
+    let s = &shared.stats;
+    let counters: [(&str, &str, u64); 9] = [
+        ("conclave_transport_bytes_sent_total", "Bytes written to peer links.", t.bytes_sent),
+        (
+            "conclave_transport_bytes_received_total",
+            "Bytes read from peer links.",
+            t.bytes_received,
+        ),
+        (
+            "conclave_transport_frames_refused_total",
+            "Peer frames refused (bad version, size, checksum or handshake).",
+            t.frames_refused,
+        ),
+        ("conclave_transport_connects_total", "Peer links established.", t.connects),
+        (
+            "conclave_transport_messages_dropped_total",
+            "Peer messages dropped by the transport.",
+            t.messages_dropped,
+        ),
+        (
+            "conclave_client_connections_total",
+            "Client connections accepted.",
+            s.connections_total.load(Ordering::Relaxed),
+        ),
+        (
+            "conclave_client_commands_total",
+            "Client commands executed.",
+            s.commands.load(Ordering::Relaxed),
+        ),
+        (
+            "conclave_client_errors_total",
+            "Client commands answered with an error.",
+            s.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "conclave_client_forwarded_total",
+            "Writes forwarded to the leader.",
+            s.forwarded.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
+    out
+}
+
+/// The body of `POST /members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersRequest {
+    /// `add-learner`, `promote` or `remove`.
+    action: String,
+    /// The node.
+    id: u64,
+    /// For `add-learner`: where its peer port is.
+    peer_addr: Option<String>,
+}
+
+/// The body of `POST /transfer-leader`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    /// The voter to hand leadership to; the most caught-up other voter when absent.
+    to: Option<u64>,
+}
+
+fn not_leader(shared: &Shared, leader: Option<NodeId>) -> Response {
+    let admin = leader.and_then(|l| shared.addresses_of(l)).map(|a| a.admin.to_string());
+    Response::json(
+        421,
+        &json!({ "error": "not the leader", "leader": leader.map(|l| l.0), "leader_admin_addr": admin }),
+    )
+}
+
+fn failure(shared: &Shared, error: ClientError) -> Response {
+    match error {
+        ClientError::NotLeader { leader } => not_leader(shared, leader),
+        ClientError::Refused(reason) => Response::error(400, reason),
+        ClientError::Timeout(_) | ClientError::Unknown => Response::error(504, error.to_string()),
+        other => Response::error(503, other.to_string()),
+    }
+}
+
+async fn members(shared: &Shared, body: &[u8]) -> Response {
+    let request: MembersRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return Response::error(400, format!("body: {e}")),
+    };
+    if request.id == 0 {
+        return Response::error(400, "id: must be at least 1");
+    }
+    let status = shared.handle.status();
+    if !shared.handle.is_leader() {
+        return not_leader(shared, status.core.leader);
+    }
+    let id = NodeId(request.id);
+    let result = match request.action.as_str() {
+        "add-learner" | "add" => {
+            let Some(addr) = request.peer_addr.as_deref() else {
+                return Response::error(400, "peer_addr: required to add a node");
+            };
+            let addr: SocketAddr = match addr.parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    return Response::error(400, format!("peer_addr: {addr:?} is not host:port"))
+                }
+            };
+            shared.handle.add_learner(id, addr).await
+        }
+        "promote" => shared.handle.change_membership(MembershipChange::Promote(id)).await,
+        "remove" => shared.handle.change_membership(MembershipChange::Remove(id)).await,
+        other => {
+            return Response::error(
+                400,
+                format!("action: {other:?} is not add-learner, promote or remove"),
+            )
+        }
+    };
+    match result {
+        Ok(()) => Response::json(200, &status_after(shared).await),
+        Err(error) => failure(shared, error),
+    }
+}
+
+async fn status_after(shared: &Shared) -> serde_json::Value {
+    json!({ "ok": true, "status": status(shared).await })
+}
+
+async fn transfer(shared: &Shared, body: &[u8]) -> Response {
+    let request: TransferRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TransferRequest::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return Response::error(400, format!("body: {e}")),
+        }
+    };
+    let status = shared.handle.status();
+    if !shared.handle.is_leader() {
+        return not_leader(shared, status.core.leader);
+    }
+    let target = match request.to {
+        Some(id) => NodeId(id),
+        None => {
+            let progress = shared.handle.progress().await.unwrap_or_default();
+            let voters = status.membership.map(|m| m.voters).unwrap_or_default();
+            match progress.iter().filter(|p| voters.contains(&p.id)).max_by_key(|p| p.matched) {
+                Some(p) => p.id,
+                None => return Response::error(400, "to: no other voter to hand leadership to"),
+            }
+        }
+    };
+    if let Err(error) = shared.handle.transfer_leadership(target).await {
+        return failure(shared, error);
+    }
+    // The transfer is asynchronous; report where leadership went, waiting a bounded time.
+    let deadline = tokio::time::Instant::now() + shared.config.election_wait;
+    loop {
+        let leader = shared.handle.status().core.leader;
+        if leader == Some(target) {
+            return Response::json(200, &json!({ "ok": true, "leader": target.0 }));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Response::json(
+                504,
+                &json!({ "error": "the transfer did not complete in time", "leader": leader.map(|l| l.0) }),
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,322 @@
+//! Commands about the connection and the server rather than the data: PING, ECHO, HELLO, AUTH,
+//! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, and Conclave's own READMODE, READONLY /
+//! READWRITE and REDIRECT. None of them goes through consensus.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use conclave_core::Role;
+use conclave_resp::{Frame, Version};
+use conclave_runtime::ReadConsistency;
+
+use crate::session::Session;
+
+fn arity(name: &[u8]) -> Frame {
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        String::from_utf8_lossy(name).to_lowercase()
+    ))
+}
+
+fn text(s: impl Into<String>) -> Frame {
+    Frame::Bulk(Bytes::from(s.into()))
+}
+
+fn simple(s: &'static str) -> Frame {
+    Frame::Simple(Bytes::from_static(s.as_bytes()))
+}
+
+/// Executes a non-data command.
+pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Frame {
+    match name {
+        b"PING" => match args.len() {
+            1 => simple("PONG"),
+            2 => Frame::Bulk(args[1].clone()),
+            _ => arity(name),
+        },
+        b"ECHO" if args.len() == 2 => Frame::Bulk(args[1].clone()),
+        b"QUIT" => {
+            session.close = true;
+            Frame::ok()
+        }
+        b"SELECT" if args.len() == 2 => match &args[1][..] {
+            b"0" => Frame::ok(),
+            _ => Frame::error("ERR DB index is out of range"),
+        },
+        b"AUTH" => auth(session, args),
+        b"HELLO" => hello(session, args),
+        b"CLIENT" => client(session, args),
+        b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(session, args)) },
+        b"CONFIG" => config(session, args),
+        b"COMMAND" => Frame::Array(Vec::new()),
+        b"READMODE" => readmode(session, args),
+        b"READONLY" if args.len() == 1 => {
+            session.consistency = ReadConsistency::Stale;
+            Frame::ok()
+        }
+        b"READWRITE" if args.len() == 1 => {
+            session.consistency = ReadConsistency::Linearizable;
+            Frame::ok()
+        }
+        b"REDIRECT" => match args.get(1).map(|a| a.to_ascii_uppercase()) {
+            Some(v) if args.len() == 2 && (v == b"ON" || v == b"OFF") => {
+                session.redirect = v == b"ON";
+                Frame::ok()
+            }
+            None => text(if session.redirect { "on" } else { "off" }),
+            _ => Frame::error("ERR REDIRECT takes ON or OFF"),
+        },
+        b"CONCLAVE" => match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
+            Some(b"FORWARDED") if args.len() == 2 => {
+                session.forwarded = true;
+                Frame::ok()
+            }
+            Some(b"LEADER") if args.len() == 2 => {
+                let status = session.shared.handle.status();
+                match status.core.leader.and_then(|l| session.shared.leader_client_addr(l)) {
+                    Some(addr) => text(addr.to_string()),
+                    None => Frame::Null,
+                }
+            }
+            _ => Frame::error("ERR unknown CONCLAVE subcommand; try LEADER"),
+        },
+        b"ECHO" | b"SELECT" | b"READONLY" | b"READWRITE" => arity(name),
+        _ => {
+            let mut message = format!(
+                "ERR unknown command '{}', with args beginning with: ",
+                String::from_utf8_lossy(&args[0])
+            );
+            for arg in args.iter().skip(1).take(8) {
+                let _ = write!(message, "'{}' ", String::from_utf8_lossy(arg));
+            }
+            Frame::error(message)
+        }
+    }
+}
+
+fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
+    let password = match args.len() {
+        2 => &args[1],
+        3 if args[1].eq_ignore_ascii_case(b"default") => &args[2],
+        3 => return Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+        _ => return arity(b"auth"),
+    };
+    match &session.shared.config.password {
+        None => Frame::error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ),
+        Some(expected) if expected.as_bytes() == &password[..] => {
+            session.authenticated = true;
+            Frame::ok()
+        }
+        Some(_) => Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+    }
+}
+
+fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
+    let mut version = session.version;
+    let mut rest = &args[1..];
+    if let Some(first) = rest.first() {
+        version = match &first[..] {
+            b"2" => Version::Resp2,
+            b"3" => Version::Resp3,
+            _ => return Frame::error("NOPROTO unsupported protocol version"),
+        };
+        rest = &rest[1..];
+    }
+    while let Some(option) = rest.first() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"AUTH" if rest.len() >= 3 => {
+                let reply =
+                    auth(session, &[Bytes::from_static(b"AUTH"), rest[1].clone(), rest[2].clone()]);
+                if matches!(reply, Frame::Error(_)) {
+                    return reply;
+                }
+                rest = &rest[3..];
+            }
+            b"SETNAME" if rest.len() >= 2 => {
+                session.name = Some(rest[1].clone());
+                rest = &rest[2..];
+            }
+            _ => return Frame::error("ERR Syntax error in HELLO option"),
+        }
+    }
+    if !session.authenticated {
+        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    session.version = version;
+    let leader = session.shared.handle.is_leader();
+    Frame::Map(vec![
+        (text("server"), text("redis")),
+        (text("version"), text(REDIS_COMPAT_VERSION)),
+        (text("proto"), Frame::Integer(if version == Version::Resp3 { 3 } else { 2 })),
+        (text("id"), Frame::Integer(session.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text(if leader { "master" } else { "replica" })),
+        (text("modules"), Frame::Array(Vec::new())),
+    ])
+}
+
+/// The Redis version Conclave answers to, for clients that check features by version.
+const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+fn client(session: &mut Session, args: &[Bytes]) -> Frame {
+    let Some(sub) = args.get(1).map(|a| a.to_ascii_uppercase()) else { return arity(b"client") };
+    match (sub.as_slice(), args.len()) {
+        (b"SETNAME", 3) => {
+            if args[2].iter().any(|b| *b <= b' ' || *b > b'~') {
+                return Frame::error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            session.name = (!args[2].is_empty()).then(|| args[2].clone());
+            Frame::ok()
+        }
+        (b"GETNAME", 2) => session.name.clone().map_or(Frame::Null, Frame::Bulk),
+        (b"ID", 2) => Frame::Integer(session.id as i64),
+        (b"SETINFO", 4) => Frame::ok(),
+        (b"INFO", 2) => text(format!(
+            "id={} name={} resp={} readmode={}\n",
+            session.id,
+            session
+                .name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default(),
+            if session.version == Version::Resp3 { 3 } else { 2 },
+            readmode_name(session.consistency)
+        )),
+        (b"SETNAME" | b"GETNAME" | b"ID" | b"SETINFO" | b"INFO", _) => arity(b"client"),
+        _ => Frame::error(format!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn readmode_name(consistency: ReadConsistency) -> &'static str {
+    match consistency {
+        ReadConsistency::Linearizable => "linearizable",
+        ReadConsistency::Lease => "lease",
+        ReadConsistency::Stale => "stale",
+    }
+}
+
+fn readmode(session: &mut Session, args: &[Bytes]) -> Frame {
+    match args.len() {
+        1 => text(readmode_name(session.consistency)),
+        2 => {
+            session.consistency = match args[1].to_ascii_lowercase().as_slice() {
+                b"linearizable" => ReadConsistency::Linearizable,
+                b"lease" => ReadConsistency::Lease,
+                b"stale" => ReadConsistency::Stale,
+                _ => return Frame::error("ERR READMODE takes linearizable, lease or stale"),
+            };
+            Frame::ok()
+        }
+        _ => arity(b"readmode"),
+    }
+}
+
+fn config(session: &Session, args: &[Bytes]) -> Frame {
+    let sub = args.get(1).map(|a| a.to_ascii_uppercase());
+    if sub.as_deref() != Some(b"GET") || args.len() < 3 {
+        return Frame::error("ERR CONFIG supports GET <parameter> only");
+    }
+    let known: [(&str, String); 5] = [
+        ("save", String::new()),
+        ("appendonly", "yes".into()),
+        ("appendfsync", "always".into()),
+        ("databases", "1".into()),
+        ("maxclients", session.shared.config.max_clients.to_string()),
+    ];
+    let mut pairs = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in &known {
+            if conclave_kv::glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()) {
+                pairs.push((text(*name), text(value.clone())));
+            }
+        }
+    }
+    Frame::Map(pairs)
+}
+
+/// INFO: Redis's sections, with Raft's view in `replication`.
+fn info(session: &Session, args: &[Bytes]) -> String {
+    let shared = &session.shared;
+    let wanted: Vec<String> =
+        args[1..].iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
+    let all = wanted.is_empty()
+        || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let want = |section: &str| all || wanted.iter().any(|w| w == section);
+    let mut out = String::new();
+    let status = shared.handle.status();
+    if want("server") {
+        let _ = write!(
+            out,
+            "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nconclave_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nnode_id:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            shared.run_id,
+            shared.config.client_addr.port(),
+            shared.started.elapsed().as_secs(),
+            shared.config.id,
+        );
+    }
+    if want("clients") {
+        let _ = write!(
+            out,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            shared.stats.connected.load(Ordering::Relaxed),
+            shared.config.max_clients
+        );
+    }
+    if want("stats") {
+        let s = &shared.stats;
+        let _ = write!(
+            out,
+            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\n\r\n",
+            s.connections_total.load(Ordering::Relaxed),
+            s.rejected.load(Ordering::Relaxed),
+            s.commands.load(Ordering::Relaxed),
+            s.errors.load(Ordering::Relaxed),
+            s.forwarded.load(Ordering::Relaxed),
+        );
+    }
+    if want("replication") {
+        let core = status.core;
+        let leader_addr = core.leader.and_then(|l| shared.leader_client_addr(l));
+        let membership = status.membership.clone().unwrap_or_default();
+        let list = |ids: &[conclave_core::NodeId]| {
+            ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+        };
+        let _ = write!(
+            out,
+            "# Replication\r\nrole:{}\r\nraft_role:{}\r\nraft_term:{}\r\nleader_id:{}\r\nleader_addr:{}\r\ncommit_index:{}\r\napplied_index:{}\r\nlast_index:{}\r\nsnapshot_index:{}\r\nvoters:{}\r\nlearners:{}\r\njoint:{}\r\nconnected_peers:{}\r\n\r\n",
+            if core.role == Role::Leader { "master" } else { "slave" },
+            core.role,
+            core.term,
+            core.leader.map(|l| l.to_string()).unwrap_or_default(),
+            leader_addr.map(|a| a.to_string()).unwrap_or_default(),
+            core.commit,
+            status.applied,
+            core.last_index,
+            core.snapshot_index,
+            list(&membership.voters),
+            list(&membership.learners),
+            u8::from(!membership.outgoing.is_empty()),
+            shared.transport.connected().len(),
+        );
+    }
+    if want("keyspace") {
+        let (keys, expires) = shared.handle.with_state(|m| (m.store.len(), m.store.expires()));
+        let _ = write!(out, "# Keyspace\r\n");
+        if keys > 0 {
+            let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+        out.push_str("\r\n");
+    }
+    out
+}

@@ -1,0 +1,209 @@
+//! A deliberately small HTTP/1.1 server for the admin port: one request per connection, bounded
+//! header and body sizes, `Content-Length` bodies only. The admin API is a handful of JSON
+//! endpoints for operators and scripts; a full HTTP stack would cost more than it gives.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest request head accepted.
+const HEAD_MAX: usize = 16 << 10;
+/// Largest request body accepted.
+const BODY_MAX: usize = 64 << 10;
+/// How long a client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The content type.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response { status, content_type: "application/json", body: format!("{value:#}\n") }
+    }
+
+    /// A JSON error: `{"error": message}` plus extra fields.
+    pub fn error(status: u16, message: impl Into<String>) -> Response {
+        Response::json(status, &serde_json::json!({ "error": message.into() }))
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        421 => "Misdirected Request",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+/// Parses a request head and tells how long the body is.
+fn parse_head(head: &[u8]) -> Result<(String, String, usize), Response> {
+    let text =
+        std::str::from_utf8(head).map_err(|_| Response::error(400, "request head is not UTF-8"))?;
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Response::error(400, "malformed request line"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(Response::error(400, "only HTTP/1.x is served"));
+    }
+    let mut length = 0;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(Response::error(400, "malformed header"));
+        };
+        if name.eq_ignore_ascii_case("content-length") {
+            length =
+                value.trim().parse().map_err(|_| Response::error(400, "bad Content-Length"))?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Response::error(
+                400,
+                "chunked bodies are not accepted; send Content-Length",
+            ));
+        }
+    }
+    if length > BODY_MAX {
+        return Err(Response::error(413, format!("bodies are limited to {BODY_MAX} bytes")));
+    }
+    let path = target.split('?').next().unwrap_or_default().to_string();
+    Ok((method.to_string(), path, length))
+}
+
+/// Reads one request from `stream`.
+pub async fn read_request(stream: &mut TcpStream) -> Result<Request, Response> {
+    let work = async {
+        let mut buf = Vec::with_capacity(1024);
+        let head_end = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            if buf.len() > HEAD_MAX {
+                return Err(Response::error(413, "request head too large"));
+            }
+            let mut chunk = [0u8; 4096];
+            let n =
+                stream.read(&mut chunk).await.map_err(|e| Response::error(400, e.to_string()))?;
+            if n == 0 {
+                return Err(Response::error(400, "connection closed mid-request"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let (method, path, length) = parse_head(&buf[..head_end])?;
+        let mut body = buf[head_end + 4..].to_vec();
+        if body.len() > length {
+            body.truncate(length);
+        }
+        while body.len() < length {
+            let mut chunk = vec![0u8; (length - body.len()).min(16 << 10)];
+            let n =
+                stream.read(&mut chunk).await.map_err(|e| Response::error(400, e.to_string()))?;
+            if n == 0 {
+                return Err(Response::error(400, "connection closed mid-body"));
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        Ok(Request { method, path, body })
+    };
+    tokio::time::timeout(READ_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| Err(Response::error(408, "request not received in time")))
+}
+
+/// Writes `response` and closes.
+pub async fn write_response(stream: &mut TcpStream, response: &Response) {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(response.body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Sends one request to an admin port and returns the status code and body: what the CLI's
+/// `cluster` commands and `up` use.
+pub async fn call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let work = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad HTTP response from {addr}")))?;
+        Ok((status, body.to_string()))
+    };
+    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{addr}: timed out")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_and_refuse_what_they_should() {
+        let head = b"POST /members?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12";
+        assert_eq!(parse_head(head).unwrap(), ("POST".into(), "/members".into(), 12));
+        assert_eq!(parse_head(b"GET /").unwrap_err().status, 400);
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nContent-Length: 999999999").unwrap_err().status,
+            413
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked").unwrap_err().status,
+            400
+        );
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nbad header").unwrap_err().status, 400);
+    }
+}

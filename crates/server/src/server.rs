@@ -1,0 +1,212 @@
+//! Starting and stopping a node: listeners, transport, runtime, the key-value group, the client
+//! and admin ports, and the leader's expiry sweeper.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conclave_core::{NodeId, SeededRng};
+use conclave_raft::{Config, Raft};
+use conclave_runtime::{GroupOptions, Runtime};
+use conclave_transport::{GroupId, Transport, TransportConfig};
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use crate::advertise::Advertised;
+use crate::config::ServerConfig;
+use crate::machine::KvMachine;
+use crate::shared::{now_ms, ClientStats, Shared};
+use crate::{admin, session};
+
+/// The key-value store's consensus group.
+pub const KV_GROUP: GroupId = GroupId(1);
+/// How often the leader checks for keys whose deadline has passed.
+const EXPIRY_SWEEP: Duration = Duration::from_millis(50);
+
+/// Why a node could not start or had to stop.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {what} address {addr}: {source}")]
+    Bind {
+        /// Which port.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The transport or the group failed to start.
+    #[error("{0}")]
+    Start(String),
+    /// The node stopped because its storage failed.
+    #[error("stopped: {0}")]
+    Failed(String),
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what, addr, source })
+}
+
+/// A running node.
+pub struct Server {
+    shared: Arc<Shared>,
+    runtime: Runtime,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds every port, recovers the data directory and starts serving.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let peer_listener = bind("peer", config.peer_addr).await?;
+        let client_listener = bind("client", config.client_addr).await?;
+        let admin_listener = bind("admin", config.admin_addr).await?;
+        let advertised = Advertised { client: config.client_addr, admin: config.admin_addr };
+        let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
+        transport_config.advertise = advertised.encode();
+        let (transport, inbound) = Transport::start(transport_config, peer_listener)
+            .map_err(|e| ServeError::Start(format!("transport: {e}")))?;
+        let runtime = Runtime::new(config.id, transport.clone(), inbound);
+
+        let mut raft = Config::new(config.id, config.members.keys().copied().collect());
+        raft.election_ticks = config.election_ticks;
+        raft.heartbeat_ticks = config.heartbeat_ticks;
+        raft.snapshot_entries = config.snapshot_entries;
+        raft.command_bytes_max = config.max_request_bytes + 1024;
+        let seed = seed(config.id);
+        let options = GroupOptions {
+            tick: config.tick,
+            request_timeout: config.request_timeout,
+            initial_peers: config.members.clone(),
+            ..GroupOptions::default()
+        };
+        let handle = runtime
+            .start_group(
+                KV_GROUP,
+                &config.data_dir,
+                move |durable| {
+                    Raft::new(raft, durable, Box::new(SeededRng::new(seed)))
+                        .map_err(|e| e.to_string())
+                },
+                KvMachine::default(),
+                options,
+            )
+            .map_err(|e| ServeError::Start(e.to_string()))?;
+        let status = handle.status();
+        tracing::info!(
+            node = %config.id,
+            client = %config.client_addr,
+            peer = %config.peer_addr,
+            admin = %config.admin_addr,
+            term = status.core.term.0,
+            applied = status.applied.0,
+            last_index = status.core.last_index.0,
+            "node started"
+        );
+        let shared = Arc::new(Shared {
+            run_id: format!("{:040x}", u128::from(seed) << 64 | u128::from(std::process::id())),
+            config,
+            handle,
+            transport,
+            advertised,
+            started: Instant::now(),
+            stats: ClientStats::default(),
+            next_client: Default::default(),
+        });
+        let tasks = vec![
+            tokio::spawn(accept_clients(shared.clone(), client_listener)),
+            tokio::spawn(accept_admin(shared.clone(), admin_listener)),
+            tokio::spawn(sweep_expired(shared.clone())),
+        ];
+        Ok(Server { shared, runtime, tasks })
+    }
+
+    /// The node's shared state (for tests and embedding).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves until `shutdown` resolves (a clean stop) or the storage fails (an error).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let outcome = tokio::select! {
+            () = shutdown => Ok(()),
+            reason = self.runtime.failed() => Err(ServeError::Failed(reason)),
+        };
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.runtime.shutdown().await;
+        tracing::info!(node = %self.shared.config.id, "node stopped");
+        outcome
+    }
+}
+
+/// A seed for the core's randomised election timeouts: distinct per node and per start.
+fn seed(id: NodeId) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32) ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        shared.stats.connections_total.fetch_add(1, Ordering::Relaxed);
+        if shared.stats.connected.load(Ordering::Relaxed) >= shared.config.max_clients {
+            shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            });
+            continue;
+        }
+        shared.stats.connected.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            session::serve(shared.clone(), stream).await;
+            shared.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn accept_admin(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        tokio::spawn(admin::serve(shared.clone(), stream));
+    }
+}
+
+/// On the leader, proposes an expiry command whenever a key's deadline has passed by the
+/// leader's clock; every node then deletes the same keys at the same log position.
+async fn sweep_expired(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(EXPIRY_SWEEP);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !shared.handle.is_leader() {
+            continue;
+        }
+        let now = now_ms();
+        let due = shared.handle.with_state(|m| m.store.next_expiry().is_some_and(|at| at <= now));
+        if due {
+            if let Err(error) = shared.handle.propose(&conclave_kv::expire_command(now)).await {
+                tracing::debug!(%error, "expiry sweep not applied");
+            }
+        }
+    }
+}
