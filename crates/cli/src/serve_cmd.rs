@@ -77,9 +77,9 @@ pub struct ServeArgs {
     /// Largest request a client may send, in bytes (default 8 MiB).
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
-    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
+    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace (default info).
+    #[arg(long)]
+    pub log_level: Option<String>,
 }
 
 impl ServeArgs {
@@ -104,6 +104,7 @@ impl ServeArgs {
             election_wait_ms: self.election_wait_ms,
             max_clients: self.max_clients,
             max_request_bytes: self.max_request_bytes,
+            log_level: self.log_level.clone(),
         }
     }
 }
@@ -118,12 +119,13 @@ pub fn init_logging(level: &str) {
 
 /// Runs a node until SIGINT or SIGTERM; exits non-zero if it had to stop (storage failure).
 pub fn run(args: &ServeArgs) -> Result<()> {
-    init_logging(&args.log_level);
     let file = match &args.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let config = file.merge(args.flags()).resolve()?;
+    let merged = file.merge(args.flags());
+    init_logging(merged.log_level.as_deref().unwrap_or("info"));
+    let config = merged.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("conclave")

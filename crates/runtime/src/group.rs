@@ -155,7 +155,10 @@ where
     /// Runs until shutdown or a storage failure. Returns the failure, if any.
     pub async fn run(mut self) -> Option<String> {
         let mut ticker = tokio::time::interval(self.tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Ticks missed while the loop was busy are delivered, not skipped: the core must count
+        // the time that passed, or a stalled leader would trust its lease past the followers'
+        // election timeout.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         self.publish_status();
         let failure = loop {
             tokio::select! {
@@ -423,6 +426,7 @@ where
 
     fn take_snapshot(&mut self, index: Index) {
         if index != self.applied {
+            tracing::warn!(group = %self.group, index = index.0, applied = self.applied.0, "a snapshot was asked for at an index other than the applied one; skipping it");
             return;
         }
         let data = lock(&self.state).snapshot();

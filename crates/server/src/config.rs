@@ -73,6 +73,8 @@ pub struct ConfigFile {
     pub max_clients: Option<usize>,
     /// Largest request (one RESP command) a client may send, in bytes.
     pub max_request_bytes: Option<usize>,
+    /// Log level when RUST_LOG is not set (read by the command line, not the server).
+    pub log_level: Option<String>,
 }
 
 impl ConfigFile {
@@ -107,7 +109,8 @@ impl ConfigFile {
             request_timeout_ms,
             election_wait_ms,
             max_clients,
-            max_request_bytes
+            max_request_bytes,
+            log_level
         )
     }
 }
@@ -285,6 +288,12 @@ impl ConfigFile {
             return Err(invalid("tick_ms", "must be in 1..=10000"));
         }
         let election_ticks = self.election_ticks.unwrap_or(10);
+        if election_ticks < 5 {
+            return Err(invalid(
+                "election_ticks",
+                "must be at least 5 (the lease keeps a 2-tick margin)",
+            ));
+        }
         let heartbeat_ticks = self.heartbeat_ticks.unwrap_or(1);
         if heartbeat_ticks == 0 || heartbeat_ticks >= election_ticks {
             return Err(invalid(
@@ -297,8 +306,10 @@ impl ConfigFile {
             return Err(invalid("max_clients", "must be at least 1"));
         }
         let max_request_bytes = self.max_request_bytes.unwrap_or(8 << 20);
-        if !(1024..=512 << 20).contains(&max_request_bytes) {
-            return Err(invalid("max_request_bytes", "must be in 1 KiB..=512 MiB"));
+        // A larger command could not fit the transport's per-peer queue (32 MiB) with the rest
+        // of an AppendEntries, and would stall replication.
+        if !(1024..=16 << 20).contains(&max_request_bytes) {
+            return Err(invalid("max_request_bytes", "must be in 1 KiB..=16 MiB"));
         }
         if self.password.as_deref() == Some("") {
             return Err(invalid("password", "must not be empty"));

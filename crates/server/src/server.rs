@@ -166,7 +166,11 @@ fn seed(id: NodeId) -> u64 {
 
 async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            // Out of file descriptors, most likely: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         shared.stats.connections_total.fetch_add(1, Ordering::Relaxed);
         if shared.stats.connected.load(Ordering::Relaxed) >= shared.config.max_clients {
             shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +190,10 @@ async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
 
 async fn accept_admin(shared: Arc<Shared>, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         tokio::spawn(admin::serve(shared.clone(), stream));
     }
 }

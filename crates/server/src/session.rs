@@ -29,6 +29,8 @@ use crate::shared::{now_ms, Shared};
 
 /// Most commands taken from one read before executing them (bounds a session's memory).
 const PIPELINE_MAX: usize = 1024;
+/// The most reply bytes one pipeline may produce before the connection is closed.
+const OUTPUT_MAX: usize = 512 << 20;
 /// Back-off between retries while leadership settles.
 const RETRY_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -50,8 +52,18 @@ pub(crate) struct Session {
 
 /// A command started but not yet answered.
 enum InFlight {
-    Write { args: Vec<Bytes>, pending: Pending<KvMachine> },
-    Read { args: Vec<Bytes>, query: Query, pending: Pending<KvMachine> },
+    Write {
+        args: Vec<Bytes>,
+        pending: Pending<KvMachine>,
+    },
+    /// A read; `pending` is `None` for a read that shares the barrier of the read before it
+    /// (every command of a pipeline was received before that barrier was asked for, so the
+    /// barrier's read index covers them all).
+    Read {
+        args: Vec<Bytes>,
+        query: Query,
+        pending: Option<Pending<KvMachine>>,
+    },
 }
 
 /// Serves one connection until the client leaves, sends garbage, or QUITs.
@@ -182,8 +194,13 @@ impl Session {
                     let reply = self.write_slow(&args).await;
                     self.reply(out, reply);
                 }
+                Plan::Read(query) if matches!(inflight.last(), Some(InFlight::Read { .. })) => {
+                    inflight.push(InFlight::Read { args, query, pending: None });
+                }
                 Plan::Read(query) => match self.shared.handle.submit_read(self.consistency).await {
-                    Ok(pending) => inflight.push(InFlight::Read { args, query, pending }),
+                    Ok(pending) => {
+                        inflight.push(InFlight::Read { args, query, pending: Some(pending) })
+                    }
                     Err(error) => {
                         self.drain(&mut inflight, out).await;
                         let reply = self.error_frame(error);
@@ -195,7 +212,17 @@ impl Session {
         self.drain(&mut inflight, out).await;
     }
 
-    fn reply(&self, out: &mut BytesMut, frame: Frame) {
+    fn reply(&mut self, out: &mut BytesMut, frame: Frame) {
+        let frame = if out.len() + encoded_size(&frame) > OUTPUT_MAX {
+            // Like Redis's output buffer limit: refuse rather than let one client exhaust memory.
+            self.close = true;
+            Frame::error(format!(
+                "ERR reply exceeds the output limit of {} MiB; closing the connection",
+                OUTPUT_MAX >> 20
+            ))
+        } else {
+            frame
+        };
         if matches!(frame, Frame::Error(_) | Frame::BulkError(_)) {
             self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -204,6 +231,7 @@ impl Session {
 
     /// Awaits everything in flight, in order, retrying what failed only because leadership moved.
     async fn drain(&mut self, inflight: &mut Vec<InFlight>, out: &mut BytesMut) {
+        let mut barrier: Result<(), ClientError> = Ok(());
         for started in inflight.drain(..) {
             let reply = match started {
                 InFlight::Write { args, pending } => match pending.wait().await {
@@ -214,11 +242,16 @@ impl Session {
                     }
                     Err(error) => self.error_frame(error),
                 },
-                InFlight::Read { args, query, pending } => match pending.wait().await {
-                    Ok(_) => self.query(&query),
-                    Err(ClientError::NotLeader { .. }) => self.read_slow(&args, &query).await,
-                    Err(error) => self.error_frame(error),
-                },
+                InFlight::Read { args, query, pending } => {
+                    if let Some(pending) = pending {
+                        barrier = pending.wait().await.map(|_| ());
+                    }
+                    match barrier.clone() {
+                        Ok(()) => self.query(&query),
+                        Err(ClientError::NotLeader { .. }) => self.read_slow(&args, &query).await,
+                        Err(error) => self.error_frame(error),
+                    }
+                }
             };
             self.reply(out, reply);
         }
@@ -260,8 +293,9 @@ impl Session {
                 return self.moved(leader);
             } else {
                 match self.forward(leader, args).await {
-                    Some(frame) if !retryable(&frame) => return frame,
-                    _ => {}
+                    Ok(frame) if !retryable(&frame) => return frame,
+                    Ok(_) | Err(true) => {}
+                    Err(false) => return self.error_frame(ClientError::Unknown),
                 }
             }
             if Instant::now() >= deadline {
@@ -303,36 +337,51 @@ impl Session {
         }
     }
 
-    /// Sends a write to the leader's client port and returns its reply; `None` if the leader
-    /// could not be reached (the caller retries).
-    async fn forward(&mut self, leader: NodeId, args: &[Bytes]) -> Option<Frame> {
+    /// Sends a write to the leader's client port and returns its reply. `Err(true)` means the
+    /// leader could not be reached and the command was not sent (the caller may retry);
+    /// `Err(false)` means it was sent but no reply came, so it may have been applied and must
+    /// not be sent again.
+    async fn forward(&mut self, leader: NodeId, args: &[Bytes]) -> Result<Frame, bool> {
         let timeout = self.shared.config.request_timeout;
         if self.upstream.as_ref().is_none_or(|(node, _)| *node != leader) {
             self.upstream = None;
-            let addr = self.shared.leader_client_addr(leader)?;
-            let mut client = RespClient::connect(addr, timeout).await.ok()?;
-            if let Some(password) = &self.shared.config.password {
-                client.send(&[b"AUTH", password.as_bytes()]);
-            }
-            client.send(&[b"CONCLAVE", b"FORWARDED"]);
-            client.flush().await.ok()?;
-            if self.shared.config.password.is_some() {
+            let addr = self.shared.leader_client_addr(leader).ok_or(true)?;
+            let password = self.shared.config.password.clone();
+            let handshake = async {
+                let mut client = RespClient::connect(addr, timeout).await.ok()?;
+                if let Some(password) = &password {
+                    client.send(&[b"AUTH", password.as_bytes()]);
+                }
+                client.send(&[b"CONCLAVE", b"FORWARDED"]);
+                client.flush().await.ok()?;
+                if password.is_some() {
+                    client.recv().await.ok()?;
+                }
                 client.recv().await.ok()?;
-            }
-            client.recv().await.ok()?;
+                Some(client)
+            };
+            let client =
+                tokio::time::timeout(timeout, handshake).await.ok().flatten().ok_or(true)?;
             self.upstream = Some((leader, client));
         }
-        let (_, client) = self.upstream.as_mut()?;
+        let (_, client) = self.upstream.as_mut().ok_or(true)?;
         let refs: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
-        match client.call(&refs, timeout).await {
-            Ok(frame) => {
+        client.send(&refs);
+        if client.flush().await.is_err() {
+            // Nothing reached the leader's session: a connection that failed on write was
+            // already dead (the reply to the previous command had been read).
+            self.upstream = None;
+            return Err(true);
+        }
+        match tokio::time::timeout(timeout, client.recv()).await {
+            Ok(Ok(frame)) => {
                 self.shared.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                Some(frame)
+                Ok(frame)
             }
-            Err(error) => {
-                tracing::debug!(%leader, %error, "forwarding to the leader failed");
+            outcome => {
+                tracing::debug!(%leader, ?outcome, "no reply to a forwarded write");
                 self.upstream = None;
-                None
+                Err(false)
             }
         }
     }
@@ -373,8 +422,30 @@ impl Session {
                 Frame::error(format!("ERR command of {size} bytes exceeds the limit of {limit}"))
             }
             ClientError::Refused(reason) => Frame::error(format!("ERR {reason}")),
-            ClientError::Stopped => Frame::error("ERR the node has stopped"),
+            ClientError::Stopped => Frame::error(
+                "ERR the node has stopped; a write in flight may or may not have been applied",
+            ),
         }
+    }
+}
+
+/// About how many bytes `frame` encodes to (an upper bound up to headers), computed before
+/// encoding so that a huge reply is refused before it is built.
+fn encoded_size(frame: &Frame) -> usize {
+    match frame {
+        Frame::Simple(b)
+        | Frame::Error(b)
+        | Frame::Bulk(b)
+        | Frame::BigNumber(b)
+        | Frame::BulkError(b) => b.len() + 16,
+        Frame::Verbatim { text, .. } => text.len() + 20,
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            16 + items.iter().map(encoded_size).sum::<usize>()
+        }
+        Frame::Map(pairs) => {
+            16 + pairs.iter().map(|(k, v)| encoded_size(k) + encoded_size(v)).sum::<usize>()
+        }
+        _ => 32,
     }
 }
 
