@@ -196,6 +196,8 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
         "{op}: {ops} ops in {elapsed:.2} s = {rate:.0} ops/s | clients {} pipeline {} value {} B | latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3} mean {:.3} | errors {errors}",
         args.clients, args.pipeline, args.value_size, pct(50.0), pct(90.0), pct(99.0), pct(99.9), pct(100.0), mean
     );
+    let buckets = histogram(&latencies);
+    print!("{}", render_histogram(&buckets, ops));
     if let Some(error) = &first_error {
         println!("first error: {error}");
     }
@@ -205,11 +207,46 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
             "keyspace": args.keyspace, "read_mode": args.read_mode, "ops": ops, "errors": errors,
             "seconds": elapsed, "ops_per_sec": rate,
             "latency_ms": { "p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0), "p999": pct(99.9), "max": pct(100.0), "mean": mean },
+            "histogram": buckets.iter().map(|&(le_us, count)| json!({ "le_ms": f64::from(le_us) / 1000.0, "count": count })).collect::<Vec<_>>(),
         });
         std::fs::write(path, format!("{value:#}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Counts sorted latencies (µs) into buckets whose upper bounds double from 50 µs, up to the
+/// one holding the maximum: a latency distribution at a glance, tail included.
+fn histogram(sorted_us: &[u32]) -> Vec<(u32, u64)> {
+    let Some(&max) = sorted_us.last() else { return Vec::new() };
+    let mut buckets = Vec::new();
+    let mut bound: u32 = 50;
+    let mut start = 0;
+    loop {
+        let end = sorted_us.partition_point(|&l| l <= bound);
+        buckets.push((bound, (end - start) as u64));
+        start = end;
+        if bound >= max {
+            return buckets;
+        }
+        bound = bound.saturating_mul(2);
+    }
+}
+
+/// Draws the histogram as text: bound, share and a bar scaled to the fullest bucket.
+fn render_histogram(buckets: &[(u32, u64)], total: u64) -> String {
+    const WIDTH: u64 = 40;
+    let fullest = buckets.iter().map(|&(_, count)| count).max().unwrap_or(0).max(1);
+    let mut out = String::from("latency histogram (ms, upper bound):\n");
+    for &(bound, count) in buckets {
+        let share = 100.0 * count as f64 / total.max(1) as f64;
+        let bar = "#".repeat(((count * WIDTH).div_ceil(fullest)) as usize);
+        out.push_str(&format!(
+            "  <= {:>9.3}  {share:>5.1}%  {count:>9}  {bar}\n",
+            f64::from(bound) / 1000.0
+        ));
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -259,4 +296,24 @@ async fn drive(
         done.fetch_add(batch as u64, Ordering::Relaxed);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_cover_every_latency_once() {
+        let latencies = [10, 50, 51, 100, 101, 399, 5_000];
+        let buckets = histogram(&latencies);
+        assert_eq!(buckets.first(), Some(&(50, 2)));
+        assert_eq!(buckets[1], (100, 2));
+        assert_eq!(buckets[2], (200, 1));
+        assert_eq!(buckets[3], (400, 1));
+        assert_eq!(buckets.last(), Some(&(6_400, 1)));
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), latencies.len() as u64);
+        let text = render_histogram(&buckets, latencies.len() as u64);
+        assert!(text.contains("<=     0.050   28.6%          2  ####"), "{text}");
+        assert!(histogram(&[]).is_empty());
+    }
 }

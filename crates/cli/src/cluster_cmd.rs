@@ -22,8 +22,13 @@ pub struct ClusterArgs {
 /// A cluster operation.
 #[derive(Subcommand, Debug)]
 pub enum ClusterOp {
-    /// Print the node's status, with every member's role and replication progress (as JSON).
-    Status,
+    /// Print the leader's status (asked through the given node), with every member's role and
+    /// replication progress, as JSON. Only the leader knows every member's match index.
+    Status {
+        /// Print the given node's own status instead of the leader's.
+        #[arg(long)]
+        local: bool,
+    },
     /// Add a node as a learner (start it first with `conclave serve --join`).
     Add {
         /// The new node's id.
@@ -50,15 +55,38 @@ pub enum ClusterOp {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Asks `admin` for its status and, unless `local`, goes on to the leader it names. Falls back
+/// to the first answer when there is no leader or it cannot be reached.
+async fn status_via(admin: SocketAddr, local: bool) -> Result<(u16, String)> {
+    let (code, body) = http::call(admin, "GET", "/status", None, TIMEOUT)
+        .await
+        .with_context(|| format!("asking {admin} for its status"))?;
+    if local || code != 200 {
+        return Ok((code, body));
+    }
+    let value: Value = serde_json::from_str(&body).unwrap_or_default();
+    let leader = value["leader_admin_addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
+    match leader {
+        Some(leader) if value["role"] != "leader" && leader != admin => {
+            match http::call(leader, "GET", "/status", None, TIMEOUT).await {
+                Ok((200, leader_body)) => Ok((200, leader_body)),
+                _ => {
+                    eprintln!("the leader at {leader} did not answer; showing {admin}'s status");
+                    Ok((code, body))
+                }
+            }
+        }
+        _ => Ok((code, body)),
+    }
+}
+
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let (path, body) = match &args.op {
-            ClusterOp::Status => {
-                let (code, body) = http::call(args.admin, "GET", "/status", None, TIMEOUT)
-                    .await
-                    .with_context(|| format!("asking {} for its status", args.admin))?;
+            ClusterOp::Status { local } => {
+                let (code, body) = status_via(args.admin, *local).await?;
                 println!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
             }

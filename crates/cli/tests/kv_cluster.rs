@@ -121,21 +121,28 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     for writer in writers {
         writer.join().unwrap();
     }
-    cluster.start(old);
     let acked = acked.lock().unwrap().clone();
-    for i in 0..3 {
-        let mut con = cluster.redis(i);
-        for (key, n) in &acked {
-            let value: Option<u64> = con.get(key).unwrap();
-            assert_eq!(
-                value,
-                Some(*n),
-                "node {} lost acknowledged {key}\n{}",
-                i + 1,
-                cluster.logs()
-            );
+    let check = |cluster: &ProcCluster, nodes: &[usize], when: &str| {
+        for &i in nodes {
+            let mut con = cluster.redis(i);
+            for (key, n) in &acked {
+                let value: Option<u64> = con.get(key).unwrap();
+                assert_eq!(
+                    value,
+                    Some(*n),
+                    "node {} lost acknowledged {key} {when}\n{}",
+                    i + 1,
+                    cluster.logs()
+                );
+            }
         }
-    }
+    };
+    // On the two survivors right after re-election, then on all three once the old leader is
+    // back (it must not bring back a different history).
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    check(&cluster, &survivors, "after re-election");
+    cluster.start(old);
+    check(&cluster, &[0, 1, 2], "after the old leader restarted");
 }
 
 #[test]
@@ -163,6 +170,19 @@ fn a_full_restart_after_kill_9_keeps_everything() {
     }
     let status = cluster.status(0).unwrap();
     assert!(status["snapshot_index"].as_u64().unwrap() >= 100, "{status}");
+
+    // Again on new ports: the configured addresses win over the old ones that the snapshots'
+    // address book carries, so the nodes find each other.
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    let fresh = ProcCluster::new(3, 3);
+    cluster.ports = fresh.ports.clone();
+    cluster.start_all();
+    let mut con = cluster.redis(2);
+    let value: Option<i64> = con.get("key299").unwrap();
+    assert_eq!(value, Some(299));
+    let _: () = con.set("after-move", 1).unwrap();
 }
 
 #[test]
@@ -341,14 +361,76 @@ fn kv_and_cluster_commands_work_through_any_node() {
         (Some(0), "(integer) 1\n".into())
     );
     let admin = cluster.ports[follower].admin.to_string();
+    // Asked through a follower, status comes from the leader, which knows every match index.
     let (code, status) = conclave(&["cluster", "--admin", &admin, "status"]);
     assert_eq!(code, Some(0));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["leader"], leader as u64 + 1);
+    assert_eq!(status["role"], "leader", "{status}");
+    let members = status["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "{status}");
+    assert!(members.iter().all(|m| m["match"].as_u64().is_some()), "{status}");
+    let (code, local) = conclave(&["cluster", "--admin", &admin, "status", "--local"]);
+    assert_eq!(code, Some(0));
+    let local: serde_json::Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(local["id"], follower as u64 + 1);
+    assert_eq!(local["role"], "follower", "{local}");
     // Sent to a follower, the transfer finds the leader itself.
     let target = (leader + 2) % 3;
     let (code, out) =
         conclave(&["cluster", "--admin", &admin, "transfer-leader", &(target + 1).to_string()]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(cluster.wait_leader(), target);
+}
+
+/// The Python client (`pip install redis`, which `.ci/run` does) against a follower, in RESP2
+/// and RESP3: plain commands, a pipeline, expiry, SCAN and INFO.
+#[test]
+fn the_python_redis_client_works_against_a_follower() {
+    let mut cluster = ProcCluster::new(3, 3);
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let port = cluster.ports[(leader + 1) % 3].client.port();
+    let script = r#"
+import sys, redis
+port = int(sys.argv[1])
+for protocol in (2, 3):
+    r = redis.Redis(host="127.0.0.1", port=port, protocol=protocol, socket_timeout=10)
+    p = f"py{protocol}:"
+    assert r.ping()
+    assert r.set(p + "k", "v") is True
+    assert r.get(p + "k") == b"v"
+    assert r.set(p + "k", "w", nx=True) is None
+    assert r.incr(p + "n") == 1 and r.incrby(p + "n", 41) == 42
+    pipe = r.pipeline(transaction=False)
+    for i in range(50):
+        pipe.set(f"{p}pipe:{i}", i)
+    pipe.get(p + "n")
+    results = pipe.execute()
+    assert results[:50] == [True] * 50 and results[50] == b"42", results
+    assert r.mset({p + "a": "1", p + "b": "2"}) is True
+    assert r.mget([p + "a", p + "b", p + "missing"]) == [b"1", b"2", None]
+    assert r.expire(p + "a", 100) is True and 0 < r.ttl(p + "a") <= 100
+    assert r.append(p + "b", "3") == 2 and r.strlen(p + "b") == 2
+    assert r.getdel(p + "b") == b"23" and r.exists(p + "b") == 0
+    keys = set(r.scan_iter(match=p + "pipe:*", count=7))
+    assert len(keys) == 50, len(keys)
+    assert r.type(p + "k") in (b"string", "string")
+    info = r.info()
+    assert info["process_id"] > 0 and "role" in info, info
+    assert r.delete(p + "k", p + "n") == 2
+print("python client ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .output()
+        .expect("python3 runs (with `pip install redis`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("python client ok"),
+        "the Python redis client failed (is it installed? `python3 -m pip install redis`)\n\
+         stdout: {stdout}\nstderr: {stderr}\n{}",
+        cluster.logs()
+    );
 }

@@ -251,7 +251,7 @@ impl fmt::Display for MembershipError {
             MembershipError::Invalid(why) => write!(f, "invalid membership change: {why}"),
             MembershipError::LearnerLagging { id, lag, max } => write!(
                 f,
-                "learner {id} is {lag} entries behind the leader (at most {max} allowed); retry once it catches up"
+                "learner {id} has not caught up: {lag} entries behind, or no acknowledgement within an election timeout (a promotion needs at most {max} behind and a recent acknowledgement); retry in a moment"
             ),
             MembershipError::Unsupported => write!(f, "this protocol has no membership changes"),
         }

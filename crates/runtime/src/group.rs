@@ -12,6 +12,7 @@
 //! 5. reads are answered once the state machine has applied their read index.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,7 +34,12 @@ use crate::storage::{Done, Job, StorageThread};
 /// A request from a client session or the admin port to the loop.
 pub(crate) enum Request<S: StateMachine> {
     /// Propose a runtime command (already wrapped by [`envelope`]); `reply` gets the output.
-    Propose { command: Bytes, reply: oneshot::Sender<Result<Applied<S>, ClientError>> },
+    /// With `term`, refused unless this node still leads in that term.
+    Propose {
+        command: Bytes,
+        term: Option<Term>,
+        reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
+    },
     /// Confirm a read; `reply` fires once the state machine has applied the read index.
     Read { mode: ReadMode, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Change the membership; `reply` fires once the change is applied here.
@@ -66,6 +72,8 @@ struct PendingPersist<M> {
     job: u64,
     messages: Vec<Envelope<M>>,
     last_entry: Option<(Index, Term)>,
+    /// What the job weighs against [`GroupLoop::backlog_max`].
+    bytes: u64,
 }
 
 /// The loop's state.
@@ -74,6 +82,9 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     core: P,
     state: Arc<Mutex<S>>,
     book: Arc<Mutex<AddressBook>>,
+    /// Addresses from this node's configuration: they win over the replicated address book, so
+    /// restarting a cluster on new ports is not undone by the addresses its snapshots carry.
+    configured: AddressBook,
     transport: Transport,
     storage: StorageThread,
     metrics: Arc<Metrics>,
@@ -87,6 +98,13 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     applied: Index,
     next_job: u64,
     pending: VecDeque<PendingPersist<P::Message>>,
+    /// Bytes handed to the storage thread and not yet durable.
+    backlog: u64,
+    /// Above this backlog the loop takes no more proposals until the disk catches up, so a slow
+    /// disk pushes back on clients instead of growing memory.
+    backlog_max: u64,
+    /// Whether proposals are being held back now (to count each episode once).
+    held: bool,
     waiters: BTreeMap<Index, Waiter<S>>,
     reads: HashMap<ReadId, oneshot::Sender<Result<(), ClientError>>>,
     reads_waiting_apply: BTreeMap<Index, Vec<oneshot::Sender<Result<(), ClientError>>>>,
@@ -96,6 +114,9 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
 
 /// Most events taken from one channel before the loop handles the core's output.
 const DRAIN_MAX: usize = 4096;
+
+/// What one log entry weighs in the storage backlog beyond its data (index, term, framing).
+const ENTRY_OVERHEAD: u64 = 32;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock is a bug elsewhere; the data (a map or a state machine
@@ -115,8 +136,10 @@ where
         core: P,
         state: Arc<Mutex<S>>,
         book: Arc<Mutex<AddressBook>>,
+        configured: AddressBook,
         transport: Transport,
         storage: StorageThread,
+        backlog_max: u64,
         metrics: Arc<Metrics>,
         status: watch::Sender<GroupStatus>,
         tick: Duration,
@@ -132,8 +155,12 @@ where
             core,
             state,
             book,
+            configured,
             transport,
             storage,
+            backlog: 0,
+            backlog_max,
+            held: false,
             metrics,
             status,
             tick,
@@ -193,7 +220,7 @@ where
                         }
                     }
                 }
-                request = self.requests.recv() => {
+                request = self.requests.recv(), if self.backlog < self.backlog_max => {
                     let Some(request) = request else { break None };
                     self.on_request(request);
                     for _ in 0..DRAIN_MAX {
@@ -207,6 +234,11 @@ where
             if let Err(error) = self.process_ready() {
                 break Some(error);
             }
+            let held = self.backlog >= self.backlog_max;
+            if held && !self.held {
+                bump(&self.metrics.storage_backpressure);
+            }
+            self.held = held;
             self.publish_status();
         };
         match failure {
@@ -256,7 +288,12 @@ where
 
     fn on_request(&mut self, request: Request<S>) {
         match request {
-            Request::Propose { command, reply } => match self.core.propose(command) {
+            Request::Propose { term: Some(term), reply, .. } if term != self.core.status().term => {
+                bump(&self.metrics.proposals_refused);
+                let _ =
+                    reply.send(Err(ClientError::NotLeader { leader: self.core.status().leader }));
+            }
+            Request::Propose { command, reply, .. } => match self.core.propose(command) {
                 Ok(proposal) => {
                     bump(&self.metrics.proposals);
                     self.waiters.insert(proposal.index, Waiter { term: proposal.term, reply });
@@ -334,6 +371,7 @@ where
             reads,
         } = ready;
         self.send(messages);
+        self.metrics.committed.fetch_add(committed_entries.len() as u64, Ordering::Relaxed);
 
         if let Some(snapshot) = &snapshot {
             if snapshot.index > self.applied {
@@ -341,14 +379,18 @@ where
             }
         }
         let last_entry = entries.last().map(|e| (e.index, e.term));
+        let bytes = entries.iter().map(|e| e.data.len() as u64 + ENTRY_OVERHEAD).sum::<u64>()
+            + snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
         let job = Job { id: self.next_job + 1, hard_state, snapshot, entries, compact_log_to };
         if !job.is_empty() {
             self.next_job = job.id;
             self.storage.submit(job).map_err(|()| "the storage thread stopped".to_string())?;
+            self.backlog += bytes;
             self.pending.push_back(PendingPersist {
                 job: self.next_job,
                 messages: persisted_messages,
                 last_entry,
+                bytes,
             });
         } else if !persisted_messages.is_empty() {
             if self.pending.is_empty() {
@@ -359,6 +401,7 @@ where
                     job: self.next_job,
                     messages: persisted_messages,
                     last_entry: None,
+                    bytes: 0,
                 });
             }
         }
@@ -401,6 +444,7 @@ where
     fn on_durable(&mut self, job: u64) {
         while self.pending.front().is_some_and(|p| p.job <= job) {
             let Some(done) = self.pending.pop_front() else { break };
+            self.backlog -= done.bytes;
             self.send(done.messages);
             if let Some((index, term)) = done.last_entry {
                 self.core.on_persisted(index, term);
@@ -455,6 +499,7 @@ where
                         let mut book = lock(&self.book);
                         match addr {
                             Some(addr) => {
+                                let addr = self.configured.get(&node).copied().unwrap_or(addr);
                                 book.insert(node, addr);
                                 if node != self.core.id() {
                                     self.transport.set_peer(node, addr);
@@ -505,8 +550,10 @@ where
         }
     }
 
-    /// Replaces the address book (from a snapshot) and tells the transport.
-    pub(crate) fn set_book(&mut self, book: AddressBook) {
+    /// Replaces the address book (from a snapshot) and tells the transport; configured
+    /// addresses win over the book's.
+    pub(crate) fn set_book(&mut self, mut book: AddressBook) {
+        book.extend(self.configured.iter().map(|(node, addr)| (*node, *addr)));
         for (node, addr) in &book {
             if *node != self.core.id() {
                 self.transport.set_peer(*node, *addr);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use conclave_core::{Index, Membership, MembershipChange, NodeId, ReadMode, Role, Status};
+use conclave_core::{Index, Membership, MembershipChange, NodeId, ReadMode, Role, Status, Term};
 use conclave_transport::GroupId;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -171,17 +171,38 @@ impl<S: StateMachine> GroupHandle<S> {
     }
 
     async fn propose_raw(&self, command: Bytes) -> Result<Applied<S>, ClientError> {
-        self.call(|reply| Request::Propose { command, reply }).await?
+        self.call(|reply| Request::Propose { command, term: None, reply }).await?
     }
 
     /// Hands a command to the group and returns as soon as it is queued, so a session can
     /// submit a whole pipeline of commands before waiting for the first: they then share
     /// `Ready`s, fsyncs and replication messages. Await the result with [`Pending::wait`].
     pub async fn submit(&self, command: &[u8]) -> Result<Pending<S>, ClientError> {
+        self.submit_in_term(command, None).await
+    }
+
+    /// Like [`GroupHandle::submit`], but the group refuses the command (with
+    /// [`ClientError::NotLeader`]) unless it still leads in `term`.
+    ///
+    /// This keeps a pipeline's writes in order across a change of leadership: take the term from
+    /// [`GroupHandle::term`] before submitting the first write, and submit the rest in that term.
+    /// Raft's log matching then guarantees that if a later write commits, every earlier one of
+    /// the same term did too, so a write that fails because it was overwritten can be retried
+    /// without landing after writes the client sent after it.
+    pub async fn submit_in_term(
+        &self,
+        command: &[u8],
+        term: Option<Term>,
+    ) -> Result<Pending<S>, ClientError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Propose { command: envelope::user(command), reply };
+        let request = Request::Propose { command: envelope::user(command), term, reply };
         self.enqueue(request).await?;
         Ok(Pending { answer: PendingKind::Write(answer), timeout: self.request_timeout })
+    }
+
+    /// The current term as last published by the group (never ahead of the core's).
+    pub fn term(&self) -> Term {
+        self.status.borrow().core.term
     }
 
     /// Starts a read barrier and returns once it is queued (see [`GroupHandle::submit`]).

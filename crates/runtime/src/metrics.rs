@@ -58,8 +58,12 @@ pub struct Metrics {
     pub proposals: AtomicU64,
     /// Proposals refused (not the leader, transfer, too large).
     pub proposals_refused: AtomicU64,
+    /// Log entries this node learned were committed (every kind: commands, no-ops, changes).
+    pub committed: AtomicU64,
     /// Command entries applied to the state machine.
     pub applied: AtomicU64,
+    /// Times the loop stopped taking proposals because too many bytes awaited the disk.
+    pub storage_backpressure: AtomicU64,
     /// Elections this node started (it became a candidate).
     pub elections: AtomicU64,
     /// Times this node became leader.
@@ -113,7 +117,7 @@ impl Metrics {
     /// Appends this group's metrics in the Prometheus text format, labelled with `group`.
     pub fn render(&self, out: &mut String, group: u64) {
         let labels = format!("group=\"{group}\",");
-        let counters: [(&str, &str, &AtomicU64); 13] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
             (
                 "conclave_proposals_total",
                 "Proposals accepted by this node as leader.",
@@ -124,7 +128,17 @@ impl Metrics {
                 "Proposals refused (not the leader, transfer, too large).",
                 &self.proposals_refused,
             ),
+            (
+                "conclave_commits_total",
+                "Log entries this node learned were committed.",
+                &self.committed,
+            ),
             ("conclave_applied_total", "Commands applied to the state machine.", &self.applied),
+            (
+                "conclave_storage_backpressure_total",
+                "Times proposals were held back because too many bytes awaited the disk.",
+                &self.storage_backpressure,
+            ),
             ("conclave_elections_total", "Elections this node started.", &self.elections),
             ("conclave_became_leader_total", "Times this node became leader.", &self.became_leader),
             (

@@ -33,10 +33,15 @@ pub struct GroupOptions {
     pub tick: Duration,
     /// The longest a client request may take before it fails with a timeout.
     pub request_timeout: Duration,
-    /// Peer addresses known from configuration; the replicated address book overrides them.
+    /// Peer addresses from configuration. They win over the replicated address book (which
+    /// adds the nodes the configuration does not name), so a cluster restarted on new ports
+    /// dials the new ones even though its snapshots and log carry the old.
     pub initial_peers: AddressBook,
     /// Log segment options.
     pub storage: Options,
+    /// Bytes of log writes that may wait for the disk before the group stops taking proposals
+    /// (clients then wait): bounds memory when the disk is slower than the offered load.
+    pub storage_backlog_bytes_max: u64,
 }
 
 impl Default for GroupOptions {
@@ -46,6 +51,7 @@ impl Default for GroupOptions {
             request_timeout: Duration::from_secs(10),
             initial_peers: AddressBook::new(),
             storage: Options::default(),
+            storage_backlog_bytes_max: 64 << 20,
         }
     }
 }
@@ -129,7 +135,7 @@ impl Runtime {
         }
         let store = FileStore::open(dir, &options.storage)?;
         let durable = store.load()?.state;
-        let mut book = options.initial_peers.clone();
+        let mut book = AddressBook::new();
         let mut applied = Index(0);
         if let Some(snapshot) = &durable.snapshot {
             let (saved_book, data) =
@@ -159,8 +165,10 @@ impl Runtime {
             core,
             state.clone(),
             book_shared.clone(),
+            options.initial_peers.clone(),
             self.transport.clone(),
             storage,
+            options.storage_backlog_bytes_max.max(1),
             metrics.clone(),
             status_tx,
             options.tick,

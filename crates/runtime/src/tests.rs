@@ -71,6 +71,7 @@ struct Cluster {
     nodes: Vec<Option<TestNode>>,
     snapshot_entries: u64,
     faults: Option<Arc<FaultInjector>>,
+    backlog_max: Option<u64>,
 }
 
 impl Cluster {
@@ -87,6 +88,7 @@ impl Cluster {
             nodes: (0..size).map(|_| None).collect(),
             snapshot_entries: 10_000,
             faults: None,
+            backlog_max: None,
         }
     }
 
@@ -105,6 +107,9 @@ impl Cluster {
             options.initial_peers.insert(NodeId(j as u64 + 1), *addr);
         }
         options.storage = Options { fault_injector: self.faults.clone(), ..Options::default() };
+        if let Some(max) = self.backlog_max {
+            options.storage_backlog_bytes_max = max;
+        }
         let mut config = Config::new(id, self.voters.clone());
         config.snapshot_entries = self.snapshot_entries;
         config.snapshot_trailing_entries = 10;
@@ -403,5 +408,46 @@ async fn groups_share_a_transport_and_stay_independent() {
         .is_err());
     for runtime in &runtimes {
         runtime.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_storage_backlog_holds_proposals_back_without_losing_them() {
+    let mut cluster = Cluster::new(3, 3).await;
+    // One byte: every batch of proposals waits for the previous one to be durable.
+    cluster.backlog_max = Some(1);
+    cluster.start_all().await;
+    let leader = cluster.leader().await;
+    let handle = cluster.handle(leader);
+    let mut pending = Vec::new();
+    for n in 1..=300 {
+        pending.push(handle.submit(&numbered(n)).await.unwrap());
+    }
+    for (n, pending) in pending.into_iter().enumerate() {
+        assert!(pending.wait().await.unwrap().is_some(), "command {} failed", n + 1);
+    }
+    assert_eq!(cluster.commands(leader), (1..=300).map(numbered).collect::<Vec<_>>());
+    let held = handle.metrics().storage_backpressure.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(held > 0, "the backlog bound never held proposals back");
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_submitted_for_an_old_term_is_refused() {
+    let mut cluster = Cluster::new(3, 3).await;
+    cluster.start_all().await;
+    let leader = cluster.leader().await;
+    let handle = cluster.handle(leader);
+    let term = handle.term();
+    let stale = conclave_core::Term(term.0.saturating_sub(1));
+    let refused = handle.submit_in_term(b"stale", Some(stale)).await.unwrap().wait().await;
+    assert!(matches!(refused, Err(ClientError::NotLeader { .. })), "{refused:?}");
+    let accepted = handle.submit_in_term(b"current", Some(term)).await.unwrap().wait().await;
+    assert!(matches!(accepted, Ok(Some(_))), "{accepted:?}");
+    assert_eq!(cluster.commands(leader), vec![Bytes::from_static(b"current")]);
+    for i in 0..3 {
+        cluster.stop(i).await;
     }
 }

@@ -152,6 +152,10 @@ impl Session {
     /// Executes a pipeline, appending the replies to `out` in order.
     async fn run(&mut self, batch: Vec<Vec<Bytes>>, out: &mut BytesMut) {
         let mut inflight: Vec<InFlight> = Vec::new();
+        // The term a run of pipelined writes is submitted in: a write submitted in any other
+        // term is refused and retried in order after the writes before it (see
+        // `GroupHandle::submit_in_term`).
+        let mut write_term = None;
         for args in batch {
             self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
             if self.close {
@@ -180,7 +184,10 @@ impl Session {
                     self.reply(out, frame);
                 }
                 Plan::Write(command) if self.shared.handle.is_leader() => {
-                    match self.shared.handle.submit(&command).await {
+                    if inflight.is_empty() {
+                        write_term = Some(self.shared.handle.term());
+                    }
+                    match self.shared.handle.submit_in_term(&command, write_term).await {
                         Ok(pending) => inflight.push(InFlight::Write { args, pending }),
                         Err(error) => {
                             self.drain(&mut inflight, out).await;
