@@ -184,9 +184,8 @@ impl<P: Protocol> Simulation<P> {
         self.counters.sync_failures += 1;
         // The failed write is simply gone; no other write was being written.
         self.crash_node(id, 0.0);
-        let Some(workload) = self.workload.as_mut() else { return };
-        let at_us = self.now_us + workload.nemesis.restart_delay_us();
-        self.queue.push(at_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
+        let Some(down_us) = self.sync_failure_down_us(id) else { return };
+        self.queue.push(self.now_us + down_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
     }
 
     /// Restores `id`'s state machine from `snapshot` (its applied sequence jumps to the snapshot's
@@ -234,17 +233,6 @@ impl<P: Protocol> Simulation<P> {
         self.counters.snapshots_taken += 1;
         slot.protocol.as_mut().expect("still up").on_snapshot_taken(index, data);
         Ok(())
-    }
-
-    /// Lets the nemesis crash `id` at this crash point; schedules its restart. True if it crashed.
-    fn maybe_crash_at_point(&mut self, id: NodeId) -> bool {
-        let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
-        let Some(workload) = self.workload.as_mut() else { return false };
-        let Some(restart_after_us) = workload.nemesis.crash_point(id, &live) else { return false };
-        self.crash(id);
-        let at_us = self.now_us + restart_after_us;
-        self.queue.push(at_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
-        true
     }
 
     /// The chance that a crash tears a write in flight, by the faults enabled.

@@ -19,7 +19,15 @@
 //! - `reads` — reads outside the log, served at their read index and checked against the writes;
 //! - `invariants` — the safety checker; `durability` and `configuration` — the checks that look
 //!   at disks and memberships;
-//! - `trace` — JSON-lines traces; `history` — the client history.
+//! - `trace` — JSON-lines traces; `history` — the client history;
+//! - `schedule` — a run's faults as data ([`ScheduledFault`]); `faults` — carrying out the
+//!   nemesis's faults, random or scripted, and recording them ([`Simulation::fault_schedule`]);
+//! - `shrink` — reducing a failing run to a small reproducer ([`shrink`]).
+//!
+//! Every random run records the faults its nemesis injected; put back into
+//! [`Options::fault_schedule`] with the same seed they replay the run byte for byte, and
+//! [`shrink`] reduces a failing run to the fewest nodes, clients, operations and faults that still
+//! break the same invariant.
 //!
 //! A scenario test on the Raft core, and a random run:
 //!
@@ -54,6 +62,7 @@ mod disk;
 mod drive;
 mod durability;
 mod event_queue;
+mod faults;
 mod history;
 mod image;
 mod invariants;
@@ -62,6 +71,8 @@ mod network;
 mod node;
 mod options;
 mod reads;
+mod schedule;
+mod shrink;
 mod simulation;
 mod summary;
 mod trace;
@@ -75,6 +86,8 @@ pub use options::{
     SPARE_NODES_MAX, TOTAL_NODES_MAX,
 };
 pub use reads::{ReadFailure, ReadOutcome, ServedRead};
+pub use schedule::{FaultAction, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
+pub use shrink::{shrink, RunSize, ShrinkError, ShrinkProgress, ShrinkStep, Shrunk};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
 pub use violation::{Invariant, Violation};

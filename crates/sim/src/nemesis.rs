@@ -1,14 +1,20 @@
-//! The nemesis: decides, from its own random stream, which fault to inject when, and when to undo
-//! it.
+//! The nemesis: decides which fault to inject when, and when to undo it, either at random from
+//! its own stream or by following a schedule given in the options.
 //!
-//! It only plans; the simulation carries the plan out (it owns the nodes and the network). Every
-//! fault it starts is paired with an undo event (heal, restart, calm), scheduled at once, so no
-//! fault outlives its episode even if later faults pile up. When the op phase ends the simulation
-//! stops the nemesis and undoes everything still in force.
+//! It only plans; the simulation carries the plan out (it owns the nodes and the network) and
+//! records every fault started, so a random run can be replayed as a schedule. Every fault with a
+//! duration is paired with an undo event (heal, restart, calm, disarm), scheduled when it starts,
+//! so no fault outlives its episode even if later faults pile up. When the op phase ends the
+//! simulation stops the nemesis and undoes everything still in force.
+//!
+//! A scripted nemesis draws nothing from its stream. Each subsystem has its own stream forked
+//! off the seed, so a scripted replay of a recorded random run sees the same network, clients,
+//! nodes and disks: the same run.
 
 use conclave_core::{Membership, MembershipChange, NodeId, RandomSource, SeededRng};
 
 use crate::options::{Fault, FaultSet};
+use crate::schedule::{FaultAction, ScheduledFault};
 
 /// Time between the starts of two fault episodes: short, so that even a run of a few hundred
 /// operations (a fraction of a virtual second on a healthy cluster) sees several faults, and
@@ -55,8 +61,10 @@ const SLOW_EVERY_DISK_PROBABILITY: f64 = 0.25;
 /// The nemesis's scheduled events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NemesisEvent {
-    /// Time to consider starting another fault.
+    /// Time to consider starting another fault (the random nemesis).
     Step,
+    /// Time to start fault `index` of the schedule (the scripted nemesis).
+    Scripted { index: usize },
     /// End partition episode `episode`.
     Heal { episode: u64 },
     /// Restart a node the nemesis crashed (if it is still down).
@@ -68,42 +76,12 @@ pub(crate) enum NemesisEvent {
     Disarm { node: NodeId, episode: u64 },
 }
 
-/// A fault to inject now.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum NemesisAction {
-    /// Split the network into these groups.
-    Partition(Vec<Vec<NodeId>>),
-    /// Block these links in one direction.
-    Cut(Vec<(NodeId, NodeId)>),
-    /// Crash this node.
-    Crash(NodeId),
-    /// Lose messages with this probability.
-    Drop(f64),
-    /// Duplicate messages with this probability.
-    Duplicate(f64),
-    /// Add the long latency tail.
-    DelaySpike,
-    /// Stop links being FIFO and hold some messages back.
-    Reorder,
-    /// Cut this node's power in the middle of its disk write, tearing the write.
-    PowerCut(NodeId),
-    /// Make this node's next disk sync fail (the node then stops).
-    FailSync(NodeId),
-    /// Make these nodes' disks slow.
-    SlowDisk(Vec<NodeId>),
-    /// Ask the leader for this membership change.
-    ChangeMembership(NodeId, MembershipChange),
-    /// Ask the leader to hand leadership to this voter.
-    TransferLeader(NodeId, NodeId),
-}
-
-/// A fault and its undo (membership changes and transfers have none: the cluster carries on
-/// in its new shape).
+/// A fault the random nemesis decided to start now, and how long it lasts (`None`: no undo, for
+/// membership changes and transfers: the cluster carries on in its new shape).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Plan {
-    pub(crate) action: NemesisAction,
-    pub(crate) undo: Option<NemesisEvent>,
-    pub(crate) undo_after_us: u64,
+    pub(crate) action: FaultAction,
+    pub(crate) duration_us: Option<u64>,
 }
 
 /// The fault scheduler.
@@ -114,10 +92,11 @@ pub(crate) struct Nemesis {
     /// How many voters the cluster started with: membership changes keep the voter count
     /// between `min(voters_initial, 3)` and `voters_initial + 2`.
     voters_initial: usize,
+    /// `Some`: inject exactly this schedule and draw nothing.
+    script: Option<Script>,
     stopped: bool,
-    episode_next: u64,
-    /// The partition episode in force, if any. Only one at a time, so that a heal always restores
-    /// full connectivity.
+    /// The partition episode in force, if any. The random nemesis starts only one at a time, so
+    /// that a heal always restores full connectivity.
     partition_episode: Option<u64>,
     /// The latest episode of each weather fault (by `Fault as usize`).
     weather_episode: [Option<u64>; Fault::ALL.len()],
@@ -125,9 +104,18 @@ pub(crate) struct Nemesis {
     sync_failure_episode: Vec<Option<u64>>,
 }
 
+/// A schedule being followed.
+struct Script {
+    /// The faults, in order of start time.
+    faults: Vec<ScheduledFault>,
+    /// Crash points not yet taken (indexes into `faults`, in order): they fire inside a node's
+    /// work, at its first crash point at or after their time, not from the event queue.
+    crash_points: Vec<usize>,
+}
+
 impl Nemesis {
-    /// A nemesis for a cluster of `nodes` nodes (the first `voters_initial` of them voters) that
-    /// may inject `faults`.
+    /// A random nemesis for a cluster of `nodes` nodes (the first `voters_initial` of them
+    /// voters) that may inject `faults`.
     pub(crate) fn new(
         rng: SeededRng,
         faults: FaultSet,
@@ -139,17 +127,73 @@ impl Nemesis {
             faults,
             nodes,
             voters_initial,
+            script: None,
             stopped: false,
-            episode_next: 0,
             partition_episode: None,
             weather_episode: [None; Fault::ALL.len()],
             sync_failure_episode: vec![None; nodes],
         }
     }
 
-    /// True when there is nothing for the nemesis to do: no faults, or it was stopped.
+    /// A nemesis that injects exactly `schedule` (sorted by start time here, stably) in a cluster
+    /// of `nodes` nodes.
+    pub(crate) fn scripted(mut schedule: Vec<ScheduledFault>, nodes: usize) -> Nemesis {
+        schedule.sort_by_key(|fault| fault.at_us);
+        let crash_points = (0..schedule.len())
+            .filter(|index| matches!(schedule[*index].action, FaultAction::CrashPoint { .. }))
+            .collect();
+        let mut nemesis = Nemesis::new(SeededRng::new(0), FaultSet::none(), nodes, nodes);
+        nemesis.script = Some(Script { faults: schedule, crash_points });
+        nemesis
+    }
+
+    /// True when following a schedule rather than drawing faults.
+    pub(crate) fn is_scripted(&self) -> bool {
+        self.script.is_some()
+    }
+
+    /// The first event to schedule when the workload starts (at `now_us`), with its time: the
+    /// random nemesis's first step, or the schedule's first fault. `None` when idle.
+    pub(crate) fn first_event(&mut self, now_us: u64) -> Option<(u64, NemesisEvent)> {
+        if self.is_idle() {
+            return None;
+        }
+        match self.script {
+            Some(_) => self.scripted_after(None, now_us),
+            None => Some((now_us + self.step_delay_us(), NemesisEvent::Step)),
+        }
+    }
+
+    /// The scripted fault to start after fault `index` (the first one for `None`), skipping
+    /// crash points, with its start time (never before `now_us`). Scheduled one at a time, as
+    /// the random nemesis schedules its steps, so that events of the same microsecond keep the
+    /// order they had in the recorded run.
+    pub(crate) fn scripted_after(
+        &self,
+        index: Option<usize>,
+        now_us: u64,
+    ) -> Option<(u64, NemesisEvent)> {
+        let script = self.script.as_ref()?;
+        let from = index.map_or(0, |index| index + 1);
+        let next = (from..script.faults.len())
+            .find(|i| !matches!(script.faults[*i].action, FaultAction::CrashPoint { .. }))?;
+        let at_us = script.faults[next].at_us.max(now_us);
+        Some((at_us, NemesisEvent::Scripted { index: next }))
+    }
+
+    /// Fault `index` of the schedule.
+    pub(crate) fn scripted_fault(&self, index: usize) -> &ScheduledFault {
+        &self.script.as_ref().expect("a scripted nemesis").faults[index]
+    }
+
+    /// True when there is nothing for the nemesis to do: no faults (none enabled, or an empty
+    /// schedule), or it was stopped.
     pub(crate) fn is_idle(&self) -> bool {
-        self.stopped || self.faults.is_empty()
+        match &self.script {
+            _ if self.stopped => true,
+            Some(script) => script.faults.is_empty(),
+            None => self.faults.is_empty(),
+        }
     }
 
     /// Stops the nemesis for good; the simulation undoes what is in force.
@@ -157,14 +201,34 @@ impl Nemesis {
         self.stopped = true;
     }
 
-    /// At a crash point (a node just sent promises): decides whether it crashes there, and if so,
-    /// after how long it restarts. Crash points come with the `crash` fault and respect the same
-    /// majority rule as scheduled crashes.
-    pub(crate) fn crash_point(&mut self, node: NodeId, live: &[bool]) -> Option<u64> {
-        if self.is_idle()
-            || !self.faults.contains(Fault::Crash)
-            || !self.rng.chance(CRASH_POINT_PROBABILITY)
-        {
+    /// At a crash point (a node just sent promises, `ordinal` earlier crash points of the node
+    /// having passed in this same microsecond): decides whether it crashes there, and if so,
+    /// after how long it restarts. Random crash points come with the `crash` fault and respect
+    /// the same majority rule as scheduled crashes; scripted ones fire at the node's first crash
+    /// point at or after their time.
+    pub(crate) fn crash_point(
+        &mut self,
+        node: NodeId,
+        live: &[bool],
+        now_us: u64,
+        ordinal: u32,
+    ) -> Option<u64> {
+        if self.is_idle() {
+            return None;
+        }
+        if let Some(script) = &mut self.script {
+            let due = |fault: &ScheduledFault| match fault.action {
+                FaultAction::CrashPoint { node: target, ordinal: skip } => {
+                    target == node
+                        && (fault.at_us < now_us || (fault.at_us == now_us && skip <= ordinal))
+                }
+                _ => false,
+            };
+            let position = script.crash_points.iter().position(|i| due(&script.faults[*i]))?;
+            let index = script.crash_points.remove(position);
+            return Some(script.faults[index].duration_us.unwrap_or(0));
+        }
+        if !self.faults.contains(Fault::Crash) || !self.rng.chance(CRASH_POINT_PROBABILITY) {
             return None;
         }
         let up = live.iter().filter(|l| **l).count();
@@ -175,6 +239,42 @@ impl Nemesis {
             return None;
         }
         Some(self.rng.between(BOUNCE_MIN_US, BOUNCE_MAX_US + 1))
+    }
+
+    /// Starts episode `episode` of `action`: notes what is in force, and returns the event that
+    /// undoes it (`None` for faults without one). Stale undos (of an episode a newer one of the
+    /// same kind replaced) are ignored when they fire.
+    pub(crate) fn begin(&mut self, action: &FaultAction, episode: u64) -> Option<NemesisEvent> {
+        Some(match action {
+            FaultAction::Partition { .. } | FaultAction::Cut { .. } => {
+                self.partition_episode = Some(episode);
+                NemesisEvent::Heal { episode }
+            }
+            FaultAction::Crash { node }
+            | FaultAction::CrashPoint { node, .. }
+            | FaultAction::PowerCut { node } => NemesisEvent::Restart { node: *node },
+            FaultAction::FailSync { node, .. } => {
+                self.sync_failure_episode[(node.0 - 1) as usize] = Some(episode);
+                NemesisEvent::Disarm { node: *node, episode }
+            }
+            FaultAction::Drop { .. }
+            | FaultAction::Duplicate { .. }
+            | FaultAction::Delay
+            | FaultAction::Reorder
+            | FaultAction::SlowDisk { .. } => {
+                let fault = action.fault();
+                self.weather_episode[fault as usize] = Some(episode);
+                NemesisEvent::Calm { fault, episode }
+            }
+            FaultAction::ChangeMembership { .. } | FaultAction::TransferLeader { .. } => {
+                return None
+            }
+        })
+    }
+
+    /// The episode of the sync failure armed on `node`, if any.
+    pub(crate) fn sync_failure_armed(&self, node: NodeId) -> Option<u64> {
+        self.sync_failure_episode[(node.0 - 1) as usize]
     }
 
     /// The wait before the next step.
@@ -195,8 +295,9 @@ impl Nemesis {
         }
     }
 
-    /// Decides the fault to start now, if any, given which nodes are up and which have a disk
-    /// write in flight (both by `id - 1`), the current leader and its membership.
+    /// The random nemesis: decides the fault to start now, if any, given which nodes are up and
+    /// which have a disk write in flight (both by `id - 1`), the current leader and its
+    /// membership. The caller starts it with [`begin`](Nemesis::begin).
     pub(crate) fn plan(
         &mut self,
         live: &[bool],
@@ -209,63 +310,58 @@ impl Nemesis {
         }
         let enabled: Vec<Fault> = self.faults.iter().collect();
         let fault = enabled[self.rng.between(0, enabled.len() as u64) as usize];
-        let episode = self.episode_next;
-        self.episode_next += 1;
-        let (action, undo, undo_after_us) = match fault {
+        // The draws below, and their order, are the random nemesis's contract with every recorded
+        // seed: changing them changes every random run.
+        let (action, duration_us) = match fault {
             Fault::Partition => {
                 if self.partition_episode.is_some() || self.nodes < 2 {
                     return None;
                 }
-                self.partition_episode = Some(episode);
                 let action = self.partition_action(leader);
-                let after = self.rng.between(PARTITION_MIN_US, PARTITION_MAX_US + 1);
-                (action, NemesisEvent::Heal { episode }, after)
+                (action, self.rng.between(PARTITION_MIN_US, PARTITION_MAX_US + 1))
             }
             Fault::Crash => {
                 let node = self.crash_target(live, live, leader)?;
-                let after = self.crash_duration_us();
-                (NemesisAction::Crash(node), NemesisEvent::Restart { node }, after)
+                (FaultAction::Crash { node }, self.crash_duration_us())
             }
             Fault::TornWrite => {
                 // Only a node with a write in flight can be cut mid-write.
                 let node = self.crash_target(live, writing, leader)?;
-                let after = self.crash_duration_us();
-                (NemesisAction::PowerCut(node), NemesisEvent::Restart { node }, after)
+                (FaultAction::PowerCut { node }, self.crash_duration_us())
             }
             Fault::FsyncError => {
                 let node = self.crash_target(live, live, leader)?;
-                self.sync_failure_episode[(node.0 - 1) as usize] = Some(episode);
-                let after = self.rng.between(SYNC_FAILURE_MIN_US, SYNC_FAILURE_MAX_US + 1);
-                (NemesisAction::FailSync(node), NemesisEvent::Disarm { node, episode }, after)
+                let armed_us = self.rng.between(SYNC_FAILURE_MIN_US, SYNC_FAILURE_MAX_US + 1);
+                (FaultAction::FailSync { node, down_us: None }, armed_us)
             }
             Fault::SlowDisk => {
-                self.weather_episode[fault as usize] = Some(episode);
                 let ids: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
                 let nodes = if self.rng.chance(SLOW_EVERY_DISK_PROBABILITY) {
                     ids
                 } else {
                     vec![self.pick_preferring(&ids, leader)]
                 };
-                let after = self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1);
-                (NemesisAction::SlowDisk(nodes), NemesisEvent::Calm { fault, episode }, after)
+                (
+                    FaultAction::SlowDisk { nodes },
+                    self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1),
+                )
             }
             Fault::Drop | Fault::Duplicate | Fault::Delay | Fault::Reorder => {
-                self.weather_episode[fault as usize] = Some(episode);
                 let percent = self.rng.between(WEATHER_PERCENT_MIN, WEATHER_PERCENT_MAX + 1);
-                let rate = percent as f64 / 100.0;
+                let probability = percent as f64 / 100.0;
                 let action = match fault {
-                    Fault::Drop => NemesisAction::Drop(rate),
-                    Fault::Duplicate => NemesisAction::Duplicate(rate),
-                    Fault::Delay => NemesisAction::DelaySpike,
-                    _ => NemesisAction::Reorder,
+                    Fault::Drop => FaultAction::Drop { probability },
+                    Fault::Duplicate => FaultAction::Duplicate { probability },
+                    Fault::Delay => FaultAction::Delay,
+                    _ => FaultAction::Reorder,
                 };
-                let after = self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1);
-                (action, NemesisEvent::Calm { fault, episode }, after)
+                (action, self.rng.between(WEATHER_MIN_US, WEATHER_MAX_US + 1))
             }
             Fault::Membership => {
+                leader?;
                 let change = self.membership_change(membership?)?;
-                let action = NemesisAction::ChangeMembership(leader?, change);
-                return Some(Plan { action, undo: None, undo_after_us: 0 });
+                let action = FaultAction::ChangeMembership { change };
+                return Some(Plan { action, duration_us: None });
             }
             Fault::Transfer => {
                 let leader = leader?;
@@ -275,11 +371,13 @@ impl Nemesis {
                     return None;
                 }
                 let target = voters[self.rng.between(0, voters.len() as u64) as usize];
-                let action = NemesisAction::TransferLeader(leader, target);
-                return Some(Plan { action, undo: None, undo_after_us: 0 });
+                return Some(Plan {
+                    action: FaultAction::TransferLeader { target },
+                    duration_us: None,
+                });
             }
         };
-        Some(Plan { action, undo: Some(undo), undo_after_us })
+        Some(Plan { action, duration_us: Some(duration_us) })
     }
 
     /// A membership change that keeps the voter count within bounds: add a non-member as a
@@ -368,15 +466,15 @@ impl Nemesis {
 
     /// A partition shape: isolate one node (often the leader), split at random, or cut links one
     /// way (all links into or out of one node, or a few random links).
-    fn partition_action(&mut self, leader: Option<NodeId>) -> NemesisAction {
+    fn partition_action(&mut self, leader: Option<NodeId>) -> FaultAction {
         let ids: Vec<NodeId> = (1..=self.nodes as u64).map(NodeId).collect();
         let shape = self.rng.between(0, 10);
         if shape < 4 {
             let isolated = self.pick_preferring(&ids, leader);
             let rest: Vec<NodeId> = ids.iter().copied().filter(|id| *id != isolated).collect();
-            NemesisAction::Partition(vec![vec![isolated], rest])
+            FaultAction::Partition { groups: vec![vec![isolated], rest] }
         } else if shape < 8 {
-            NemesisAction::Partition(self.random_split(ids))
+            FaultAction::Partition { groups: self.random_split(ids) }
         } else {
             let center = self.pick_preferring(&ids, leader);
             let others = ids.iter().copied().filter(|id| *id != center);
@@ -400,7 +498,7 @@ impl Nemesis {
                         .collect()
                 }
             };
-            NemesisAction::Cut(cuts)
+            FaultAction::Cut { links: cuts }
         }
     }
 
@@ -472,7 +570,8 @@ mod tests {
         let mut plans = Vec::new();
         while plans.len() < count {
             if let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1)), None) {
-                if let Some(NemesisEvent::Heal { episode }) = plan.undo {
+                let undo = nemesis.begin(&plan.action, plans.len() as u64);
+                if let Some(NemesisEvent::Heal { episode }) = undo {
                     assert!(nemesis.take_heal(episode));
                 }
                 plans.push(plan);
@@ -481,11 +580,23 @@ mod tests {
         plans
     }
 
+    /// Plans a fault and starts it as episode `episode`, returning it with its undo.
+    fn plan_and_begin(
+        nemesis: &mut Nemesis,
+        live: &[bool],
+        writing: &[bool],
+        episode: u64,
+    ) -> Option<(Plan, Option<NemesisEvent>)> {
+        let plan = nemesis.plan(live, writing, Some(NodeId(1)), None)?;
+        let undo = nemesis.begin(&plan.action, episode);
+        Some((plan, undo))
+    }
+
     #[test]
     fn only_enabled_faults_are_planned() {
         for plan in plans(FaultSet::of(&[Fault::Crash]), 5, 50) {
-            assert!(matches!(plan.action, NemesisAction::Crash(_)));
-            let after = plan.undo_after_us;
+            assert!(matches!(plan.action, FaultAction::Crash { .. }));
+            let after = plan.duration_us.expect("a crash is undone");
             assert!(
                 (BOUNCE_MIN_US..=BOUNCE_MAX_US).contains(&after)
                     || (CRASH_MIN_US..=CRASH_MAX_US).contains(&after)
@@ -500,14 +611,14 @@ mod tests {
         let mut shapes = [0usize; 2];
         for plan in plans(FaultSet::of(&[Fault::Partition]), 5, 200) {
             match plan.action {
-                NemesisAction::Partition(groups) => {
+                FaultAction::Partition { groups } => {
                     shapes[0] += 1;
                     assert!(groups.len() >= 2 && groups.iter().all(|g| !g.is_empty()));
                     let mut all: Vec<NodeId> = groups.concat();
                     all.sort();
                     assert_eq!(all, (1..=5).map(NodeId).collect::<Vec<_>>());
                 }
-                NemesisAction::Cut(cuts) => {
+                FaultAction::Cut { links: cuts } => {
                     shapes[1] += 1;
                     assert!(!cuts.is_empty() && cuts.iter().all(|(a, b)| a != b));
                 }
@@ -520,9 +631,9 @@ mod tests {
     #[test]
     fn one_partition_at_a_time_and_stale_heals_are_ignored() {
         let mut nemesis = Nemesis::new(SeededRng::new(3), FaultSet::of(&[Fault::Partition]), 3, 3);
-        let first = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
+        let (first, undo) = plan_and_begin(&mut nemesis, &[true; 3], &[true; 3], 0).unwrap();
         assert!(nemesis.plan(&[true; 3], &[true; 3], None, None).is_none());
-        let Some(NemesisEvent::Heal { episode }) = first.undo else { panic!("{first:?}") };
+        let Some(NemesisEvent::Heal { episode }) = undo else { panic!("{first:?}") };
         assert!(!nemesis.take_heal(episode + 1));
         assert!(nemesis.take_heal(episode));
         assert!(!nemesis.take_heal(episode));
@@ -551,23 +662,27 @@ mod tests {
         // Only node 3 is writing: every power cut hits it.
         let writing = [false, false, true, false, false];
         let mut seen = [0usize; 3];
-        for _ in 0..300 {
-            let Some(plan) = nemesis.plan(&live, &writing, Some(NodeId(1)), None) else { continue };
-            match (plan.action, plan.undo.expect("faults with an undo")) {
-                (NemesisAction::PowerCut(node), NemesisEvent::Restart { node: back }) => {
+        for episode in 0..300 {
+            let Some((plan, undo)) = plan_and_begin(&mut nemesis, &live, &writing, episode) else {
+                continue;
+            };
+            match (plan.action, undo.expect("faults with an undo")) {
+                (FaultAction::PowerCut { node }, NemesisEvent::Restart { node: back }) => {
                     assert_eq!((node, back), (NodeId(3), NodeId(3)));
                     seen[0] += 1;
                 }
-                (NemesisAction::FailSync(node), NemesisEvent::Disarm { node: undo, episode }) => {
+                (
+                    FaultAction::FailSync { node, down_us: None },
+                    NemesisEvent::Disarm { node: undo, episode },
+                ) => {
                     assert_eq!(node, undo);
-                    assert!(
-                        (SYNC_FAILURE_MIN_US..=SYNC_FAILURE_MAX_US).contains(&plan.undo_after_us)
-                    );
+                    let armed_us = plan.duration_us.unwrap();
+                    assert!((SYNC_FAILURE_MIN_US..=SYNC_FAILURE_MAX_US).contains(&armed_us));
                     assert!(nemesis.take_disarm(node, episode));
                     assert!(!nemesis.take_disarm(node, episode), "disarmed once");
                     seen[1] += 1;
                 }
-                (NemesisAction::SlowDisk(nodes), NemesisEvent::Calm { fault, episode }) => {
+                (FaultAction::SlowDisk { nodes }, NemesisEvent::Calm { fault, episode }) => {
                     assert_eq!(fault, Fault::SlowDisk);
                     assert!(nodes.len() == 1 || nodes.len() == 5, "{nodes:?}");
                     assert!(nemesis.take_calm(fault, episode));
@@ -587,11 +702,10 @@ mod tests {
         let mut nemesis = Nemesis::new(SeededRng::new(2), FaultSet::of(&[Fault::FsyncError]), 3, 3);
         let mut armed = Vec::new();
         while armed.len() < 10 {
-            let plan =
-                nemesis.plan(&[true; 3], &[true; 3], None, None).expect("a majority stays up");
-            let Some(NemesisEvent::Disarm { node, episode }) = plan.undo else {
-                panic!("{plan:?}")
-            };
+            let (plan, undo) =
+                plan_and_begin(&mut nemesis, &[true; 3], &[true; 3], armed.len() as u64)
+                    .expect("a majority stays up");
+            let Some(NemesisEvent::Disarm { node, episode }) = undo else { panic!("{plan:?}") };
             armed.push((node, episode));
         }
         // Only the newest arming of each node is disarmed; older disarms are stale.
@@ -604,19 +718,20 @@ mod tests {
     #[test]
     fn a_newer_weather_episode_outlives_an_older_calm() {
         let mut nemesis = Nemesis::new(SeededRng::new(4), FaultSet::of(&[Fault::Drop]), 3, 3);
-        let first = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
-        let second = nemesis.plan(&[true; 3], &[true; 3], None, None).unwrap();
+        let (first, first_undo) = plan_and_begin(&mut nemesis, &[true; 3], &[true; 3], 0).unwrap();
+        let (second, second_undo) =
+            plan_and_begin(&mut nemesis, &[true; 3], &[true; 3], 1).unwrap();
         let (
             Some(NemesisEvent::Calm { episode: old, .. }),
             Some(NemesisEvent::Calm { episode: new, .. }),
-        ) = (first.undo, second.undo)
+        ) = (first_undo, second_undo)
         else {
             panic!("{first:?} {second:?}")
         };
         assert!(!nemesis.take_calm(Fault::Drop, old));
         assert!(nemesis.take_calm(Fault::Drop, new));
         match first.action {
-            NemesisAction::Drop(rate) => assert!((0.01..=0.2).contains(&rate)),
+            FaultAction::Drop { probability } => assert!((0.01..=0.2).contains(&probability)),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -632,10 +747,9 @@ mod tests {
             let Some(plan) = nemesis.plan(&live, &live, Some(NodeId(1)), Some(&membership)) else {
                 continue;
             };
-            assert_eq!(plan.undo, None);
-            let NemesisAction::ChangeMembership(NodeId(1), change) = plan.action else {
-                panic!("{plan:?}")
-            };
+            assert_eq!(plan.duration_us, None);
+            assert_eq!(nemesis.begin(&plan.action, 0), None);
+            let FaultAction::ChangeMembership { change } = plan.action else { panic!("{plan:?}") };
             // Apply the change as a leader would (joint memberships left at once).
             let (mut voters, mut learners) =
                 (membership.voters.clone(), membership.learners.clone());
@@ -666,5 +780,61 @@ mod tests {
             assert!((3..=5).contains(&membership.voters.len()), "{membership}");
         }
         assert!(kinds.iter().all(|k| *k > 10), "every kind of change is planned: {kinds:?}");
+    }
+
+    fn scheduled(at_us: u64, action: FaultAction) -> ScheduledFault {
+        ScheduledFault { at_us, action, duration_us: Some(1_000) }
+    }
+
+    #[test]
+    fn a_script_is_followed_in_time_order_and_draws_nothing() {
+        let crash = |node| FaultAction::Crash { node: NodeId(node) };
+        let schedule = vec![
+            scheduled(300, crash(3)),
+            scheduled(100, crash(1)),
+            scheduled(200, FaultAction::CrashPoint { node: NodeId(2), ordinal: 0 }),
+            scheduled(200, crash(2)),
+        ];
+        let mut nemesis = Nemesis::scripted(schedule, 3);
+        assert!(nemesis.is_scripted() && !nemesis.is_idle());
+        // Sorted by time, stably; crash points are not queued.
+        let (at_us, first) = nemesis.first_event(0).unwrap();
+        assert_eq!((at_us, first), (100, NemesisEvent::Scripted { index: 0 }));
+        assert_eq!(nemesis.scripted_fault(0).action, crash(1));
+        let next = nemesis.scripted_after(Some(0), 100);
+        assert_eq!(next, Some((200, NemesisEvent::Scripted { index: 2 })));
+        assert_eq!(nemesis.scripted_fault(2).action, crash(2));
+        assert_eq!(
+            nemesis.scripted_after(Some(2), 200),
+            Some((300, NemesisEvent::Scripted { index: 3 }))
+        );
+        assert_eq!(nemesis.scripted_after(Some(3), 300), None);
+        // Never scheduled in the past.
+        assert_eq!(
+            nemesis.scripted_after(Some(0), 250),
+            Some((250, NemesisEvent::Scripted { index: 2 }))
+        );
+        nemesis.stop();
+        assert!(nemesis.is_idle() && nemesis.first_event(0).is_none());
+        assert!(Nemesis::scripted(Vec::new(), 3).is_idle(), "an empty schedule has nothing to do");
+    }
+
+    #[test]
+    fn a_scripted_crash_point_fires_at_the_first_crash_point_due() {
+        let point = |at_us, node, ordinal| ScheduledFault {
+            at_us,
+            action: FaultAction::CrashPoint { node: NodeId(node), ordinal },
+            duration_us: Some(at_us + 7),
+        };
+        let schedule = vec![point(100, 2, 1), point(500, 1, 0)];
+        let mut nemesis = Nemesis::scripted(schedule, 3);
+        let live = [true; 3];
+        assert_eq!(nemesis.crash_point(NodeId(2), &live, 99, 0), None, "too early");
+        assert_eq!(nemesis.crash_point(NodeId(2), &live, 100, 0), None, "the first at 100 passes");
+        assert_eq!(nemesis.crash_point(NodeId(1), &live, 100, 1), None, "another node");
+        assert_eq!(nemesis.crash_point(NodeId(2), &live, 100, 1), Some(107));
+        assert_eq!(nemesis.crash_point(NodeId(2), &live, 101, 0), None, "taken once");
+        // Later than planned (the run changed): the first one at or after the time takes it.
+        assert_eq!(nemesis.crash_point(NodeId(1), &live, 900, 0), Some(507));
     }
 }

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use crate::schedule::ScheduledFault;
+
 /// One kind of fault the nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
@@ -233,8 +235,17 @@ pub struct Options {
     pub read_ratio: f64,
 
     // Faults.
-    /// Faults the nemesis may inject during the op phase.
+    /// Faults the nemesis may inject during the op phase. With a
+    /// [`fault_schedule`](Options::fault_schedule) they are not drawn from, but still shape the
+    /// world: disk faults give the disk its latency, `torn-write` lets crashes tear writes, and
+    /// `membership` brings spare nodes.
     pub faults: FaultSet,
+    /// `None`: the nemesis draws faults at random from `faults`, from its own random stream.
+    /// `Some`: it injects exactly these faults (in order of `at_us`, each undone after its
+    /// duration) and draws nothing, which is how a recorded run
+    /// ([`Simulation::fault_schedule`](crate::Simulation::fault_schedule)) is replayed and
+    /// shrunk. Either way the nemesis stops, and undoes everything, when the op phase ends.
+    pub fault_schedule: Option<Vec<ScheduledFault>>,
     /// Probability that any one message is lost, outside nemesis episodes.
     pub drop_probability: f64,
     /// Probability that any one message is delivered twice, outside nemesis episodes.
@@ -287,6 +298,7 @@ impl Default for Options {
             client_timeout_us: 1_000_000,
             read_ratio: 0.2,
             faults: FaultSet::none(),
+            fault_schedule: None,
             drop_probability: 0.0,
             duplicate_probability: 0.0,
             latency_min_us: 200,
@@ -360,6 +372,14 @@ pub enum OptionsError {
         /// The upper bound given.
         max: u64,
     },
+    /// A fault of the schedule that cannot be injected.
+    #[error("fault_schedule[{index}]: {reason}")]
+    Schedule {
+        /// Its position in the schedule.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Options {
@@ -406,7 +426,23 @@ impl Options {
                 max: self.disk_latency_max_us,
             });
         }
+        for (index, fault) in self.fault_schedule.iter().flatten().enumerate() {
+            fault
+                .validate(self.total_nodes())
+                .map_err(|reason| OptionsError::Schedule { index, reason })?;
+        }
         Ok(())
+    }
+
+    /// True when nothing disturbs the run: no nemesis faults (random or scheduled) and no base
+    /// loss or duplication. Such a run must make progress, so a stalled op phase is a liveness
+    /// failure rather than a warning.
+    pub fn is_fault_free(&self) -> bool {
+        let scheduled = match &self.fault_schedule {
+            Some(schedule) => !schedule.is_empty(),
+            None => !self.faults.is_empty(),
+        };
+        !scheduled && self.drop_probability == 0.0 && self.duplicate_probability == 0.0
     }
 
     /// The number of spare nodes in force (see [`spare_nodes`](Options::spare_nodes)).

@@ -77,6 +77,10 @@ pub struct Counters {
     pub snapshots_taken: u64,
     /// State machines restored from a snapshot (installed, or found on disk at restart).
     pub snapshots_restored: u64,
+    /// Nemesis timer events among `events_processed`: the random nemesis's steps (many start
+    /// nothing) or a schedule's fault starts. They change nothing by themselves, so a random run
+    /// and its scripted replay differ in `events_processed` by exactly the difference here.
+    pub nemesis_steps: u64,
 }
 
 /// A deterministic simulation of a cluster running protocol `P`.

@@ -8,9 +8,9 @@ use conclave_core::{
 
 use crate::client::{Client, ClientState, Op, RETRY_HINTED_US};
 use crate::history::{HistoryEvent, HistoryKind};
-use crate::nemesis::{Nemesis, NemesisAction, NemesisEvent};
-use crate::options::Fault;
+use crate::nemesis::Nemesis;
 use crate::reads::{mode_name, ReadFailure, ReadOrigin, ReadOutcome};
+use crate::schedule::ScheduledFault;
 use crate::simulation::{Event, Simulation};
 use crate::summary::{percentile, Summary};
 use crate::trace::{ClientAction, ClientTrace, TraceEvent};
@@ -32,6 +32,12 @@ pub(crate) struct Workload {
     pub(crate) admin_requests: (u64, u64),
     pub(crate) latencies_us: Vec<u64>,
     pub(crate) history: Vec<HistoryEvent>,
+    /// Every fault the nemesis started, in order: drawn at random, or taken from the schedule.
+    /// An episode number is an index into this list.
+    pub(crate) schedule: Vec<ScheduledFault>,
+    /// For each node (by `id - 1`): the microsecond of its latest crash point, and how many of
+    /// its crash points came before it in that microsecond, so a replay can name the same one.
+    pub(crate) crash_points_seen: Vec<(u64, u32)>,
 }
 
 impl<P: Protocol> Simulation<P> {
@@ -67,10 +73,7 @@ impl<P: Protocol> Simulation<P> {
                 self.options.ops
             );
             // Without faults (nemesis or base loss) nothing excuses a stall.
-            let fault_free = self.options.faults.is_empty()
-                && self.options.drop_probability == 0.0
-                && self.options.duplicate_probability == 0.0;
-            if fault_free {
+            if self.options.is_fault_free() {
                 return Err(self.fail(Breach::new(Invariant::Liveness, message)));
             }
             warnings.push(message);
@@ -98,11 +101,18 @@ impl<P: Protocol> Simulation<P> {
         Ok(self.summary(ops_phase_completed, ops_phase_us, converge_us, warnings))
     }
 
-    fn workload(&self) -> &Workload {
+    /// Operations acknowledged to clients so far in [`run`](Simulation::run) (0 before it
+    /// starts). After a violation, how far the workload got: a run with an op target just above
+    /// it is the same run, cut short after the violation.
+    pub fn ops_acknowledged(&self) -> u64 {
+        self.workload.as_ref().map_or(0, |workload| workload.acknowledged)
+    }
+
+    pub(crate) fn workload(&self) -> &Workload {
         self.workload.as_ref().expect("workload started")
     }
 
-    fn workload_mut(&mut self) -> &mut Workload {
+    pub(crate) fn workload_mut(&mut self) -> &mut Workload {
         self.workload.as_mut().expect("workload started")
     }
 
@@ -117,11 +127,15 @@ impl<P: Protocol> Simulation<P> {
             self.queue.push(at_us, Event::ClientWake { client: id, generation });
             clients.push(client);
         }
-        let mut nemesis =
-            Nemesis::new(self.rng_nemesis.fork(), self.options.faults, nodes, self.options.nodes);
-        if !nemesis.is_idle() {
-            let at_us = self.now_us + nemesis.step_delay_us();
-            self.queue.push(at_us, Event::Nemesis(NemesisEvent::Step));
+        // Forked even when a schedule is followed, so the fork order (and every later stream)
+        // stays the same.
+        let rng_nemesis = self.rng_nemesis.fork();
+        let mut nemesis = match &self.options.fault_schedule {
+            Some(schedule) => Nemesis::scripted(schedule.clone(), nodes),
+            None => Nemesis::new(rng_nemesis, self.options.faults, nodes, self.options.nodes),
+        };
+        if let Some((at_us, event)) = nemesis.first_event(self.now_us) {
+            self.queue.push(at_us, Event::Nemesis(event));
         }
         self.workload = Some(Workload {
             clients,
@@ -132,6 +146,8 @@ impl<P: Protocol> Simulation<P> {
             admin_requests: (0, 0),
             latencies_us: Vec::new(),
             history: Vec::new(),
+            schedule: Vec::new(),
+            crash_points_seen: vec![(u64::MAX, 0); nodes],
         });
         self.trace.record(self.now_us, TraceEvent::Phase { name: "ops" });
     }
@@ -627,125 +643,5 @@ impl<P: Protocol> Simulation<P> {
     ) -> ClientTrace {
         let client = self.workload().clients[client].id;
         ClientTrace { client, action, op: op.seq, node, index: None, term: None }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Nemesis.
-
-    /// A nemesis event fired: start a fault (and schedule its undo), or undo one.
-    pub(crate) fn on_nemesis(&mut self, event: NemesisEvent) -> Result<(), Breach> {
-        let Some(workload) = self.workload.as_mut() else { return Ok(()) };
-        if workload.nemesis.is_idle() {
-            return Ok(()); // Stopped: the end of the op phase already undid everything.
-        }
-        match event {
-            NemesisEvent::Step => {
-                let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
-                let writing: Vec<bool> =
-                    self.nodes.iter().map(|slot| slot.disk.is_writing()).collect();
-                let leader = self.leader();
-                let membership =
-                    leader.and_then(|l| self.node(l)).and_then(|p| p.membership()).cloned();
-                let workload = self.workload.as_mut().expect("workload started");
-                let plan = workload.nemesis.plan(&live, &writing, leader, membership.as_ref());
-                let next_us = self.now_us + workload.nemesis.step_delay_us();
-                self.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
-                if let Some(plan) = plan {
-                    if let Some(undo) = plan.undo {
-                        self.queue.push(self.now_us + plan.undo_after_us, Event::Nemesis(undo));
-                    }
-                    self.start_fault(plan.action)?;
-                }
-            }
-            NemesisEvent::Heal { episode } => {
-                if workload.nemesis.take_heal(episode) {
-                    self.heal();
-                }
-            }
-            NemesisEvent::Restart { node } => {
-                self.restart_node(node)?;
-            }
-            NemesisEvent::Calm { fault, episode } => {
-                if workload.nemesis.take_calm(fault, episode) {
-                    match fault {
-                        Fault::Drop => self.set_drop_probability(self.options.drop_probability),
-                        Fault::Duplicate => {
-                            self.set_duplicate_probability(self.options.duplicate_probability)
-                        }
-                        Fault::Delay => self.set_delay_spike(false),
-                        Fault::Reorder => self.set_reorder(false),
-                        Fault::SlowDisk => self.set_slow_disks(&[]),
-                        Fault::Partition
-                        | Fault::Crash
-                        | Fault::TornWrite
-                        | Fault::FsyncError
-                        | Fault::Membership
-                        | Fault::Transfer => unreachable!("not weather"),
-                    }
-                }
-            }
-            NemesisEvent::Disarm { node, episode } => {
-                if workload.nemesis.take_disarm(node, episode) {
-                    self.fail_next_sync(node, false);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn start_fault(&mut self, action: NemesisAction) -> Result<(), Breach> {
-        match action {
-            NemesisAction::Partition(groups) => {
-                let groups: Vec<&[NodeId]> = groups.iter().map(Vec::as_slice).collect();
-                self.partition(&groups);
-            }
-            NemesisAction::Cut(cuts) => self.cut_links(&cuts),
-            NemesisAction::Crash(node) => {
-                self.crash(node);
-            }
-            NemesisAction::Drop(probability) => self.set_drop_probability(probability),
-            NemesisAction::Duplicate(probability) => self.set_duplicate_probability(probability),
-            NemesisAction::DelaySpike => self.set_delay_spike(true),
-            NemesisAction::Reorder => self.set_reorder(true),
-            NemesisAction::PowerCut(node) => {
-                self.power_cut(node);
-            }
-            NemesisAction::FailSync(node) => self.fail_next_sync(node, true),
-            NemesisAction::SlowDisk(nodes) => self.set_slow_disks(&nodes),
-            NemesisAction::ChangeMembership(leader, change) => {
-                let request = format!("{change:?}");
-                let result =
-                    self.slot_mut(leader).protocol.as_mut().map(|p| p.change_membership(change));
-                self.admin_done(
-                    leader,
-                    request,
-                    result.map(|r| r.map(|_| ()).map_err(|e| e.to_string())),
-                );
-                return self.after_call(leader);
-            }
-            NemesisAction::TransferLeader(leader, target) => {
-                let request = format!("TransferLeader({target})");
-                let result =
-                    self.slot_mut(leader).protocol.as_mut().map(|p| p.transfer_leadership(target));
-                self.admin_done(leader, request, result.map(|r| r.map_err(|e| e.to_string())));
-                return self.after_call(leader);
-            }
-        }
-        Ok(())
-    }
-
-    /// Traces and counts an administrative request of the nemesis (`None`: the node was down).
-    fn admin_done(&mut self, node: NodeId, request: String, result: Option<Result<(), String>>) {
-        let outcome = match result {
-            None => return,
-            Some(Ok(())) => "ok".to_string(),
-            Some(Err(error)) => error,
-        };
-        let workload = self.workload_mut();
-        workload.admin_requests.0 += 1;
-        if outcome == "ok" {
-            workload.admin_requests.1 += 1;
-        }
-        self.trace.record(self.now_us, TraceEvent::Admin { node, request, outcome });
     }
 }

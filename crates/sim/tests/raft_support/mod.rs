@@ -8,7 +8,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use conclave_core::{DurableState, EntryKind, NodeId, Protocol, Role, SeededRng};
 use conclave_raft::{Config, Raft};
-use conclave_sim::{Options, Simulation, Violation};
+use conclave_sim::{Options, OptionsError, Simulation, Violation};
 
 /// Five seconds of virtual time: far more than any healthy election or commit needs.
 pub const PATIENCE_US: u64 = 5_000_000;
@@ -24,6 +24,21 @@ pub fn raft_sim(options: Options, configure: impl Fn(&mut Config) + 'static) -> 
         },
     )
     .expect("valid options")
+}
+
+/// Builds a simulated Raft cluster for any options, as [`conclave_sim::shrink`] needs: each
+/// candidate run may have another node count or seed.
+pub fn raft_builder(
+    configure: impl Fn(&mut Config) + Clone + 'static,
+) -> impl FnMut(Options) -> Result<Simulation<Raft>, OptionsError> {
+    move |options| {
+        let configure = configure.clone();
+        Simulation::new(options, move |id: NodeId, all: &[NodeId], durable, rng| {
+            let mut config = Config::new(id, all.to_vec());
+            configure(&mut config);
+            Raft::new(config, durable, Box::new(rng)).expect("a valid configuration and disk")
+        })
+    }
 }
 
 /// `n` nodes with default Raft settings.
