@@ -2,6 +2,8 @@
 
 mod bench_core;
 mod bench_kv;
+mod chaos_cmd;
+mod check_cmd;
 mod cluster_cmd;
 mod kv_cmd;
 mod serve_cmd;
@@ -38,6 +40,13 @@ enum Command {
     Kv(kv_cmd::KvArgs),
     /// Show a cluster's status, change its membership or move its leadership.
     Cluster(cluster_cmd::ClusterArgs),
+    /// Run a local cluster of real processes under a seeded nemesis (kill, pause, partition,
+    /// membership) while clients record a history; check it and write a report folder. Exits 1
+    /// on a linearizability violation or a lost acknowledged write.
+    Chaos(Box<chaos_cmd::ChaosArgs>),
+    /// Check a recorded history for linearizability (JSON lines, a Jepsen log or Jepsen EDN)
+    /// against a model; exits 0 linearizable, 1 not, 2 unusable input, 3 unknown (budget).
+    Check(check_cmd::CheckArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -71,5 +80,7 @@ fn main() -> Result<()> {
         Command::Up(args) => up_cmd::run(&args),
         Command::Kv(args) => std::process::exit(kv_cmd::run(&args)?),
         Command::Cluster(args) => std::process::exit(cluster_cmd::run(&args)?),
+        Command::Chaos(args) => std::process::exit(chaos_cmd::run(&args)?),
+        Command::Check(args) => std::process::exit(check_cmd::run(&args)),
     }
 }

@@ -76,6 +76,11 @@ pub struct SimArgs {
     /// Write every event as a JSON line to FILE (single runs only).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     trace: Option<PathBuf>,
+    /// Write the client history in the checker's JSON-lines format (docs/HISTORY.md) to FILE,
+    /// for `conclave check` and its HTML timeline (single runs only). Every run's history is
+    /// checked for linearizability at its end either way.
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    history: Option<PathBuf>,
     /// Length of one protocol tick, in virtual microseconds.
     #[arg(long, default_value_t = 10_000)]
     tick_us: u64,
@@ -342,6 +347,15 @@ fn single(args: &SimArgs, scenario: &Scenario, replayed: Option<&Path>) -> Resul
     simulation.flush_trace();
     if let Some(err) = simulation.trace_error() {
         bail!("writing the trace failed: {err}");
+    }
+    if let Some(path) = &args.history {
+        let events = conclave_sim::to_check_events(simulation.history(), scenario.options.clients);
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&serde_json::to_string(&event).context("encoding the history")?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     match &outcome {
         Ok(summary) => {

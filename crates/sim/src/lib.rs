@@ -79,7 +79,7 @@ mod trace;
 mod violation;
 mod workload;
 
-pub use history::{HistoryEvent, HistoryKind};
+pub use history::{to_check_events, HistoryEvent, HistoryKind};
 pub use network::NetworkStats;
 pub use options::{
     Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,

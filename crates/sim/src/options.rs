@@ -283,6 +283,10 @@ pub struct Options {
     pub converge_time_max_us: u64,
     /// How many recent trace lines a [`Violation`](crate::Violation) carries.
     pub recent_trace_len: usize,
+    /// Search steps the linearizability check of the client history may take at the end of a
+    /// run (a step budget, not a time one, so the verdict is the same on every machine); 0
+    /// skips the check. Running out is a warning, never a violation.
+    pub history_check_steps: u64,
 }
 
 impl Default for Options {
@@ -309,6 +313,7 @@ impl Default for Options {
             ops_time_max_us: 600_000_000,
             converge_time_max_us: 60_000_000,
             recent_trace_len: 50,
+            history_check_steps: 5_000_000,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct Summary {
     pub latency_p50_us: u64,
     /// 99th-percentile latency of acknowledged operations.
     pub latency_p99_us: u64,
+    /// The verdict of the end-of-run linearizability check of the client history:
+    /// `linearizable`, `unknown` (its step budget ran out) or `unchecked`.
+    pub linearizability: &'static str,
     /// Things worth knowing that are not failures (such as the op phase timing out under faults).
     pub warnings: Vec<String>,
 }
@@ -135,6 +138,7 @@ impl fmt::Display for Summary {
             self.events_processed,
             self.commit_index
         )?;
+        writeln!(f, "client history: {}", self.linearizability)?;
         write!(f, "latency p50 {}us, p99 {}us", self.latency_p50_us, self.latency_p99_us)?;
         for warning in &self.warnings {
             write!(f, "\nwarning: {warning}")?;

@@ -38,6 +38,9 @@ pub enum Invariant {
     /// The protocol broke the driver contract (for example a `Ready` whose entries leave a hole in
     /// the log, or a message claiming another sender).
     DriverContract,
+    /// The client history (every write and read, with real-time order and unknown outcomes) has
+    /// no linearization as a register: checked by `conclave-check` at the end of a run.
+    Linearizability,
     /// The cluster did not make progress in time: the op phase of a fault-free run did not finish,
     /// or the cluster did not converge after faults stopped.
     Liveness,
@@ -58,6 +61,7 @@ impl Invariant {
             Invariant::LinearizableRead => "linearizable-read",
             Invariant::ConfigurationSafety => "configuration-safety",
             Invariant::DriverContract => "driver-contract",
+            Invariant::Linearizability => "linearizability",
             Invariant::Liveness => "liveness",
         }
     }

@@ -96,9 +96,12 @@ impl<P: Protocol> Simulation<P> {
         self.finish_clients();
         self.check_invariants()?;
         self.check_acknowledged()?;
+        let linearizability = self.check_history(&mut warnings)?;
         self.trace.record(self.now_us, TraceEvent::Phase { name: "done" });
         self.trace.flush();
-        Ok(self.summary(ops_phase_completed, ops_phase_us, converge_us, warnings))
+        let mut summary = self.summary(ops_phase_completed, ops_phase_us, converge_us, warnings);
+        summary.linearizability = linearizability;
+        Ok(summary)
     }
 
     /// Operations acknowledged to clients so far in [`run`](Simulation::run) (0 before it
@@ -272,6 +275,45 @@ impl<P: Protocol> Simulation<P> {
         result.map_err(|breach| self.fail(breach))
     }
 
+    /// Checks the client history for linearizability (a register: each write's value is unique,
+    /// each read returns the last value written or nil), within the options' step budget.
+    /// Returns the verdict's name, or the violation naming the operations that could not be
+    /// placed.
+    fn check_history(&mut self, warnings: &mut Vec<String>) -> Result<&'static str, Violation> {
+        if self.options.history_check_steps == 0 {
+            return Ok("unchecked");
+        }
+        let events =
+            crate::history::to_check_events(&self.workload().history, self.options.clients);
+        let history = conclave_check::History::from_events(events);
+        let options = conclave_check::CheckOptions {
+            model: Some(conclave_check::ModelKind::Register),
+            balances: None,
+            budget: conclave_check::Budget::steps(self.options.history_check_steps),
+        };
+        let (ops, report) = match conclave_check::check_history(&history, &options) {
+            Ok(checked) => checked,
+            Err(error) => {
+                let detail = format!("the client history could not be checked: {error}");
+                return Err(self.fail(Breach::new(Invariant::DriverContract, detail)));
+            }
+        };
+        match &report.verdict {
+            conclave_check::Verdict::Linearizable => Ok("linearizable"),
+            conclave_check::Verdict::Unknown => {
+                warnings.push(format!(
+                    "the linearizability check ran out of its {} steps",
+                    self.options.history_check_steps
+                ));
+                Ok("unknown")
+            }
+            conclave_check::Verdict::NotLinearizable(_) => {
+                let detail = report.summary(&ops);
+                Err(self.fail(Breach::new(Invariant::Linearizability, detail)))
+            }
+        }
+    }
+
     fn summary(
         &mut self,
         ops_phase_completed: bool,
@@ -309,6 +351,7 @@ impl<P: Protocol> Simulation<P> {
             events_processed: self.counters.events_processed,
             latency_p50_us: percentile(latencies, 50),
             latency_p99_us: percentile(latencies, 99),
+            linearizability: "unchecked",
             warnings,
         }
     }

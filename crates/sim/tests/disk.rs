@@ -143,6 +143,8 @@ fn every_disk_fault_keeps_the_protocol_safe_and_happens() {
             panic!("seed {seed}: {violation}\n{}", violation.recent_trace.join("\n"))
         });
         assert!(summary.ops_acknowledged >= 1_000, "seed {seed}: {summary}");
+        // The client history, with its unknown outcomes, was checked and has a linearization.
+        assert_eq!(summary.linearizability, "linearizable", "seed {seed}: {summary}");
         lost += summary.writes_lost;
         torn += summary.torn_writes;
         failed += summary.sync_failures;

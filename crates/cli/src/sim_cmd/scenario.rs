@@ -209,6 +209,7 @@ fn options_json(options: &Options) -> String {
         ("ops_time_max_us", options.ops_time_max_us.to_string()),
         ("converge_time_max_us", options.converge_time_max_us.to_string()),
         ("recent_trace_len", options.recent_trace_len.to_string()),
+        ("history_check_steps", options.history_check_steps.to_string()),
     ];
     let lines: Vec<String> =
         fields.iter().map(|(key, value)| format!("    \"{key}\": {value}")).collect();
@@ -253,6 +254,9 @@ fn options_from_json(value: &Value) -> Result<Options> {
             .u64("converge_time_max_us")?
             .unwrap_or(defaults.converge_time_max_us),
         recent_trace_len: object.usize("recent_trace_len")?.unwrap_or(defaults.recent_trace_len),
+        history_check_steps: object
+            .u64("history_check_steps")?
+            .unwrap_or(defaults.history_check_steps),
         fault_schedule: None,
     };
     object.finish()?;

@@ -1,0 +1,88 @@
+//! A key-value map. Keys are independent objects, so the checker splits the history by key
+//! (P-compositionality) and this model describes one key's value: it starts absent (nil) and
+//! supports `get`, `put` and `append`.
+
+use super::{bad_op, known_result, unknown_f, Model};
+use crate::error::Error;
+use crate::operation::Operation;
+use crate::value::Value;
+
+/// A key-value operation on one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    /// `get` (or `read`): returned this value (`None`: not known).
+    Get(Option<Value>),
+    /// `put v` (or `write v`).
+    Put(Value),
+    /// `append v`: a string is concatenated to a string (Redis's APPEND); anything else is pushed
+    /// onto a list (Jepsen's list-append). Appending to an absent key starts it.
+    Append(Value),
+}
+
+/// One key of a key-value map.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kv;
+
+impl Model for Kv {
+    type State = Value;
+    type Op = KvOp;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn init(&self) -> Value {
+        Value::Nil
+    }
+
+    fn prepare(&self, op: &Operation) -> Result<KvOp, Error> {
+        match op.f.as_str() {
+            "get" | "read" => Ok(KvOp::Get(known_result(op).cloned())),
+            "put" | "write" => Ok(KvOp::Put(op.value.clone())),
+            "append" if op.value.is_nil() => Err(bad_op(op, "append needs a value")),
+            "append" => Ok(KvOp::Append(op.value.clone())),
+            _ => Err(unknown_f(op, self.name(), &["get", "put", "append"])),
+        }
+    }
+
+    fn is_read_only(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Get(_))
+    }
+
+    fn show(&self, state: &Value) -> String {
+        state.to_string()
+    }
+
+    fn weight(&self, state: &Value) -> usize {
+        state.weight()
+    }
+
+    fn defer_unknown(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Put(_))
+    }
+
+    fn step(&self, state: &Value, op: &KvOp) -> Option<Value> {
+        match op {
+            KvOp::Get(None) => Some(state.clone()),
+            KvOp::Get(Some(seen)) => (seen == state).then(|| state.clone()),
+            KvOp::Put(v) => Some(v.clone()),
+            KvOp::Append(suffix) => append(state, suffix),
+        }
+    }
+}
+
+/// The value after appending; `None` when the stored value cannot be appended to (an integer,
+/// say), which no successful append could have done.
+fn append(state: &Value, suffix: &Value) -> Option<Value> {
+    match (state, suffix) {
+        (Value::Nil, Value::Str(s)) => Some(Value::Str(s.clone())),
+        (Value::Nil, other) => Some(Value::List(vec![other.clone()])),
+        (Value::Str(a), Value::Str(b)) => Some(Value::Str(format!("{a}{b}"))),
+        (Value::List(items), other) => {
+            let mut items = items.clone();
+            items.push(other.clone());
+            Some(Value::List(items))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,171 @@
+//! Sequential specifications: what each object does when operations run one at a time. The
+//! checker asks a model, state by state, whether an operation could have returned what it did.
+
+mod bank;
+mod counter;
+mod kv;
+mod queue;
+mod register;
+mod set;
+
+use std::fmt;
+use std::hash::Hash;
+use std::str::FromStr;
+
+pub use bank::{Bank, BankOp};
+pub use counter::{Counter, CounterOp};
+pub use kv::{Kv, KvOp};
+pub use queue::{Queue, QueueOp};
+pub use register::{CasRegister, Register, RegisterOp};
+pub use set::{Set, SetOp};
+
+use crate::error::Error;
+use crate::operation::{Operation, Outcome};
+use crate::value::Value;
+
+/// A sequential object: an initial state and a step function. One model instance describes one
+/// key's object; the checker runs a separate search per key.
+///
+/// `State` is `Eq + Hash` because the checker memoises (linearized set, state) pairs: two paths
+/// that linearized the same operations and reached the same state have the same future, so only
+/// one is explored. That memo is what makes the search practical.
+pub trait Model {
+    /// The object's state. Keep it small: it is cloned on every successful step.
+    type State: Clone + Eq + Hash + fmt::Debug;
+    /// An operation in the model's own terms, decoded once from the history's values.
+    type Op: Clone + fmt::Debug;
+
+    /// The model's name, as the CLI spells it.
+    fn name(&self) -> &'static str;
+
+    /// The state before any operation.
+    fn init(&self) -> Self::State;
+
+    /// Decodes an operation; an unknown `f` or badly shaped arguments are input errors naming
+    /// the line. The result is known only for `ok` operations (see [`known_result`]).
+    fn prepare(&self, op: &Operation) -> Result<Self::Op, Error>;
+
+    /// True if the operation cannot change the state. Such operations are dropped when their
+    /// outcome is unknown: whether or not they happened, nothing else could tell.
+    fn is_read_only(&self, op: &Self::Op) -> bool;
+
+    /// Applies `op` to `state`: the new state if `op`, taking effect now, would return exactly
+    /// what it returned; `None` if it could not have.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+
+    /// True if an `info` operation like this should be tried only when nothing else lets the
+    /// search go on, rather than as soon as it could take effect. Only speed depends on it: true
+    /// suits operations whose effect is simply seen by later reads (writes, adds, transfers);
+    /// false suits those that later operations build on in order (appends, CAS, enqueues).
+    fn defer_unknown(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
+    /// Roughly how many values the state holds: the memo's memory bound counts in these, so
+    /// models with large states (sets, queues, long strings) run out of budget before memory.
+    fn weight(&self, _state: &Self::State) -> usize {
+        1
+    }
+
+    /// The state for people, in reports; Rust's debug notation unless a model knows better.
+    fn show(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+}
+
+/// The models the CLI offers, by name; it picks the concrete [`Model`] to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A register with `read` and `write`.
+    Register,
+    /// A register with `read`, `write` and `cas [expected new]`.
+    CasRegister,
+    /// A map, one register per key, with `get`, `put` and `append`.
+    Kv,
+    /// A counter with `add n` and `read`.
+    Counter,
+    /// A grow-only set with `add x` and `read` (the whole set).
+    Set,
+    /// A FIFO queue with `enqueue x` and `dequeue` (nil when empty).
+    Queue,
+    /// Accounts with `transfer {from, to, amount}` and `read` (all balances).
+    Bank,
+}
+
+impl ModelKind {
+    /// Every model, in the order the help text lists them.
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::Kv,
+        ModelKind::Counter,
+        ModelKind::Set,
+        ModelKind::Queue,
+        ModelKind::Bank,
+    ];
+
+    /// The name used on the command line and in the meta line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+            ModelKind::Counter => "counter",
+            ModelKind::Set => "set",
+            ModelKind::Queue => "queue",
+            ModelKind::Bank => "bank",
+        }
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        ModelKind::ALL.into_iter().find(|kind| kind.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown model {name:?} (expected one of {})", names.join(", "))
+        })
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result a model may compare against: `Some` only for `ok` operations, since an `info`
+/// operation's result was never seen and a `fail`ed one has none.
+pub fn known_result(op: &Operation) -> Option<&Value> {
+    match op.outcome {
+        Outcome::Ok => op.result.as_ref(),
+        Outcome::Fail | Outcome::Info => None,
+    }
+}
+
+/// An input error about `op`, naming its invocation's line.
+pub(crate) fn bad_op(op: &Operation, reason: impl Into<String>) -> Error {
+    Error::Operation { line: op.invoke_line, f: op.f.clone(), reason: reason.into() }
+}
+
+/// The error for an `f` the model does not know, listing the ones it does.
+pub(crate) fn unknown_f(op: &Operation, model: &str, known: &[&str]) -> Error {
+    bad_op(op, format!("unknown operation for the {model} model (expected {})", known.join(", ")))
+}
+
+/// The integer argument of `op`, or an error saying what was expected.
+pub(crate) fn int_arg(op: &Operation, what: &str) -> Result<i64, Error> {
+    op.value
+        .as_int()
+        .ok_or_else(|| bad_op(op, format!("expects {what} (an integer), got {}", op.value)))
+}
+
+/// The integer result of an `ok` operation; `None` when unknown.
+pub(crate) fn int_result(op: &Operation) -> Result<Option<i64>, Error> {
+    match known_result(op) {
+        None => Ok(None),
+        Some(Value::Int(n)) => Ok(Some(*n)),
+        Some(other) => Err(bad_op(op, format!("expects an integer result, got {other}"))),
+    }
+}

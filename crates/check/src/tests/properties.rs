@@ -1,0 +1,312 @@
+//! Property tests.
+//!
+//! 1. Histories generated from a real sequential execution ([`crate::synth`]) are linearizable,
+//!    for every model, with unknown and failed outcomes mixed in.
+//! 2. Altering them in ways that provably break linearizability is caught.
+//! 3. On small random histories (mostly not linearizable), the checker agrees with a brute-force
+//!    search over every order, straight from the definition: so neither verdict is ever wrong.
+
+use proptest::prelude::*;
+
+use crate::model::{CasRegister, Model, Queue};
+use crate::synth::{generate, SplitMix, Synth, SynthModel};
+use crate::{
+    check_history, check_operations, pair_operations, Budget, CheckOptions, Event, History,
+    Operation, Outcome, Value, Verdict,
+};
+
+const MODELS: [SynthModel; 7] = [
+    SynthModel::Register,
+    SynthModel::CasRegister,
+    SynthModel::Kv,
+    SynthModel::Counter,
+    SynthModel::Set,
+    SynthModel::Queue,
+    SynthModel::Bank { accounts: 4, balance: 20 },
+];
+
+fn model_kind(model: SynthModel) -> crate::ModelKind {
+    use crate::ModelKind as K;
+    match model {
+        SynthModel::Register => K::Register,
+        SynthModel::CasRegister => K::CasRegister,
+        SynthModel::Kv => K::Kv,
+        SynthModel::Counter => K::Counter,
+        SynthModel::Set => K::Set,
+        SynthModel::Queue => K::Queue,
+        SynthModel::Bank { .. } => K::Bank,
+    }
+}
+
+fn verdict_of(model: SynthModel, history: &History) -> (Vec<Operation>, Verdict) {
+    let options = CheckOptions {
+        model: Some(model_kind(model)),
+        balances: None,
+        budget: Budget::steps(20_000_000),
+    };
+    let (ops, report) = check_history(history, &options).expect("a usable history");
+    (ops, report.verdict)
+}
+
+/// Random generation parameters. Sizes are modest because proving a violation means exploring
+/// every reachable configuration, which grows exponentially with concurrency; queues worst of
+/// all (every order of concurrent enqueues is a different state), so they get fewer operations.
+fn synth_strategy() -> impl Strategy<Value = Synth> {
+    (0..MODELS.len(), 1usize..6, 1usize..26, 0usize..3, 0u32..20, 0u32..30, 2u64..12, any::<u64>())
+        .prop_map(|(m, clients, ops, keys, info, fail, duration, seed)| Synth {
+            model: MODELS[m],
+            clients,
+            ops: if MODELS[m] == SynthModel::Queue { ops.min(14) } else { ops },
+            keys,
+            info_percent: info,
+            fail_percent: fail,
+            duration_max: duration,
+            seed,
+        })
+}
+
+/// Appends an operation by a fresh process after every other event, so it is preceded in real
+/// time by every operation that completed.
+fn append_late_op(history: &mut History, f: &str, key: Option<Value>, value: Value, result: Value) {
+    let process = history.events.iter().map(|e| e.process).max().unwrap_or(0) + 1;
+    let mut invoke = Event::invoke(process, f).with_value(value);
+    invoke.key = key.clone();
+    let mut ok = Event::ok(process, f).with_result(result);
+    ok.key = key;
+    history.events.push(invoke);
+    history.events.push(ok);
+    *history = History {
+        meta: history.meta.take(),
+        ..History::from_events(std::mem::take(&mut history.events))
+    };
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, max_global_rejects: 100_000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn histories_of_real_executions_are_linearizable(spec in synth_strategy()) {
+        let history = generate(&spec);
+        let (ops, verdict) = verdict_of(spec.model, &history);
+        prop_assert_eq!(verdict, Verdict::Linearizable, "{:?}\n{}", spec, history.to_jsonl());
+        prop_assert!(ops.len() == spec.ops);
+    }
+
+    /// A read, after everything, of a value nobody wrote.
+    #[test]
+    fn a_late_read_of_a_value_never_written_is_caught(spec in synth_strategy()) {
+        let mut history = generate(&spec);
+        let key = (spec.keys > 0).then(|| Value::from("k0"));
+        let (f, result) = match spec.model {
+            SynthModel::Register | SynthModel::CasRegister => ("read", Value::Int(i64::MAX)),
+            SynthModel::Kv => ("get", Value::from("never written")),
+            // Adds are 1 to 5, so no execution reaches this.
+            SynthModel::Counter => ("read", Value::Int(6 * spec.ops as i64 + 1)),
+            SynthModel::Set => ("read", Value::List(vec![Value::Int(-5)])),
+            SynthModel::Queue => ("dequeue", Value::Int(-5)),
+            // Four accounts of 20: the total is 80.
+            SynthModel::Bank { .. } => ("read", Value::List(vec![Value::Int(81), 0.into(), 0.into(), 0.into()])),
+        };
+        append_late_op(&mut history, f, key, Value::Nil, result);
+        let (_, verdict) = verdict_of(spec.model, &history);
+        prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)), "{:?}: {:?}", spec, verdict);
+    }
+
+    /// Two `ok` writes W1 (of a) then W2, W1 completing before W2 is invoked; then a read, invoked
+    /// after W2 completed, returns a. Every value is written once, so the read needs W1 to be the
+    /// last write before it, but W2 lies between them in real time. (Fewer unknown outcomes here:
+    /// every order of pending `info` appends is a different state the late read must be tried
+    /// against.)
+    #[test]
+    fn a_stale_read_after_an_overwrite_is_caught(
+        model in prop::sample::select(vec![SynthModel::Register, SynthModel::CasRegister, SynthModel::Kv]),
+        clients in 1usize..5,
+        ops in 2usize..30,
+        keys in 0usize..3,
+        info in 0u32..15,
+        seed in any::<u64>(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let spec = Synth { info_percent: info, fail_percent: 10, keys, ..Synth::new(model, clients, ops, seed) };
+        let mut history = generate(&spec);
+        let all = pair_operations(&history.events).unwrap();
+        let writes: Vec<&Operation> = all
+            .iter()
+            .filter(|op| op.outcome == Outcome::Ok && (op.f == "write" || op.f == "put" || op.f == "cas"))
+            .collect();
+        // Pairs (W1, W2) on one key with W1 before W2 in real time.
+        let pairs: Vec<(&Operation, &Operation)> = writes
+            .iter()
+            .flat_map(|w1| writes.iter().map(move |w2| (*w1, *w2)))
+            .filter(|(w1, w2)| w1.key == w2.key && w1.complete_position < Some(w2.invoke_position))
+            .collect();
+        prop_assume!(!pairs.is_empty());
+        let (w1, _) = pairs[pick.index(pairs.len())];
+        let written = match (w1.f.as_str(), &w1.value) {
+            ("cas", Value::List(pair)) => pair[1].clone(),
+            (_, v) => v.clone(),
+        };
+        let f = if model == SynthModel::Kv { "get" } else { "read" };
+        append_late_op(&mut history, f, w1.key.clone(), Value::Nil, written);
+        let (_, verdict) = verdict_of(model, &history);
+        prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)), "{:?}", verdict);
+    }
+
+    /// Queues: an element dequeued by an `ok` dequeue is dequeued again later.
+    #[test]
+    fn a_duplicate_dequeue_is_caught(clients in 1usize..5, ops in 2usize..15, seed in any::<u64>()) {
+        let spec = Synth { info_percent: 10, ..Synth::new(SynthModel::Queue, clients, ops, seed) };
+        let mut history = generate(&spec);
+        let all = pair_operations(&history.events).unwrap();
+        let taken = all.iter().find_map(|op| match (&op.outcome, op.f.as_str(), &op.result) {
+            (Outcome::Ok, "dequeue", Some(v)) if !v.is_nil() => Some(v.clone()),
+            _ => None,
+        });
+        prop_assume!(taken.is_some());
+        append_late_op(&mut history, "dequeue", None, Value::Nil, taken.unwrap_or_default());
+        let (_, verdict) = verdict_of(SynthModel::Queue, &history);
+        prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)));
+    }
+
+    /// Sets and counters: a late read that misses an acknowledged add.
+    #[test]
+    fn a_late_read_missing_an_acknowledged_add_is_caught(
+        counter in any::<bool>(), clients in 1usize..5, ops in 2usize..30, seed in any::<u64>(),
+    ) {
+        let model = if counter { SynthModel::Counter } else { SynthModel::Set };
+        let spec = Synth { info_percent: 20, fail_percent: 10, ..Synth::new(model, clients, ops, seed) };
+        let mut history = generate(&spec);
+        let all = pair_operations(&history.events).unwrap();
+        let acked: Vec<&Operation> = all.iter().filter(|op| op.outcome == Outcome::Ok && op.f == "add").collect();
+        prop_assume!(!acked.is_empty());
+        let result = if counter {
+            // Adds are positive, so the count is at least the acknowledged sum; one less is too
+            // little whatever the unknown adds did.
+            Value::Int(acked.iter().filter_map(|op| op.value.as_int()).sum::<i64>() - 1)
+        } else {
+            // Everything ever added (acknowledged or not) except one acknowledged element.
+            let missing = &acked[0].value;
+            let mut all_added: Vec<Value> = all.iter().filter(|op| op.f == "add" && op.outcome != Outcome::Fail).map(|op| op.value.clone()).collect();
+            all_added.retain(|v| v != missing);
+            Value::List(all_added)
+        };
+        append_late_op(&mut history, "read", None, Value::Nil, result);
+        let (_, verdict) = verdict_of(model, &history);
+        prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)));
+    }
+}
+
+// --- Agreement with a brute-force search ---------------------------------------------------------
+
+/// Straight from the definition: is there a sequence containing every `ok` operation and any
+/// of the `info` ones, respecting real time (an operation that completed before another was
+/// invoked comes first), that the model accepts? Every order is tried; no memo, no tricks.
+fn brute_force<M: Model>(model: &M, ops: &[Operation]) -> bool {
+    let used: Vec<(&Operation, M::Op)> = ops
+        .iter()
+        .filter(|op| op.outcome != Outcome::Fail)
+        .map(|op| (op, model.prepare(op).expect("valid")))
+        .collect();
+    fn go<M: Model>(
+        model: &M,
+        used: &[(&Operation, M::Op)],
+        placed: &mut Vec<bool>,
+        state: &M::State,
+    ) -> bool {
+        let ok_left =
+            used.iter().zip(placed.iter()).any(|((op, _), p)| !p && op.outcome == Outcome::Ok);
+        if !ok_left {
+            return true;
+        }
+        for (i, (op, decoded)) in used.iter().enumerate() {
+            if placed[i] {
+                continue;
+            }
+            // `op` may go next only if no unplaced operation completed before it was invoked.
+            let blocked = used.iter().zip(placed.iter()).any(|((other, _), p)| {
+                !p && other.outcome == Outcome::Ok
+                    && other.complete_position.is_some_and(|end| end < op.invoke_position)
+            });
+            if blocked {
+                continue;
+            }
+            if let Some(next) = model.step(state, decoded) {
+                placed[i] = true;
+                let found = go(model, used, placed, &next);
+                placed[i] = false;
+                if found {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut placed = vec![false; used.len()];
+    go(model, &used, &mut placed, &model.init())
+}
+
+/// A random history of `ops` operations over `processes` clients with values drawn from a tiny
+/// domain, so that both verdicts are common.
+fn random_history(seed: u64, processes: u64, ops: usize, queue: bool) -> History {
+    let mut rng = SplitMix::new(seed);
+    let mut events = Vec::new();
+    let mut open: Vec<Option<Event>> = vec![None; processes as usize];
+    let mut started = 0;
+    while started < ops || open.iter().any(Option::is_some) {
+        let p = rng.below(processes) as usize;
+        match open[p].take() {
+            None if started < ops => {
+                started += 1;
+                let value = Value::Int(rng.below(3) as i64);
+                let (f, arg) = match (queue, rng.below(3)) {
+                    (false, 0) => ("read", Value::Nil),
+                    (false, 1) => ("write", value),
+                    (false, _) => {
+                        ("cas", Value::List(vec![value, Value::Int(rng.below(3) as i64)]))
+                    }
+                    (true, 0) => ("dequeue", Value::Nil),
+                    (true, _) => ("enqueue", value),
+                };
+                let invoke = Event::invoke(p as u64, f).with_value(arg);
+                open[p] = Some(invoke.clone());
+                events.push(invoke);
+            }
+            None => {}
+            Some(invoke) => {
+                let roll = rng.below(10);
+                let mut done = match roll {
+                    0 => Event::fail(p as u64, &invoke.f),
+                    1 => Event::info(p as u64, &invoke.f),
+                    _ => Event::ok(p as u64, &invoke.f),
+                };
+                if roll >= 2 && (invoke.f == "read" || invoke.f == "dequeue") {
+                    let v = rng.below(4);
+                    done.result = Some(if v == 3 { Value::Nil } else { Value::Int(v as i64) });
+                }
+                events.push(done);
+            }
+        }
+    }
+    History::from_events(events)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn verdicts_agree_with_brute_force(seed in any::<u64>(), processes in 1u64..4, ops in 1usize..8, queue in any::<bool>()) {
+        let history = random_history(seed, processes, ops, queue);
+        let ops = pair_operations(&history.events).unwrap();
+        let budget = Budget::steps(u64::MAX);
+        let (expected, verdict) = if queue {
+            (brute_force(&Queue, &ops), check_operations(&Queue, &ops, &budget).unwrap().verdict)
+        } else {
+            (brute_force(&CasRegister, &ops), check_operations(&CasRegister, &ops, &budget).unwrap().verdict)
+        };
+        match verdict {
+            Verdict::Linearizable => prop_assert!(expected, "{}", history.to_jsonl()),
+            Verdict::NotLinearizable(_) => prop_assert!(!expected, "{}", history.to_jsonl()),
+            Verdict::Unknown => prop_assert!(false, "unbounded budget gave Unknown"),
+        }
+    }
+}
