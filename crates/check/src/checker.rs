@@ -19,8 +19,10 @@
 //!
 //! An `info` operation's return is placed after everything (+infinity), so it may take effect
 //! any time after its call. It need not take effect at all: the search stops as soon as every
-//! `ok` operation is placed, leaving `info` ones unplaced. Some models ask for their `info`
-//! operations to be tried only when the search is stuck without them (see `Pass`).
+//! `ok` operation is placed, leaving `info` ones unplaced. Calls are tried in list order, so an
+//! unknown outcome is first assumed to have happened as soon as it could. (Deferring `info`
+//! calls until the search is stuck was measured to be far slower, for every model: the search
+//! then goes deep down wrong branches before it tries the missing effect where it belongs.)
 //!
 //! # Why the memo is sound
 //!
@@ -270,20 +272,6 @@ impl Linearized {
     }
 }
 
-/// Which calls a walk of the list tries. At each configuration, the calls before the first
-/// return are tried in list order, except `info` operations the model defers
-/// (`Model::defer_unknown`): those are tried in a second walk, only when nothing else lets the
-/// search go on. The order changes only speed, never the answer. Deferring suits operations
-/// whose effect later operations do not build on in order (writes, adds, transfers): one is
-/// placed exactly when a read needs it. Operations whose order matters (appends, CAS,
-/// enqueues) are better tried at once: deferred, one found missing much later would force a long
-/// backtrack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pass {
-    Prompt,
-    Deferred,
-}
-
 /// Searches for a linearization of `candidates` (one key's operations) under `model`.
 pub(crate) fn search<M: Model>(
     model: &M,
@@ -302,12 +290,8 @@ pub(crate) fn search<M: Model>(
     // The choices made so far: (candidate, state before it, that state's weight), in
     // linearization order. Its states count against the memory bound like the memo's: a deep
     // path of large states (a set read whole) is as costly as many memo entries.
-    let mut stack: Vec<(usize, M::State, usize, Pass)> = Vec::new();
+    let mut stack: Vec<(usize, M::State, usize)> = Vec::new();
     let mut stack_weight = 0;
-    // Unknown outcomes the model wants tried late (see `Pass`).
-    let deferred: Vec<bool> =
-        candidates.iter().map(|c| c.ret.is_none() && model.defer_unknown(&c.op)).collect();
-    let any_deferred = deferred.contains(&true);
     let mut state = model.init();
     let ok_total = remaining_ok;
     // The deepest dead end so far: (ok operations placed, info operations placed, report).
@@ -316,7 +300,6 @@ pub(crate) fn search<M: Model>(
     let mut best: Option<(usize, usize, Search)> = None;
     let mut steps_left = meter.steps_left;
     let mut node = timeline.next[0];
-    let mut pass = Pass::Prompt;
 
     let verdict = loop {
         if steps_left == 0 || memo.weight + stack_weight > meter.memo_values_max {
@@ -333,10 +316,6 @@ pub(crate) fn search<M: Model>(
         let is_call = node != timeline.tail && node % 2 == 1;
         if is_call {
             let i = (node - 1) / 2;
-            if deferred[i] != (pass == Pass::Deferred) {
-                node = timeline.next[node];
-                continue;
-            }
             if let Some(next_state) = model.step(&state, &candidates[i].op) {
                 linearized.set(i, true);
                 let weight = model.weight(&next_state);
@@ -344,7 +323,7 @@ pub(crate) fn search<M: Model>(
                     let before = std::mem::replace(&mut state, next_state);
                     let before_weight = model.weight(&before);
                     stack_weight += before_weight;
-                    stack.push((i, before, before_weight, pass));
+                    stack.push((i, before, before_weight));
                     timeline.lift(i);
                     if candidates[i].ret.is_some() {
                         remaining_ok -= 1;
@@ -353,7 +332,6 @@ pub(crate) fn search<M: Model>(
                         }
                     }
                     node = timeline.next[0];
-                    pass = Pass::Prompt;
                     continue;
                 }
                 linearized.set(i, false);
@@ -362,14 +340,8 @@ pub(crate) fn search<M: Model>(
             continue;
         }
 
-        // A return (or, defensively, the tail) of an operation not yet linearized. If the
-        // deferred calls before it have not been tried yet, try them now.
-        if pass == Pass::Prompt && any_deferred {
-            pass = Pass::Deferred;
-            node = timeline.next[0];
-            continue;
-        }
-        // Every call before it has been tried: this path is dead. Remember the deepest dead end for the report, then undo the last choice.
+        // A return (or, defensively, the tail) of an operation not yet linearized: this path
+        // is dead. Remember the deepest dead end for the report, then undo the last choice.
         // Invariant: while an `ok` operation remains, its return lies before the tail, so the
         // walk reaches a return before the tail.
         debug_assert!(node != timeline.tail, "walked past every return with ok ops left");
@@ -382,7 +354,7 @@ pub(crate) fn search<M: Model>(
             let report = dead_end(model, candidates, &timeline, &stack, &state, node);
             best = Some((placed_ok, placed_info, report));
         }
-        let Some((i, previous, previous_weight, previous_pass)) = stack.pop() else {
+        let Some((i, previous, previous_weight)) = stack.pop() else {
             break best.map(|(_, _, dead_end)| dead_end).unwrap_or(Search::Unknown);
         };
         state = previous;
@@ -393,7 +365,6 @@ pub(crate) fn search<M: Model>(
             remaining_ok += 1;
         }
         node = timeline.next[1 + 2 * i];
-        pass = previous_pass;
     };
     effort.visited = memo.entries as u64;
     (verdict, effort)
@@ -408,11 +379,11 @@ fn dead_end<M: Model>(
     model: &M,
     candidates: &[Candidate<M::Op>],
     timeline: &Timeline,
-    stack: &[(usize, M::State, usize, Pass)],
+    stack: &[(usize, M::State, usize)],
     state: &M::State,
     stuck: usize,
 ) -> Search {
-    let prefix = stack.iter().map(|(i, ..)| candidates[*i].id).collect();
+    let prefix = stack.iter().map(|(i, _, _)| candidates[*i].id).collect();
     let mut unplaceable = Vec::new();
     let mut node = timeline.next[0];
     while node != stuck && node != timeline.tail {

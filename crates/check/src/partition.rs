@@ -123,6 +123,7 @@ pub fn check_operations<M: Model>(
         info: 0,
         fail: 0,
         info_reads_dropped: 0,
+        info_unobservable_dropped: 0,
         processes: ops.iter().map(|op| op.process).collect::<BTreeSet<_>>().len(),
         keys: 0,
         violations: Vec::new(),
@@ -163,6 +164,18 @@ pub fn check_operations<M: Model>(
         }
     }
     report.keys = partitions.len();
+    for candidates in partitions.values_mut() {
+        if candidates.iter().all(|c| c.ret.is_some()) {
+            continue;
+        }
+        let view: Vec<(&M::Op, bool)> =
+            candidates.iter().map(|c| (&c.op, c.ret.is_some())).collect();
+        let unobservable = model.unobservable(&view);
+        let before = candidates.len();
+        let mut flags = unobservable.into_iter();
+        candidates.retain(|c| !(flags.next().unwrap_or(false) && c.ret.is_none()));
+        report.info_unobservable_dropped += before - candidates.len();
+    }
 
     let deadline = budget.time.map(|t| started + t);
     let mut steps_left = budget.steps.unwrap_or(u64::MAX);

@@ -73,6 +73,9 @@ pub struct Report {
     pub fail: usize,
     /// `info` operations that cannot change state (reads): dropped, they cannot matter.
     pub info_reads_dropped: usize,
+    /// Other `info` operations no operation could have observed ([`crate::Model::unobservable`]):
+    /// dropped, since leaving them out never loses a linearization.
+    pub info_unobservable_dropped: usize,
     /// Distinct clients.
     pub processes: usize,
     /// Distinct keys (independent searches).
@@ -100,14 +103,15 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "model {}: {} operations ({} ok, {} info, {} fail dropped, {} info reads dropped), \
-             {} processes, {} keys",
+            "model {}: {} operations ({} ok, {} info, {} fail dropped, {} info reads and {} \
+             unobserved info dropped), {} processes, {} keys",
             self.model,
             self.operations,
             self.ok,
             self.info,
             self.fail,
             self.info_reads_dropped,
+            self.info_unobservable_dropped,
             self.processes,
             self.keys
         );
@@ -198,6 +202,7 @@ impl Report {
             "info": self.info,
             "fail": self.fail,
             "info_reads_dropped": self.info_reads_dropped,
+            "info_unobservable_dropped": self.info_unobservable_dropped,
             "processes": self.processes,
             "keys": self.keys,
             "violations": violations,

@@ -130,10 +130,6 @@ impl Model for Bank {
         1 + state.len()
     }
 
-    fn defer_unknown(&self, op: &BankOp) -> bool {
-        matches!(op, BankOp::Transfer { .. })
-    }
-
     fn step(&self, state: &Vec<i64>, op: &BankOp) -> Option<Vec<i64>> {
         match op {
             BankOp::Transfer { from, to, amount } => {

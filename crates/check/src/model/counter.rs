@@ -41,10 +41,6 @@ impl Model for Counter {
         matches!(op, CounterOp::Read(_))
     }
 
-    fn defer_unknown(&self, op: &CounterOp) -> bool {
-        matches!(op, CounterOp::Add(_))
-    }
-
     fn step(&self, state: &i64, op: &CounterOp) -> Option<i64> {
         match *op {
             // An overflowing add cannot have succeeded in a 64-bit counter.

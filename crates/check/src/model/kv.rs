@@ -49,16 +49,43 @@ impl Model for Kv {
         matches!(op, KvOp::Get(_))
     }
 
+    /// Only for keys whose every put and append is a non-empty string (then appends always
+    /// succeed): a put of `v` is unobservable when no `ok` get returned a string starting with
+    /// `v`, and an append of `a` when no `ok` get returned a string containing `a`. Until the next
+    /// put, every value of the key starts with `v` (contains `a`), so an `ok` get in that window
+    /// would have shown it; the window holds only appends and puts, which succeed whatever the
+    /// value was.
+    fn unobservable(&self, ops: &[(&KvOp, bool)]) -> Vec<bool> {
+        let strings = ops.iter().all(|(op, _)| match op {
+            KvOp::Put(Value::Str(s)) | KvOp::Append(Value::Str(s)) => !s.is_empty(),
+            KvOp::Put(_) | KvOp::Append(_) => false,
+            KvOp::Get(_) => true,
+        });
+        if !strings {
+            return vec![false; ops.len()];
+        }
+        let seen: Vec<&str> = ops
+            .iter()
+            .filter_map(|(op, ok)| match op {
+                KvOp::Get(Some(Value::Str(s))) if *ok => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        ops.iter()
+            .map(|(op, _)| match op {
+                KvOp::Put(Value::Str(v)) => !seen.iter().any(|s| s.starts_with(v.as_str())),
+                KvOp::Append(Value::Str(a)) => !seen.iter().any(|s| s.contains(a.as_str())),
+                _ => false,
+            })
+            .collect()
+    }
+
     fn show(&self, state: &Value) -> String {
         state.to_string()
     }
 
     fn weight(&self, state: &Value) -> usize {
         state.weight()
-    }
-
-    fn defer_unknown(&self, op: &KvOp) -> bool {
-        matches!(op, KvOp::Put(_))
     }
 
     fn step(&self, state: &Value, op: &KvOp) -> Option<Value> {

@@ -53,12 +53,14 @@ pub trait Model {
     /// what it returned; `None` if it could not have.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
 
-    /// True if an `info` operation like this should be tried only when nothing else lets the
-    /// search go on, rather than as soon as it could take effect. Only speed depends on it: true
-    /// suits operations whose effect is simply seen by later reads (writes, adds, transfers);
-    /// false suits those that later operations build on in order (appends, CAS, enqueues).
-    fn defer_unknown(&self, _op: &Self::Op) -> bool {
-        false
+    /// Which of one key's operations, if their outcome is unknown, no other operation could
+    /// tell apart from never having happened; `ops` pairs each operation with whether it is
+    /// `ok`. The checker leaves those out of the search. It is only sound when any linearization
+    /// that places such an operation stays a linearization without it; each model's doc says
+    /// why its rule has that property. Dropping them matters: every unknown operation the
+    /// search must consider multiplies the configurations it explores to prove a violation.
+    fn unobservable(&self, ops: &[(&Self::Op, bool)]) -> Vec<bool> {
+        vec![false; ops.len()]
     }
 
     /// Roughly how many values the state holds: the memo's memory bound counts in these, so

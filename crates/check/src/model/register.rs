@@ -38,6 +38,28 @@ fn prepare(op: &Operation, cas: bool, model: &str) -> Result<RegisterOp, Error> 
     }
 }
 
+/// A write of `v`, or a CAS storing `v`, is unobservable when no `ok` read returned `v` and no
+/// CAS expects `v`. Why leaving it out keeps a linearization valid: until the next write or CAS
+/// that succeeds, the register holds `v`; in that window an `ok` read would return `v` and a
+/// successful CAS would expect `v`, so the window holds only writes and failed operations,
+/// which do not care what the register held before them.
+fn unobservable(ops: &[(&RegisterOp, bool)]) -> Vec<bool> {
+    let mut observed: Vec<&Value> = Vec::new();
+    for (op, ok) in ops {
+        match op {
+            RegisterOp::Read(Some(v)) if *ok => observed.push(v),
+            RegisterOp::Cas(expected, _) => observed.push(expected),
+            _ => {}
+        }
+    }
+    ops.iter()
+        .map(|(op, _)| match op {
+            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => !observed.contains(&v),
+            RegisterOp::Read(_) => false,
+        })
+        .collect()
+}
+
 fn step(state: &Value, op: &RegisterOp) -> Option<Value> {
     match op {
         RegisterOp::Read(None) => Some(state.clone()),
@@ -67,16 +89,16 @@ impl Model for Register {
         matches!(op, RegisterOp::Read(_))
     }
 
+    fn unobservable(&self, ops: &[(&RegisterOp, bool)]) -> Vec<bool> {
+        unobservable(ops)
+    }
+
     fn show(&self, state: &Value) -> String {
         state.to_string()
     }
 
     fn weight(&self, state: &Value) -> usize {
         state.weight()
-    }
-
-    fn defer_unknown(&self, op: &RegisterOp) -> bool {
-        matches!(op, RegisterOp::Write(_))
     }
 
     fn step(&self, state: &Value, op: &RegisterOp) -> Option<Value> {
@@ -104,16 +126,16 @@ impl Model for CasRegister {
         matches!(op, RegisterOp::Read(_))
     }
 
+    fn unobservable(&self, ops: &[(&RegisterOp, bool)]) -> Vec<bool> {
+        unobservable(ops)
+    }
+
     fn show(&self, state: &Value) -> String {
         state.to_string()
     }
 
     fn weight(&self, state: &Value) -> usize {
         state.weight()
-    }
-
-    fn defer_unknown(&self, op: &RegisterOp) -> bool {
-        matches!(op, RegisterOp::Write(_))
     }
 
     fn step(&self, state: &Value, op: &RegisterOp) -> Option<Value> {

@@ -52,16 +52,31 @@ impl Model for Set {
         matches!(op, SetOp::Read(_))
     }
 
+    /// An add of `x` is unobservable when no `ok` read contains `x`: once added, `x` stays, so
+    /// every `ok` read after it would contain it; with none after it, and adds succeeding in any
+    /// state, nothing depends on it.
+    fn unobservable(&self, ops: &[(&SetOp, bool)]) -> Vec<bool> {
+        let seen: Vec<&BTreeSet<Value>> = ops
+            .iter()
+            .filter_map(|(op, ok)| match op {
+                SetOp::Read(Some(s)) if *ok => Some(s),
+                _ => None,
+            })
+            .collect();
+        ops.iter()
+            .map(|(op, _)| match op {
+                SetOp::Add(x) => !seen.iter().any(|s| s.contains(x)),
+                SetOp::Read(_) => false,
+            })
+            .collect()
+    }
+
     fn show(&self, state: &BTreeSet<Value>) -> String {
         Value::List(state.iter().cloned().collect()).to_string()
     }
 
     fn weight(&self, state: &BTreeSet<Value>) -> usize {
         1 + state.iter().map(Value::weight).sum::<usize>()
-    }
-
-    fn defer_unknown(&self, op: &SetOp) -> bool {
-        matches!(op, SetOp::Add(_))
     }
 
     fn step(&self, state: &BTreeSet<Value>, op: &SetOp) -> Option<BTreeSet<Value>> {

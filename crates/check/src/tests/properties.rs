@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 
-use crate::model::{CasRegister, Model, Queue};
+use crate::model::{CasRegister, Kv, Model, Queue, Set};
 use crate::synth::{generate, SplitMix, Synth, SynthModel};
 use crate::{
     check_history, check_operations, pair_operations, Budget, CheckOptions, Event, History,
@@ -56,7 +56,7 @@ fn synth_strategy() -> impl Strategy<Value = Synth> {
         .prop_map(|(m, clients, ops, keys, info, fail, duration, seed)| Synth {
             model: MODELS[m],
             clients,
-            ops: if MODELS[m] == SynthModel::Queue { ops.min(14) } else { ops },
+            ops: if MODELS[m] == SynthModel::Queue { ops.min(11) } else { ops },
             keys,
             info_percent: info,
             fail_percent: fail,
@@ -154,7 +154,7 @@ proptest! {
 
     /// Queues: an element dequeued by an `ok` dequeue is dequeued again later.
     #[test]
-    fn a_duplicate_dequeue_is_caught(clients in 1usize..5, ops in 2usize..15, seed in any::<u64>()) {
+    fn a_duplicate_dequeue_is_caught(clients in 1usize..5, ops in 2usize..12, seed in any::<u64>()) {
         let spec = Synth { info_percent: 10, ..Synth::new(SynthModel::Queue, clients, ops, seed) };
         let mut history = generate(&spec);
         let all = pair_operations(&history.events).unwrap();
@@ -245,27 +245,42 @@ fn brute_force<M: Model>(model: &M, ops: &[Operation]) -> bool {
     go(model, &used, &mut placed, &model.init())
 }
 
+/// Which object a random history exercises.
+#[derive(Clone, Copy, Debug)]
+enum Object {
+    CasRegister,
+    Queue,
+    Kv,
+    Set,
+}
+
 /// A random history of `ops` operations over `processes` clients with values drawn from a tiny
 /// domain, so that both verdicts are common.
-fn random_history(seed: u64, processes: u64, ops: usize, queue: bool) -> History {
+fn random_history(seed: u64, processes: u64, ops: usize, object: Object) -> History {
     let mut rng = SplitMix::new(seed);
     let mut events = Vec::new();
     let mut open: Vec<Option<Event>> = vec![None; processes as usize];
     let mut started = 0;
+    let token = |rng: &mut SplitMix| Value::from(["a", "b", "c"][rng.below(3) as usize]);
     while started < ops || open.iter().any(Option::is_some) {
         let p = rng.below(processes) as usize;
         match open[p].take() {
             None if started < ops => {
                 started += 1;
                 let value = Value::Int(rng.below(3) as i64);
-                let (f, arg) = match (queue, rng.below(3)) {
-                    (false, 0) => ("read", Value::Nil),
-                    (false, 1) => ("write", value),
-                    (false, _) => {
+                let (f, arg) = match (object, rng.below(3)) {
+                    (Object::CasRegister, 0) => ("read", Value::Nil),
+                    (Object::CasRegister, 1) => ("write", value),
+                    (Object::CasRegister, _) => {
                         ("cas", Value::List(vec![value, Value::Int(rng.below(3) as i64)]))
                     }
-                    (true, 0) => ("dequeue", Value::Nil),
-                    (true, _) => ("enqueue", value),
+                    (Object::Queue, 0) => ("dequeue", Value::Nil),
+                    (Object::Queue, _) => ("enqueue", value),
+                    (Object::Kv, 0) => ("get", Value::Nil),
+                    (Object::Kv, 1) => ("put", token(&mut rng)),
+                    (Object::Kv, _) => ("append", token(&mut rng)),
+                    (Object::Set, 0) => ("read", Value::Nil),
+                    (Object::Set, _) => ("add", value),
                 };
                 let invoke = Event::invoke(p as u64, f).with_value(arg);
                 open[p] = Some(invoke.clone());
@@ -276,12 +291,25 @@ fn random_history(seed: u64, processes: u64, ops: usize, queue: bool) -> History
                 let roll = rng.below(10);
                 let mut done = match roll {
                     0 => Event::fail(p as u64, &invoke.f),
-                    1 => Event::info(p as u64, &invoke.f),
+                    1 | 2 => Event::info(p as u64, &invoke.f),
                     _ => Event::ok(p as u64, &invoke.f),
                 };
-                if roll >= 2 && (invoke.f == "read" || invoke.f == "dequeue") {
-                    let v = rng.below(4);
-                    done.result = Some(if v == 3 { Value::Nil } else { Value::Int(v as i64) });
+                if roll >= 3 {
+                    done.result = match invoke.f.as_str() {
+                        "read" if matches!(object, Object::Set) => Some(Value::List(
+                            (0..3).filter(|_| rng.percent(50)).map(Value::Int).collect(),
+                        )),
+                        "read" | "dequeue" => Some(match rng.below(4) {
+                            3 => Value::Nil,
+                            v => Value::Int(v as i64),
+                        }),
+                        "get" => Some(
+                            ["", "a", "b", "ab", "ba", "ca", "abc"]
+                                .get(rng.below(8) as usize)
+                                .map_or(Value::Nil, |s| Value::from(*s)),
+                        ),
+                        _ => None,
+                    };
                 }
                 events.push(done);
             }
@@ -290,23 +318,33 @@ fn random_history(seed: u64, processes: u64, ops: usize, queue: bool) -> History
     History::from_events(events)
 }
 
+fn agrees<M: Model>(model: &M, history: &History) -> Result<(), TestCaseError> {
+    let ops = pair_operations(&history.events).unwrap();
+    let expected = brute_force(model, &ops);
+    match check_operations(model, &ops, &Budget::steps(u64::MAX)).unwrap().verdict {
+        Verdict::Linearizable => prop_assert!(expected, "{}", history.to_jsonl()),
+        Verdict::NotLinearizable(_) => prop_assert!(!expected, "{}", history.to_jsonl()),
+        Verdict::Unknown => prop_assert!(false, "unbounded budget gave Unknown"),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, .. ProptestConfig::default() })]
 
     #[test]
-    fn verdicts_agree_with_brute_force(seed in any::<u64>(), processes in 1u64..4, ops in 1usize..8, queue in any::<bool>()) {
-        let history = random_history(seed, processes, ops, queue);
-        let ops = pair_operations(&history.events).unwrap();
-        let budget = Budget::steps(u64::MAX);
-        let (expected, verdict) = if queue {
-            (brute_force(&Queue, &ops), check_operations(&Queue, &ops, &budget).unwrap().verdict)
-        } else {
-            (brute_force(&CasRegister, &ops), check_operations(&CasRegister, &ops, &budget).unwrap().verdict)
-        };
-        match verdict {
-            Verdict::Linearizable => prop_assert!(expected, "{}", history.to_jsonl()),
-            Verdict::NotLinearizable(_) => prop_assert!(!expected, "{}", history.to_jsonl()),
-            Verdict::Unknown => prop_assert!(false, "unbounded budget gave Unknown"),
+    fn verdicts_agree_with_brute_force(
+        seed in any::<u64>(),
+        processes in 1u64..4,
+        ops in 1usize..8,
+        object in prop::sample::select(vec![Object::CasRegister, Object::Queue, Object::Kv, Object::Set]),
+    ) {
+        let history = random_history(seed, processes, ops, object);
+        match object {
+            Object::CasRegister => agrees(&CasRegister, &history)?,
+            Object::Queue => agrees(&Queue, &history)?,
+            Object::Kv => agrees(&Kv, &history)?,
+            Object::Set => agrees(&Set, &history)?,
         }
     }
 }
