@@ -59,6 +59,8 @@ pub use raft::Raft;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_golden;
+#[cfg(test)]
 mod tests_membership;
 #[cfg(test)]
 mod tests_read;

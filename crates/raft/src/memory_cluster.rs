@@ -187,31 +187,66 @@ impl MemoryCluster {
         loop {
             let mut busy = false;
             for i in 0..self.nodes.len() {
-                while self.nodes[i].has_ready() {
-                    busy = true;
-                    self.handle_ready(i);
-                }
+                busy |= self.process_ready(NodeId(i as u64 + 1));
             }
             while let Some(envelope) = self.queue.pop_front() {
                 busy = true;
-                if self.isolated.contains(&envelope.from) || self.isolated.contains(&envelope.to) {
-                    continue;
-                }
-                if self.lose.as_mut().is_some_and(|lose| lose(&envelope)) {
-                    continue;
-                }
-                // A node the cluster does not have (a member that was never started): lost.
-                let Some(to) = (envelope.to.0 as usize).checked_sub(1) else { continue };
-                if to >= self.nodes.len() {
-                    continue;
-                }
-                self.messages_delivered += 1;
-                self.nodes[to].step(envelope);
+                self.deliver(envelope);
             }
             if !busy {
                 return;
             }
         }
+    }
+
+    /// Handles node `id`'s `Ready`s until it has none: persists, queues its messages, applies.
+    /// Returns true if there was anything to do. With [`MemoryCluster::queued`] and
+    /// [`MemoryCluster::deliver`] it lets a test move one step at a time (the golden tests
+    /// print every message this way) instead of settling everything at once.
+    pub fn process_ready(&mut self, id: NodeId) -> bool {
+        let i = id.0 as usize - 1;
+        let mut busy = false;
+        while self.nodes[i].has_ready() {
+            busy = true;
+            self.handle_ready(i);
+        }
+        busy
+    }
+
+    /// The messages sent and not yet delivered or lost, oldest first.
+    pub fn queued(&self) -> &VecDeque<Envelope<Message>> {
+        &self.queue
+    }
+
+    /// Takes the queued messages `chosen` selects out of the queue (in order), leaving the rest.
+    pub fn take_queued(
+        &mut self,
+        mut chosen: impl FnMut(&Envelope<Message>) -> bool,
+    ) -> Vec<Envelope<Message>> {
+        let (taken, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.queue).into_iter().partition(|e| chosen(e));
+        self.queue = kept.into();
+        taken
+    }
+
+    /// Delivers one message unless the network loses it (an isolated end, the
+    /// [`MemoryCluster::lose`] filter, or a recipient the cluster does not have). Returns true if
+    /// it was delivered. The recipient's `Ready` is left for the caller to process.
+    pub fn deliver(&mut self, envelope: Envelope<Message>) -> bool {
+        if self.isolated.contains(&envelope.from) || self.isolated.contains(&envelope.to) {
+            return false;
+        }
+        if self.lose.as_mut().is_some_and(|lose| lose(&envelope)) {
+            return false;
+        }
+        // A node the cluster does not have (a member that was never started): lost.
+        let Some(to) = (envelope.to.0 as usize).checked_sub(1) else { return false };
+        if to >= self.nodes.len() {
+            return false;
+        }
+        self.messages_delivered += 1;
+        self.nodes[to].step(envelope);
+        true
     }
 
     fn handle_ready(&mut self, i: usize) {
