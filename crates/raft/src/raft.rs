@@ -123,7 +123,10 @@ impl Raft {
             Some(s) => s.membership.clone(),
             None => Membership::new(config.voters.iter().copied()),
         };
-        let members = MembershipLog::new(base, &entries);
+        // The snapshot's membership stands for every configuration entry it covers: entries at
+        // or below it that the driver kept (it may discard them, not must) are history.
+        let held: Vec<Entry> = after_snapshot.iter().map(|e| (*e).clone()).collect();
+        let members = MembershipLog::new(base, &held);
         let log = RaftLog::from_snapshot_and_entries(
             snapshot_end.0,
             snapshot_end.1,

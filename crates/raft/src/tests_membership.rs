@@ -746,6 +746,28 @@ fn a_restarted_node_takes_the_membership_from_its_snapshot() {
 }
 
 #[test]
+fn configuration_entries_a_snapshot_covers_do_not_override_its_membership() {
+    // A driver may keep durable entries that a snapshot covers (`compact_log_to` says they may
+    // be discarded, not that they are). Here it kept the start of the log, where node 4 was
+    // still a learner, but the snapshot at 5 says node 4 votes: the snapshot wins.
+    let learner_4 = simple(&ids(&[1, 2, 3]), &ids(&[4]));
+    let in_snapshot = simple(&ids(&[1, 2, 3, 4]), &[]);
+    let durable = DurableState {
+        hard_state: HardState { term: Term(2), vote: None, commit: Index(5) },
+        snapshot: Some(Snapshot {
+            index: Index(5),
+            term: Term(2),
+            membership: in_snapshot.clone(),
+            data: Bytes::from_static(b"image"),
+        }),
+        entries: vec![Entry::noop(Index(1), Term(1)), Entry::config(Index(2), Term(1), &learner_4)],
+    };
+    let mut four = raft(4, &[1, 2, 3], durable);
+    assert_eq!(four.membership(), &in_snapshot);
+    assert!(ever_campaigns(&mut four, 100), "a voter by its snapshot");
+}
+
+#[test]
 fn a_learner_behind_the_compacted_log_learns_the_membership_from_the_snapshot() {
     let mut c = MemoryCluster::with_spares(3, 1, 117, true, |c| {
         c.snapshot_entries = 20;
