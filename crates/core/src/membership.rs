@@ -14,6 +14,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::ids::NodeId;
 
 /// The members of a cluster as of some log index.
+///
+/// Invariant (checked by [`Membership::validate`], asserted where a membership is used or
+/// written): each list is sorted without duplicates (a node listed twice would count twice
+/// towards a majority); `learners` is disjoint from `voters` (a node either votes in the incoming
+/// set or only listens); a membership in use has at least one voter. The fields are public so
+/// that memberships can be built and compared directly; whoever builds one keeps these rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Membership {
     /// The voters (in a joint membership: the incoming voters, C_new). Sorted, no duplicates.
@@ -82,6 +88,11 @@ impl Membership {
     /// True if the nodes `granted` form a quorum: a majority of `voters` and, when joint, also a
     /// majority of `outgoing`. An empty voter set never has a quorum.
     pub fn is_quorum(&self, granted: impl Fn(NodeId) -> bool) -> bool {
+        debug_assert!(
+            [&self.voters, &self.outgoing].iter().all(|set| is_sorted_unique(set)),
+            "membership {self} has a voter list that is not sorted and unique: a voter listed \
+             twice would count twice towards a majority"
+        );
         let majority_of = |set: &[NodeId]| {
             !set.is_empty() && set.iter().filter(|id| granted(**id)).count() > set.len() / 2
         };
@@ -92,7 +103,7 @@ impl Membership {
     /// one voter.
     pub fn validate(&self) -> Result<(), MembershipDecodeError> {
         for list in [&self.voters, &self.outgoing, &self.learners] {
-            if list.windows(2).any(|w| w[0] >= w[1]) {
+            if !is_sorted_unique(list) {
                 return Err(MembershipDecodeError("a member list is not sorted and unique"));
             }
         }
@@ -108,6 +119,19 @@ impl Membership {
     /// The bytes of a configuration entry: a version byte, then each list as a 32-bit count and
     /// 64-bit ids, all little-endian.
     pub fn encode(&self) -> Bytes {
+        // A malformed membership written to the log would be refused by every decoder, and a
+        // node would then silently act on the previous one: only a bug builds one.
+        debug_assert!(
+            self.validate().is_ok(),
+            "encoding a malformed membership {self}: {:?}",
+            self.validate()
+        );
+        self.encode_unchecked()
+    }
+
+    /// [`Membership::encode`] without the shape check, so tests can build the bytes of a
+    /// malformed membership and see the decoder refuse them.
+    fn encode_unchecked(&self) -> Bytes {
         let len = 1 + 12 + 8 * (self.voters.len() + self.outgoing.len() + self.learners.len());
         let mut out = BytesMut::with_capacity(len);
         out.put_u8(ENCODING_VERSION);
@@ -162,6 +186,10 @@ impl fmt::Display for Membership {
         }
         Ok(())
     }
+}
+
+fn is_sorted_unique(ids: &[NodeId]) -> bool {
+    ids.windows(2).all(|w| w[0] < w[1])
 }
 
 fn sorted(ids: impl IntoIterator<Item = NodeId>) -> Vec<NodeId> {
@@ -282,8 +310,8 @@ mod tests {
         wrong_version[0] = 9;
         assert!(Membership::decode(&wrong_version).is_err());
         let both = Membership { voters: ids(&[1]), outgoing: vec![], learners: ids(&[1]) };
-        assert!(Membership::decode(&both.encode()).is_err());
-        assert!(Membership::decode(&Membership::default().encode()).is_err());
+        assert!(Membership::decode(&both.encode_unchecked()).is_err());
+        assert!(Membership::decode(&Membership::default().encode_unchecked()).is_err());
     }
 
     #[test]

@@ -100,6 +100,26 @@ impl Raft {
         }
         let granted = can_vote && self.log.is_up_to_date(last_log_index, last_log_term);
         if granted && !pre_vote {
+            // A real vote is only ever cast in the voter's current term: a request for a later
+            // term made this node a follower of that term first (see `step`).
+            debug_assert_eq!(
+                term, self.term,
+                "a vote for {from} in term {term} cast in term {}: votes belong to the current term",
+                self.term
+            );
+            #[allow(unused_mut)]
+            let mut second_vote_injected = false;
+            #[cfg(feature = "bug-injection")]
+            {
+                second_vote_injected = self.config.bugs.grant_two_votes_per_term;
+            }
+            debug_assert!(
+                second_vote_injected || self.vote.is_none() || self.vote == Some(from),
+                "node {} votes for {from} in term {term} after voting for {:?}: one vote per term \
+                 is what makes two leaders in one term impossible",
+                self.config.id,
+                self.vote
+            );
             self.vote = Some(from);
             self.reset_election_timer();
         }

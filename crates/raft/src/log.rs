@@ -1,8 +1,10 @@
 //! The in-memory view of the replicated log and the indexes that walk along it.
 //!
-//! Invariant: `applied <= committed <= last_index` and `persisted <= last_index`; the entries are
-//! contiguous from `first_index`. Entries from `unstable_from` on have not yet been handed to the
-//! driver for persistence.
+//! Invariant: `applied <= committed <= last_index`, `applied <= persisted < unstable_from <=
+//! last_index + 1`, and `first_index - 1 <= applied` (a snapshot covers only applied, committed
+//! entries); the entries are contiguous from `first_index`. Entries from `unstable_from` on have
+//! not yet been handed to the driver for persistence. (`applied <= committed` and `applied <=
+//! persisted` are the node's to keep: it decides what to release; `Raft` checks them.)
 
 use conclave_core::{Entry, Index, LogView, Term};
 
@@ -336,6 +338,44 @@ impl RaftLog {
         let end = (upto.0 - self.first_index.0 + 1) as usize;
         self.applied = upto;
         self.entries[start..end].to_vec()
+    }
+}
+
+impl RaftLog {
+    /// Checks the invariants in the module documentation (in debug builds). A broken one means
+    /// a cursor ran past the log: entries would be applied, acknowledged or handed out for
+    /// persistence that the log does not hold, or the same entries handed out twice.
+    pub(crate) fn assert_invariants(&self) {
+        let last = self.last_index();
+        let snapshot = self.first_index.prev();
+        debug_assert!(
+            self.committed <= last,
+            "log: commit {} beyond last index {last}",
+            self.committed
+        );
+        debug_assert!(
+            snapshot <= self.applied,
+            "log: applied {} below the snapshot {snapshot}: a snapshot holds applied state only",
+            self.applied
+        );
+        debug_assert!(
+            snapshot <= self.committed,
+            "log: commit {} below the snapshot {snapshot}: a snapshot holds only committed state",
+            self.committed
+        );
+        debug_assert!(
+            self.persisted < self.unstable_from && self.unstable_from <= last.next(),
+            "log: persisted {}, unstable from {}, last {last}: only entries handed out can be \
+             durable, and nothing beyond the log can be handed out",
+            self.persisted,
+            self.unstable_from
+        );
+        debug_assert!(
+            self.entries.first().is_none_or(|e| e.index == self.first_index)
+                && self.entries.last().is_none_or(|e| e.index == last),
+            "log: entries do not span {}..={last}",
+            self.first_index
+        );
     }
 }
 

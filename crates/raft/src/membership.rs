@@ -16,6 +16,12 @@ use crate::raft::Raft;
 
 /// The membership as of every index the log still holds: a base (as of the log's start, from the
 /// snapshot or the bootstrap voters) and the configuration entries after it.
+///
+/// Invariant: every membership is well formed ([`Membership::validate`]: a learner is never a
+/// voter of the incoming set too); the changes are in strictly increasing index order; and each
+/// change follows the one before it as joint consensus requires: a joint membership is entered
+/// only from a simple one, whose voters become its outgoing set, and is left only for its own
+/// incoming voters and learners (anything else would let two disjoint majorities decide).
 #[derive(Clone, Debug)]
 pub(crate) struct MembershipLog {
     base: Membership,
@@ -63,6 +69,7 @@ impl MembershipLog {
                 continue;
             }
             if let Ok(membership) = Membership::decode(&entry.data) {
+                assert_follows(self.current(), &membership);
                 self.changes.push((entry.index, entry.term, membership));
             }
         }
@@ -75,6 +82,21 @@ impl MembershipLog {
             self.base = self.changes[folded - 1].2.clone();
             self.changes.drain(..folded);
         }
+    }
+
+    /// Checks that the membership in force is well formed (in debug builds); the order of the
+    /// changes is checked as each is tracked.
+    pub(crate) fn assert_invariants(&self) {
+        let current = self.current();
+        debug_assert!(
+            current.validate().is_ok(),
+            "membership {current} is malformed ({:?}): quorums over it mean nothing",
+            current.validate()
+        );
+        debug_assert!(
+            self.changes.windows(2).last().is_none_or(|w| w[0].0 < w[1].0),
+            "configuration entries out of index order"
+        );
     }
 
     /// A snapshot with `membership` as of `index` was installed: it becomes the base; changes
@@ -275,6 +297,26 @@ impl Raft {
         }
         let term = self.term;
         self.become_follower(term, None);
+    }
+}
+
+/// Checks (in debug builds) that `next` may follow `previous` in a log: joint consensus enters a
+/// joint membership only from a simple one, with the old voters as the outgoing set, and leaves
+/// it only for the same incoming voters and learners. Any other step could let a majority of the
+/// old voters and a disjoint majority of the new ones decide on their own.
+fn assert_follows(previous: &Membership, next: &Membership) {
+    if previous.is_joint() {
+        debug_assert!(
+            !next.is_joint()
+                && next.voters == previous.voters
+                && next.learners == previous.learners,
+            "the joint membership {previous} is followed by {next}, not by its own target"
+        );
+    } else if next.is_joint() {
+        debug_assert!(
+            next.outgoing == previous.voters,
+            "the joint membership {next} does not start from the voters of {previous}"
+        );
     }
 }
 

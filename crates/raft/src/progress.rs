@@ -19,6 +19,8 @@ pub enum ReplicationState {
 }
 
 /// A snapshot transfer to one follower: which snapshot, and how far it got.
+///
+/// Invariant: `acked <= sent`: the follower cannot confirm bytes that were never sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotTransfer {
     /// The snapshot being sent.
@@ -42,6 +44,12 @@ pub struct SnapshotTransfer {
 impl SnapshotTransfer {
     /// Forgets what is in flight and resumes from the last byte the follower confirmed.
     pub fn rewind(&mut self) {
+        debug_assert!(
+            self.acked <= self.sent,
+            "snapshot transfer: acked {} beyond sent {}: rewinding would resend bytes never sent",
+            self.acked,
+            self.sent
+        );
         self.sent = self.acked;
         self.done_sent = false;
         self.chunks_outstanding = 0;
@@ -86,7 +94,10 @@ impl StallDetector {
 
 /// The leader's bookkeeping for one follower.
 ///
-/// Invariant: `matched < next`.
+/// Invariant: `matched < next` (the leader never sends what the follower is known to hold);
+/// `inflight` is strictly increasing, each index in `matched + 1..next` (an append in flight ends
+/// after what was acknowledged and no later than what was sent), and empty unless replicating
+/// (only pipelining keeps more than one append in flight).
 #[derive(Debug)]
 pub struct Progress {
     /// Highest index known to be replicated (and durable) on the follower.
@@ -141,6 +152,7 @@ impl Progress {
         while self.inflight.front().is_some_and(|last| *last <= index) {
             self.inflight.pop_front();
         }
+        self.assert_invariants();
         updated
     }
 
@@ -156,6 +168,7 @@ impl Progress {
         self.next = self.matched.next();
         self.inflight.clear();
         self.probe_sent = false;
+        self.assert_invariants();
     }
 
     /// Falls back to probing from `next`.
@@ -164,6 +177,7 @@ impl Progress {
         self.next = next.max(self.matched.next());
         self.inflight.clear();
         self.probe_sent = false;
+        self.assert_invariants();
     }
 
     /// True if the leader may not send this follower another append now.
@@ -181,6 +195,7 @@ impl Progress {
         self.inflight.clear();
         self.probe_sent = false;
         self.transfer = SnapshotTransfer { index, ..SnapshotTransfer::default() };
+        self.assert_invariants();
     }
 
     /// Notes that an append ending at `last` was sent, advancing `next` optimistically when
@@ -196,5 +211,44 @@ impl Progress {
             }
             ReplicationState::Snapshot => {}
         }
+        self.assert_invariants();
+    }
+
+    /// Checks the invariants in the type's documentation (in debug builds: the tests and the
+    /// simulator run with them on). A broken one means the leader's view of the follower is
+    /// corrupt: it would resend what the follower holds, skip what it lacks, or let the
+    /// in-flight window grow without bound.
+    pub(crate) fn assert_invariants(&self) {
+        debug_assert!(
+            self.matched < self.next,
+            "progress: match {} not below next {}: the leader would skip or resend entries",
+            self.matched,
+            self.next
+        );
+        debug_assert!(
+            self.state == ReplicationState::Replicate || self.inflight.is_empty(),
+            "progress: {} appends in flight in {:?} state: only pipelining keeps a window",
+            self.inflight.len(),
+            self.state
+        );
+        debug_assert!(
+            self.inflight.iter().all(|last| self.matched < *last && *last < self.next),
+            "progress: in-flight appends {:?} outside match {}..next {}: an acknowledgement \
+             would be missed or an append counted that was never sent",
+            self.inflight,
+            self.matched,
+            self.next
+        );
+        debug_assert!(
+            self.inflight.iter().zip(self.inflight.iter().skip(1)).all(|(a, b)| a < b),
+            "progress: in-flight appends {:?} out of order: acknowledgements free them in order",
+            self.inflight
+        );
+        debug_assert!(
+            self.transfer.acked <= self.transfer.sent,
+            "progress: snapshot bytes acked {} beyond sent {}",
+            self.transfer.acked,
+            self.transfer.sent
+        );
     }
 }

@@ -19,12 +19,21 @@ use crate::snapshot::IncomingSnapshot;
 use crate::transfer::LeaderTransfer;
 
 /// One Raft node as a pure state machine. See the crate docs for the life cycle.
+///
+/// Invariant (asserted after every input in debug builds): the log cursors keep
+/// `applied <= committed <= last_index` and `applied <= persisted` (only committed, durable
+/// entries are released); a leader believes it leads, holds its own vote, and tracks exactly the
+/// other members of its current membership, none beyond its last index; a node that does not lead
+/// tracks no follower and transfers nothing; a candidate voted for itself; the hard state handed
+/// to the driver never goes back (term, commit) and holds at most one vote per term.
 pub struct Raft {
     pub(crate) config: Config,
     rng: Box<dyn RandomSource + Send>,
 
     // Persistent state (Figure 2): written through `Ready::hard_state` and `Ready::entries`.
     pub(crate) term: Term,
+    /// The candidate voted for in `term`. Invariant: once set it changes only with the term:
+    /// one vote per term is what keeps two leaders out of one term.
     pub(crate) vote: Option<NodeId>,
     pub(crate) log: RaftLog,
     /// The membership as of each index of the log (configuration entries are part of it).
@@ -349,14 +358,9 @@ impl Raft {
     }
 }
 
-impl Protocol for Raft {
-    type Message = Message;
-
-    fn id(&self) -> NodeId {
-        self.config.id
-    }
-
-    fn tick(&mut self) {
+impl Raft {
+    /// One tick: see [`Protocol::tick`].
+    fn tick_one(&mut self) {
         self.tick_reads();
         match self.role {
             Role::Leader => self.tick_leader(),
@@ -376,7 +380,8 @@ impl Protocol for Raft {
         }
     }
 
-    fn step(&mut self, envelope: Envelope<Message>) {
+    /// One message: see [`Protocol::step`].
+    fn step_one(&mut self, envelope: Envelope<Message>) {
         let Envelope { from, to, msg } = envelope;
         // Messages from nodes outside this node's membership are accepted: a joining node
         // hears from a leader it does not know yet. Their votes never count (quorums are taken
@@ -483,7 +488,8 @@ impl Protocol for Raft {
         }
     }
 
-    fn propose(&mut self, data: Bytes) -> Result<Proposal, ProposeError> {
+    /// One proposal: see [`Protocol::propose`].
+    fn propose_one(&mut self, data: Bytes) -> Result<Proposal, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader { leader_hint: self.leader });
         }
@@ -502,20 +508,8 @@ impl Protocol for Raft {
         Ok(Proposal { index, term: self.term })
     }
 
-    fn has_ready(&self) -> bool {
-        self.broadcast_pending
-            || (self.reads.round_pending && self.role == Role::Leader)
-            || !self.reads.outcomes.is_empty()
-            || !self.messages.is_empty()
-            || !self.persisted_messages.is_empty()
-            || self.log.has_unstable()
-            || self.hard_state() != self.hard_state_emitted
-            || self.applicable_to() > self.log.applied()
-            || self.snapshot_write.is_some()
-            || self.compact_log_to.is_some()
-    }
-
-    fn ready(&mut self) -> Ready<Message> {
+    /// The work for the driver: see [`Protocol::ready`].
+    fn ready_one(&mut self) -> Ready<Message> {
         if self.broadcast_pending {
             self.broadcast_pending = false;
             if self.role == Role::Leader {
@@ -555,11 +549,169 @@ impl Protocol for Raft {
             reads: std::mem::take(&mut self.reads.outcomes),
         }
     }
+}
+
+impl Raft {
+    /// Checks the invariants that tie the node's state together, after every input (in debug
+    /// builds, which the tests and the simulator use), so a broken one is caught at the step that
+    /// broke it rather than as a safety violation much later. See the type's documentation.
+    fn assert_invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let id = self.config.id;
+        self.log.assert_invariants();
+        // Deliberately broken variants (the simulator proves it catches them) break some of
+        // these on purpose; the simulator's checker, not a panic here, must report them.
+        #[allow(unused_mut)]
+        let (mut apply_before_commit_injected, mut second_vote_injected) = (false, false);
+        #[cfg(feature = "bug-injection")]
+        {
+            apply_before_commit_injected = self.config.bugs.apply_before_commit;
+            second_vote_injected = self.config.bugs.grant_two_votes_per_term;
+        }
+        debug_assert!(
+            apply_before_commit_injected || self.log.applied() <= self.log.committed(),
+            "node {id} released entries up to {} for application but committed only {}: the \
+             state machine would apply what a new leader may still overwrite",
+            self.log.applied(),
+            self.log.committed()
+        );
+        debug_assert!(
+            apply_before_commit_injected || self.log.applied() <= self.log.persisted(),
+            "node {id} released entries up to {} for application but only {} is durable: after \
+             a crash the state machine would be ahead of the log",
+            self.log.applied(),
+            self.log.persisted()
+        );
+        self.members.assert_invariants();
+        match self.role {
+            Role::Leader => {
+                debug_assert_eq!(self.leader, Some(id), "a leader knows it leads");
+                debug_assert!(
+                    second_vote_injected || self.vote == Some(id),
+                    "node {id} leads term {} without its own vote: it won the term as a candidate",
+                    self.term
+                );
+                let last = self.log.last_index();
+                let tracked: Vec<NodeId> = self.progress.keys().copied().collect();
+                let members: Vec<NodeId> =
+                    self.members.current().all_members().into_iter().filter(|m| *m != id).collect();
+                debug_assert_eq!(
+                    tracked, members,
+                    "leader {id} tracks {tracked:?} but its members are {members:?}: a member \
+                     would get no entries, or a stranger would count"
+                );
+                for (peer, pr) in &self.progress {
+                    debug_assert!(
+                        pr.matched <= last,
+                        "leader {id} thinks {peer} matches up to {} beyond its last index {last}",
+                        pr.matched
+                    );
+                }
+            }
+            role => {
+                debug_assert!(self.progress.is_empty(), "node {id} is {role} yet tracks followers");
+                debug_assert!(self.transfer.is_none(), "node {id} is {role} yet transfers");
+                debug_assert_ne!(self.leader, Some(id), "node {id} is {role} yet thinks it leads");
+                debug_assert!(
+                    role != Role::Candidate || second_vote_injected || self.vote == Some(id),
+                    "candidate {id} did not vote for itself in term {}",
+                    self.term
+                );
+            }
+        }
+    }
+
+    /// Checks that the hard state handed to the driver moves only forward: the term never goes
+    /// back, the commit index never goes back, and within one term the vote, once cast, never
+    /// changes. A node that persisted two votes in one term could help elect two leaders.
+    fn assert_hard_state_follows(&self, previous: HardState, next: HardState) {
+        #[allow(unused_mut)]
+        let mut second_vote_injected = false;
+        #[cfg(feature = "bug-injection")]
+        {
+            second_vote_injected = self.config.bugs.grant_two_votes_per_term;
+        }
+        debug_assert!(
+            next.term >= previous.term,
+            "node {} persists term {} after term {}: terms never go back",
+            self.config.id,
+            next.term,
+            previous.term
+        );
+        debug_assert!(
+            second_vote_injected
+                || next.term > previous.term
+                || previous.vote.is_none()
+                || previous.vote == next.vote,
+            "node {} persists vote {:?} in term {} after vote {:?}: one vote per term",
+            self.config.id,
+            next.vote,
+            next.term,
+            previous.vote
+        );
+        debug_assert!(
+            next.commit >= previous.commit,
+            "node {} persists commit {} after commit {}: a commit is never taken back",
+            self.config.id,
+            next.commit,
+            previous.commit
+        );
+    }
+}
+
+impl Protocol for Raft {
+    type Message = Message;
+
+    fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    fn tick(&mut self) {
+        self.tick_one();
+        self.assert_invariants();
+    }
+
+    fn step(&mut self, envelope: Envelope<Message>) {
+        self.step_one(envelope);
+        self.assert_invariants();
+    }
+
+    fn propose(&mut self, data: Bytes) -> Result<Proposal, ProposeError> {
+        let result = self.propose_one(data);
+        self.assert_invariants();
+        result
+    }
+
+    fn has_ready(&self) -> bool {
+        self.broadcast_pending
+            || (self.reads.round_pending && self.role == Role::Leader)
+            || !self.reads.outcomes.is_empty()
+            || !self.messages.is_empty()
+            || !self.persisted_messages.is_empty()
+            || self.log.has_unstable()
+            || self.hard_state() != self.hard_state_emitted
+            || self.applicable_to() > self.log.applied()
+            || self.snapshot_write.is_some()
+            || self.compact_log_to.is_some()
+    }
+
+    fn ready(&mut self) -> Ready<Message> {
+        let previous = self.hard_state_emitted;
+        let ready = self.ready_one();
+        if let Some(hard_state) = ready.hard_state {
+            self.assert_hard_state_follows(previous, hard_state);
+        }
+        self.assert_invariants();
+        ready
+    }
 
     fn on_persisted(&mut self, index: Index, term: Term) {
         if self.log.persisted_to(index, term) && self.role == Role::Leader {
             self.maybe_commit();
         }
+        self.assert_invariants();
     }
 
     fn membership(&self) -> Option<&Membership> {

@@ -59,7 +59,14 @@ impl Raft {
             commit: self.log.committed(),
         };
         self.send(peer, msg);
-        self.progress.get_mut(&peer).expect("checked above").on_sent(last, count);
+        let pr = self.progress.get_mut(&peer).expect("checked above");
+        pr.on_sent(last, count);
+        debug_assert!(
+            pr.inflight.len() <= inflight_max,
+            "{} appends in flight to {peer}, over the limit of {inflight_max}: a paused follower \
+             was sent more, and a slow one could make the leader queue without end",
+            pr.inflight.len()
+        );
         true
     }
 
