@@ -4,7 +4,11 @@
 //! pre-vote and check-quorum; log replication with batching (entry and byte limits per message),
 //! pipelining (an optimistic next index, a bounded in-flight window per follower) and fast
 //! backtracking (conflict term/index hints); the paper's commit rule (only current-term entries
-//! are committed by counting, with a no-op at the start of each term); and the persistence
+//! are committed by counting, with a no-op at the start of each term); snapshots (taken when the
+//! driver's state machine is asked for one, the log compacted behind them, and streamed in chunks
+//! to a follower that needs compacted entries); membership changes (learners, one-voter changes,
+//! and joint consensus for larger ones); linearizable reads without log entries (ReadIndex,
+//! leases, and follower reads through the leader); leadership transfer; and the persistence
 //! contract of [`conclave_core::Ready`].
 //!
 //! ```

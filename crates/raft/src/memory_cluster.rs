@@ -4,7 +4,9 @@
 //! write is durable the moment it is handed out. It exists to measure and exercise the core
 //! alone; fault injection belongs to the simulator (`conclave-sim`). Tests can still cut nodes
 //! off ([`MemoryCluster::isolated`]), lose chosen messages ([`MemoryCluster::lose`]) and restart a
-//! node from what it made durable ([`MemoryCluster::restart`]).
+//! node from what it made durable ([`MemoryCluster::restart`]), and move one step at a time
+//! instead of settling everything at once ([`MemoryCluster::process_ready`],
+//! [`MemoryCluster::take_queued`], [`MemoryCluster::deliver`]), as the golden tests do.
 
 use std::collections::{BTreeSet, VecDeque};
 

@@ -197,16 +197,21 @@ impl Raft {
 
     /// Starts an election now, as if the election timer had fired (etcd's `MsgHup`): with
     /// pre-vote, a pre-vote first. Does nothing on a leader. Operators and tests use it to choose
-    /// who runs; leader transfer will build on it.
+    /// who runs. (A leadership transfer does not come through here: its target campaigns on a
+    /// `TimeoutNow`, without the pre-vote, so that the voters' lease lets it through.)
     pub fn campaign(&mut self) {
         if self.role != Role::Leader && self.may_campaign() {
             self.start_campaign();
         }
     }
 
-    /// Drops log entries up to `upto` (clamped to the applied index): the state machine holds
-    /// their effect. Until snapshot transfer exists, a follower whose match is below `upto`
-    /// can no longer be caught up, so callers compact no further than the slowest follower.
+    /// Drops in-memory log entries up to `upto` (clamped to the applied index) without taking a
+    /// snapshot: the state machine holds their effect. The core-only benchmark uses it to bound
+    /// memory; the durable log is untouched (no `Ready::compact_log_to`). The normal path is the
+    /// snapshot policy ([`Config::snapshot_entries`], [`Config::snapshot_bytes`]), which compacts
+    /// behind a snapshot that followers can be sent. A follower whose match is below `upto` can
+    /// only be caught up by such a snapshot, and none exists unless one was taken, so callers
+    /// compact no further than the slowest follower.
     pub fn compact_log(&mut self, upto: Index) -> usize {
         let upto = upto.min(self.log.applied());
         let dropped = self.log.compact_to(upto);
