@@ -20,6 +20,9 @@
 //! drop the durable log prefix a durable snapshot covers, and [`Ready::snapshot_due`] asks the
 //! driver for an image of its state machine, handed back with [`Protocol::on_snapshot_taken`].
 //!
+//! [`contract::Checked`] wraps any protocol and checks both sides of this contract as a driver
+//! runs it, so that every driver can be tested against the same rules.
+//!
 //! ```
 //! use conclave_core::{Entry, EntryKind, Index, Term};
 //! let e = Entry::command(Index(1), Term(1), bytes::Bytes::from_static(b"set x 1"));
@@ -27,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod contract;
 mod entry;
 mod ids;
 mod membership;

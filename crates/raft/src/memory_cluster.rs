@@ -11,9 +11,10 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use conclave_core::contract::Checked;
 use conclave_core::{
-    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Protocol, ReadError, ReadId, ReadMode,
-    ReadState, Ready, Role, SeededRng, Term,
+    DurableState, Entry, EntryKind, Envelope, Index, Membership, NodeId, Protocol, ReadError,
+    ReadId, ReadMode, ReadState, Ready, Role, SeededRng, Term,
 };
 
 use crate::config::Config;
@@ -26,8 +27,10 @@ pub type LoseFilter = Box<dyn FnMut(&Envelope<Message>) -> bool>;
 /// Nodes `1..=n` with a shared message queue.
 pub struct MemoryCluster {
     /// The nodes; `nodes[i]` has id `i + 1`. With [`MemoryCluster::with_spares`], the nodes after
-    /// the voters are spares: started outside the membership, to be added by a change.
-    pub nodes: Vec<Raft>,
+    /// the voters are spares: started outside the membership, to be added by a change. Each is
+    /// wrapped in the `Ready` contract check, so every test on the cluster also checks that this
+    /// driver and the core keep the persistence contract (in debug builds; free in release).
+    pub nodes: Vec<Checked<Raft>>,
     queue: VecDeque<Envelope<Message>>,
     /// Every entry each node applied, in order, when recording is on; otherwise empty.
     pub applied: Vec<Vec<Entry>>,
@@ -84,8 +87,10 @@ impl MemoryCluster {
             .map(|id| {
                 let mut config = Config::new(NodeId(id), voter_ids.clone());
                 configure(&mut config);
-                Raft::new(config, DurableState::default(), Box::new(rng.fork()))
-                    .expect("valid config")
+                Checked::new(
+                    Raft::new(config, DurableState::default(), Box::new(rng.fork()))
+                        .expect("valid config"),
+                )
             })
             .collect();
         let total = total as usize;
@@ -106,8 +111,13 @@ impl MemoryCluster {
     }
 
     /// The node with `id`.
-    pub fn node(&mut self, id: NodeId) -> &mut Raft {
+    pub fn node(&mut self, id: NodeId) -> &mut Checked<Raft> {
         &mut self.nodes[id.0 as usize - 1]
+    }
+
+    /// The membership node `id` acts on.
+    pub fn membership(&self, id: NodeId) -> &Membership {
+        Raft::membership(&self.nodes[id.0 as usize - 1])
     }
 
     /// The current leader, if exactly one node leads the highest term.
@@ -180,8 +190,9 @@ impl MemoryCluster {
         self.applied_commands[i] =
             image.iter().filter(|e| e.kind == EntryKind::Command).count() as u64;
         self.applied[i] = image;
-        self.nodes[i] =
-            Raft::new(config, durable, Box::new(self.rng.fork())).expect("durable state is sound");
+        self.nodes[i] = Checked::new(
+            Raft::new(config, durable, Box::new(self.rng.fork())).expect("durable state is sound"),
+        );
     }
 
     /// Processes every node's `Ready` and delivers every message until nothing is left to do.
@@ -269,6 +280,7 @@ impl MemoryCluster {
         if let Some(last) = ready.entries.last() {
             node.on_persisted(last.index, last.term);
         }
+        node.assert_persisted_messages_may_go();
         self.queue.extend(ready.persisted_messages);
         self.applied_commands[i] +=
             ready.committed_entries.iter().filter(|e| e.kind == EntryKind::Command).count() as u64;

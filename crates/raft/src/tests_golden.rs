@@ -347,7 +347,7 @@ impl Harness {
     }
 
     fn views(&self) -> Vec<View> {
-        self.cluster.as_ref().expect("a cluster").nodes.iter().map(view).collect()
+        self.cluster.as_ref().expect("a cluster").nodes.iter().map(|node| view(node)).collect()
     }
 
     /// Runs `action` on node `id`, then handles the node's `Ready` and prints (with `indent`) what
