@@ -25,6 +25,7 @@
 //! | `deliver [from=ID] [to=ID]` | delivers the queued messages (those matching) once; answers are queued, not delivered |
 //! | `drop [from=ID] [to=ID]` | loses the queued messages (those matching) |
 //! | `stabilize` | delivers until nothing is queued |
+//! | `round [times=N]` | ticks every node once, then stabilizes, N times; prints only the changes (no messages) |
 //! | `isolate ID` / `heal [ID]` | cuts a node off from everyone (its messages are lost) / reconnects it (everyone) |
 //! | `status [ID...]`, `log [ID...]`, `progress ID` | prints node state, logs, or a leader's view of its followers |
 //!
@@ -49,7 +50,7 @@ use conclave_core::{
 
 use crate::memory_cluster::MemoryCluster;
 use crate::message::{AppendResult, Message};
-use crate::progress::ReplicationState;
+use crate::progress::{Progress, ReplicationState};
 use crate::raft::Raft;
 
 /// One step of a scenario and the output it is expected to produce.
@@ -180,100 +181,128 @@ impl Harness {
         self.cluster.as_mut().expect("the scenario must start with `cluster`")
     }
 
+    /// Runs one command line and returns its output.
     fn run(&mut self, line: &str) -> Vec<String> {
         let command = Command::parse(line);
         let mut out = Vec::new();
         match command.name.as_str() {
-            "cluster" => {
-                let voters = command.number("voters", 3);
-                let spares = command.number("spares", 0);
-                let seed = command.number("seed", 1);
-                let pre_vote = command.flag("pre-vote", true);
-                let check_quorum = command.flag("check-quorum", true);
-                let snapshot_every = command.number("snapshot-every", 0);
-                let trailing = command.number("trailing", 0);
-                let chunk_bytes = command.number("chunk-bytes", 1 << 20) as usize;
-                let cluster = MemoryCluster::with_spares(voters, spares, seed, true, |c| {
-                    c.pre_vote = pre_vote;
-                    c.check_quorum = check_quorum;
-                    c.snapshot_entries = snapshot_every;
-                    c.snapshot_bytes = 0;
-                    c.snapshot_trailing_entries = trailing;
-                    c.snapshot_chunk_bytes = chunk_bytes;
-                });
-                self.cluster = Some(cluster);
-                self.print_status(&[], &mut out);
+            "cluster" => self.create(&command, &mut out),
+            "tick" | "campaign" | "propose" | "change" | "read" | "transfer" => {
+                self.node_command(&command, &mut out)
             }
+            "deliver" | "drop" | "stabilize" | "round" | "isolate" | "heal" => {
+                self.network_command(&command, &mut out)
+            }
+            "status" | "log" | "progress" => self.inspect(&command, &mut out),
+            other => panic!("unknown command `{other}`"),
+        }
+        if out.is_empty() {
+            out.push("ok".to_string());
+        }
+        out
+    }
+
+    /// `cluster`: a fresh cluster, replacing any earlier one.
+    fn create(&mut self, command: &Command, out: &mut Vec<String>) {
+        let voters = command.number("voters", 3);
+        let spares = command.number("spares", 0);
+        let seed = command.number("seed", 1);
+        let pre_vote = command.flag("pre-vote", true);
+        let check_quorum = command.flag("check-quorum", true);
+        let snapshot_every = command.number("snapshot-every", 0);
+        let trailing = command.number("trailing", 0);
+        let chunk_bytes = command.number("chunk-bytes", 1 << 20) as usize;
+        let cluster = MemoryCluster::with_spares(voters, spares, seed, true, |c| {
+            c.pre_vote = pre_vote;
+            c.check_quorum = check_quorum;
+            c.snapshot_entries = snapshot_every;
+            c.snapshot_bytes = 0;
+            c.snapshot_trailing_entries = trailing;
+            c.snapshot_chunk_bytes = chunk_bytes;
+        });
+        self.cluster = Some(cluster);
+        self.print_status(&[], out);
+    }
+
+    /// Commands that act on one node (or tick several), then handle its `Ready`.
+    fn node_command(&mut self, command: &Command, out: &mut Vec<String>) {
+        let error = |e: &dyn std::fmt::Display| Some(format!("error: {e}"));
+        match command.name.as_str() {
             "tick" => {
-                let times = command.number("times", 1);
                 let ids = self.node_ids(&command.positional);
-                for _ in 0..times {
+                for _ in 0..command.number("times", 1) {
                     for id in &ids {
-                        self.act(*id, "", &mut out, |node| {
+                        self.act(*id, "", out, |node| {
                             node.tick();
                             None
                         });
                     }
                 }
             }
-            "campaign" => self.act(command.node(0), "", &mut out, |node| {
+            "campaign" => self.act(command.node(0), "", out, |node| {
                 node.campaign();
                 None
             }),
             "propose" => {
                 let data = command.positional.get(1).expect("propose ID DATA").clone();
-                self.act(command.node(0), "", &mut out, |node| {
-                    node.propose(Bytes::from(data)).err().map(|e| format!("error: {e}"))
+                self.act(command.node(0), "", out, |node| {
+                    node.propose(Bytes::from(data)).err().and_then(|e| error(&e))
                 });
             }
             "change" => {
-                let change = if let Some(id) = command.get("add-learner") {
-                    MembershipChange::AddLearner(NodeId(id.parse().unwrap()))
-                } else if let Some(id) = command.get("promote") {
-                    MembershipChange::Promote(NodeId(id.parse().unwrap()))
-                } else if let Some(id) = command.get("remove") {
-                    MembershipChange::Remove(NodeId(id.parse().unwrap()))
-                } else {
-                    MembershipChange::Replace {
-                        voters: command.node_list("voters"),
-                        learners: command.node_list("learners"),
-                    }
-                };
-                self.act(command.node(0), "", &mut out, |node| {
-                    node.change_membership(change).err().map(|e| format!("error: {e}"))
+                let change = membership_change(command);
+                self.act(command.node(0), "", out, |node| {
+                    node.change_membership(change).err().and_then(|e| error(&e))
                 });
             }
             "read" => {
-                let read_id: u64 =
-                    command.positional.get(1).expect("read ID READ-ID").parse().unwrap();
+                let read_id = command.positional.get(1).expect("read ID READ-ID");
+                let read_id: u64 = read_id.parse().expect("a numeric read id");
                 let mode = match command.get("mode") {
                     Some("lease") => ReadMode::Lease,
                     _ => ReadMode::ReadIndex,
                 };
-                self.act(command.node(0), "", &mut out, |node| {
-                    node.read(read_id, mode).err().map(|e| format!("error: {e}"))
+                self.act(command.node(0), "", out, |node| {
+                    node.read(read_id, mode).err().and_then(|e| error(&e))
                 });
             }
             "transfer" => {
                 let target = command.node(1);
-                self.act(command.node(0), "", &mut out, |node| {
-                    node.transfer_leadership(target).err().map(|e| format!("error: {e}"))
+                self.act(command.node(0), "", out, |node| {
+                    node.transfer_leadership(target).err().and_then(|e| error(&e))
                 });
             }
+            other => unreachable!("{other} is not a node command"),
+        }
+    }
+
+    /// Commands that move, lose or cut off messages.
+    fn network_command(&mut self, command: &Command, out: &mut Vec<String>) {
+        match command.name.as_str() {
             "deliver" => {
                 let batch = self.cluster().take_queued(|e| command.matches(e));
-                self.deliver_all(batch, &mut out);
+                self.deliver_all(batch, out);
             }
             "drop" => {
                 for envelope in self.cluster().take_queued(|e| command.matches(e)) {
                     out.push(format!("{} (dropped)", message(&envelope)));
                 }
             }
-            "stabilize" => {
-                while !self.cluster().queued().is_empty() {
-                    let batch = self.cluster().take_queued(|_| true);
-                    self.deliver_all(batch, &mut out);
+            "stabilize" => self.stabilize(out),
+            "round" => {
+                // Many rounds of heartbeats would bury the story: only changes are shown.
+                let mut trace = Vec::new();
+                for _ in 0..command.number("times", 1) {
+                    for id in self.node_ids(&[]) {
+                        self.act(id, "", &mut trace, |node| {
+                            node.tick();
+                            None
+                        });
+                    }
+                    self.stabilize(&mut trace);
                 }
+                let changes = trace.iter().map(|l| l.trim_start()).filter(|l| l.starts_with('n'));
+                out.extend(changes.map(str::to_string));
             }
             "isolate" => {
                 let id = command.node(0);
@@ -287,9 +316,16 @@ impl Harness {
                     self.cluster().isolated.remove(&id);
                 }
             }
+            other => unreachable!("{other} is not a network command"),
+        }
+    }
+
+    /// Commands that only print.
+    fn inspect(&mut self, command: &Command, out: &mut Vec<String>) {
+        match command.name.as_str() {
             "status" => {
                 let ids = self.node_ids(&command.positional);
-                self.print_status(&ids, &mut out);
+                self.print_status(&ids, out);
             }
             "log" => {
                 for id in self.node_ids(&command.positional) {
@@ -299,31 +335,19 @@ impl Harness {
             "progress" => {
                 let node = self.cluster().node(command.node(0));
                 for (id, pr) in &node.progress {
-                    let state = match pr.state {
-                        ReplicationState::Probe => {
-                            format!("probe match={} next={}", pr.matched, pr.next)
-                                + if pr.probe_sent { " paused" } else { "" }
-                        }
-                        ReplicationState::Replicate => format!(
-                            "replicate match={} next={} inflight={}",
-                            pr.matched,
-                            pr.next,
-                            pr.inflight.len()
-                        ),
-                        ReplicationState::Snapshot => format!(
-                            "snapshot match={} index={} acked={} sent={}",
-                            pr.matched, pr.transfer.index, pr.transfer.acked, pr.transfer.sent
-                        ),
-                    };
-                    out.push(format!("n{}->n{id}: {state}", node.id()));
+                    out.push(format!("n{}->n{id}: {}", node.id(), progress(pr)));
                 }
             }
-            other => panic!("unknown command `{other}`"),
+            other => unreachable!("{other} is not an inspection"),
         }
-        if out.is_empty() {
-            out.push("ok".to_string());
+    }
+
+    /// Delivers until nothing is queued.
+    fn stabilize(&mut self, out: &mut Vec<String>) {
+        while !self.cluster().queued().is_empty() {
+            let batch = self.cluster().take_queued(|_| true);
+            self.deliver_all(batch, out);
         }
-        out
     }
 
     /// Every node with no ids given, else the ones named (`all` also means every node).
@@ -408,6 +432,41 @@ impl Harness {
                 out.push(format!("{line} (lost)"));
             }
         }
+    }
+}
+
+fn membership_change(command: &Command) -> MembershipChange {
+    let id = |v: &str| NodeId(v.parse().expect("a node id"));
+    if let Some(v) = command.get("add-learner") {
+        MembershipChange::AddLearner(id(v))
+    } else if let Some(v) = command.get("promote") {
+        MembershipChange::Promote(id(v))
+    } else if let Some(v) = command.get("remove") {
+        MembershipChange::Remove(id(v))
+    } else {
+        MembershipChange::Replace {
+            voters: command.node_list("voters"),
+            learners: command.node_list("learners"),
+        }
+    }
+}
+
+fn progress(pr: &Progress) -> String {
+    match pr.state {
+        ReplicationState::Probe => {
+            let paused = if pr.probe_sent { " paused" } else { "" };
+            format!("probe match={} next={}{paused}", pr.matched, pr.next)
+        }
+        ReplicationState::Replicate => format!(
+            "replicate match={} next={} inflight={}",
+            pr.matched,
+            pr.next,
+            pr.inflight.len()
+        ),
+        ReplicationState::Snapshot => format!(
+            "snapshot match={} index={} acked={} sent={}",
+            pr.matched, pr.transfer.index, pr.transfer.acked, pr.transfer.sent
+        ),
     }
 }
 
