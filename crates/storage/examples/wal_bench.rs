@@ -18,12 +18,14 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conclave_core::{Entry, Index, Term};
-use conclave_storage::{FileStore, GroupCommit, LogStore, Options};
+use conclave_storage::{
+    Durable, FileStore, GroupCommit, JobId, LogStore, LogWriter, Options, WriteJob,
+};
 
 struct Args {
     command: String,
@@ -252,6 +254,167 @@ fn throughput_in_flight(
     measure(&group, &barrier, handles)
 }
 
+/// What the log writer has reported so far, for the threads that wait on it.
+#[derive(Default)]
+struct Reports {
+    state: Mutex<Reported>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Reported {
+    durable: JobId,
+    entries: u64,
+    syncs: u64,
+    sync_nanos: u64,
+}
+
+impl Reports {
+    fn record(&self, report: conclave_storage::Result<Durable>) {
+        let durable = report.expect("the log writer failed");
+        let mut state = self.state.lock().unwrap();
+        state.durable = durable.upto;
+        state.entries += durable.entries;
+        if let Some(sync) = durable.sync {
+            state.syncs += 1;
+            state.sync_nanos += sync.as_nanos() as u64;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until a job after `seen` is durable and returns the newest durable job.
+    fn wait_past(&self, seen: JobId) -> JobId {
+        let mut state = self.state.lock().unwrap();
+        while state.durable <= seen {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.durable
+    }
+
+    /// Appends per second over `elapsed`, mean entries per fdatasync, mean fdatasync in us.
+    fn summary(&self, acknowledged: u64, elapsed: f64) -> (f64, f64, f64) {
+        let state = self.state.lock().unwrap();
+        let syncs = state.syncs.max(1) as f64;
+        (
+            acknowledged as f64 / elapsed,
+            state.entries as f64 / syncs,
+            state.sync_nanos as f64 / syncs / 1e3,
+        )
+    }
+}
+
+fn start_writer(dir: &Path, options: &Options) -> (LogWriter, Arc<Reports>) {
+    let reports = Arc::new(Reports::default());
+    let sink = Arc::clone(&reports);
+    let store = FileStore::open(dir, options).unwrap();
+    let writer =
+        LogWriter::start("wal-bench-writer".into(), store, move |r| sink.record(r)).unwrap();
+    (writer, reports)
+}
+
+/// One job holding one command entry at `index`.
+fn one_entry_job(index: u64, data: &Bytes) -> WriteJob {
+    WriteJob {
+        entries: vec![Entry::command(Index(index), Term(1), data.clone())],
+        ..WriteJob::default()
+    }
+}
+
+fn writer_single_latency(
+    dir: &Path,
+    options: &Options,
+    size: usize,
+    samples: usize,
+) -> Vec<Duration> {
+    let (mut writer, reports) = start_writer(dir, options);
+    let data = Bytes::from(vec![b'x'; size]);
+    let mut latencies = Vec::with_capacity(samples);
+    for index in 1..=(samples + samples / 10) as u64 {
+        let started = Instant::now();
+        let id = writer.submit(one_entry_job(index, &data)).unwrap();
+        reports.wait_past(JobId(id.0 - 1));
+        latencies.push(started.elapsed());
+    }
+    let mut measured = latencies.split_off(samples / 10);
+    measured.sort();
+    measured
+}
+
+/// Durable appends per second through the log writer with `writers` threads, each submitting
+/// one-entry jobs (indices handed out under the submission lock) and blocking until its own is
+/// durable.
+fn writer_threads(
+    dir: &Path,
+    options: &Options,
+    writers: usize,
+    size: usize,
+    seconds: f64,
+) -> (f64, f64, f64) {
+    let (writer, reports) = start_writer(dir, options);
+    let writer = Arc::new(Mutex::new(writer));
+    let barrier = Arc::new(Barrier::new(writers + 1));
+    let deadline = Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let (writer, reports, barrier) =
+                (Arc::clone(&writer), Arc::clone(&reports), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let data = Bytes::from(vec![b'x'; size]);
+                barrier.wait();
+                let started = Instant::now();
+                let mut count = 0u64;
+                while started.elapsed() < deadline {
+                    let id = {
+                        let mut writer = writer.lock().unwrap();
+                        let index = writer.last_submitted().0 + 1;
+                        writer.submit(one_entry_job(index, &data)).unwrap()
+                    };
+                    reports.wait_past(JobId(id.0 - 1));
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    barrier.wait();
+    let started = Instant::now();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    reports.summary(total, started.elapsed().as_secs_f64())
+}
+
+/// Durable appends per second through the log writer as the server drives it: one loop keeps
+/// `writers` requests in flight, one job (one entry) each, and on every report acknowledges the
+/// requests it covers and submits their next appends at once.
+fn writer_loop(
+    dir: &Path,
+    options: &Options,
+    writers: usize,
+    size: usize,
+    seconds: f64,
+) -> (f64, f64, f64) {
+    let (mut writer, reports) = start_writer(dir, options);
+    let data = Bytes::from(vec![b'x'; size]);
+    let deadline = Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let submit = |writer: &mut LogWriter, count: u64| {
+        for _ in 0..count {
+            let index = writer.last_submitted().0 + 1;
+            writer.submit(one_entry_job(index, &data)).unwrap();
+        }
+    };
+    submit(&mut writer, writers as u64);
+    let (mut seen, mut acknowledged) = (JobId(0), 0u64);
+    while started.elapsed() < deadline {
+        let durable = reports.wait_past(seen);
+        let newly = durable.0 - seen.0;
+        acknowledged += newly;
+        seen = durable;
+        submit(&mut writer, newly);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    reports.summary(acknowledged, elapsed)
+}
+
 fn appends(args: &Args, dir: &Path) {
     let record_bytes = 25 + args.size;
     let options = options(args);
@@ -300,6 +463,35 @@ fn appends(args: &Args, dir: &Path) {
         let dir = dir.join(format!("in-flight-{writers}"));
         let (rate, batch, sync_micros) =
             throughput_in_flight(&dir, &options, writers, args.size, args.seconds);
+        let base = baseline.expect("the thread table ran first");
+        println!(
+            "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
+            rate / base
+        );
+    }
+    let single =
+        writer_single_latency(&dir.join("writer-latency"), &options, args.size, args.samples);
+    println!(
+        "log writer, one job at a time: p50 {:.1} us, p99 {:.1} us",
+        micros(percentile(&single, 0.5)),
+        micros(percentile(&single, 0.99)),
+    );
+    println!("log writer, writers as threads, each blocked until its job is durable:\n{header}");
+    for &writers in &args.writers {
+        let dir = dir.join(format!("writer-threads-{writers}"));
+        let (rate, batch, sync_micros) =
+            writer_threads(&dir, &options, writers, args.size, args.seconds);
+        let base = baseline.expect("the thread table ran first");
+        println!(
+            "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
+            rate / base
+        );
+    }
+    println!("log writer, writers as requests in flight from one loop (one job each):\n{header}");
+    for &writers in &args.writers {
+        let dir = dir.join(format!("writer-loop-{writers}"));
+        let (rate, batch, sync_micros) =
+            writer_loop(&dir, &options, writers, args.size, args.seconds);
         let base = baseline.expect("the thread table ran first");
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",

@@ -54,6 +54,7 @@ mod sealed;
 mod segment;
 mod snapshot;
 mod store;
+mod writer;
 
 /// The snapshot type the store persists is the protocol interface's own.
 pub use conclave_core::Snapshot;
@@ -65,3 +66,4 @@ pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
 pub use store::{FileStore, LogStore, Recovered};
+pub use writer::{Durable, JobId, LogWriter, WriteJob};
