@@ -5,7 +5,7 @@
 //! proposals becomes one `Ready`, one storage batch and one round of messages), then carries out
 //! the core's `Ready`s in the order the persistence contract demands:
 //! 1. `messages` go to the transport at once;
-//! 2. the writes go to the storage thread as one job;
+//! 2. the writes go to the log writer (`conclave_storage::LogWriter`) as one job;
 //! 3. `persisted_messages` wait until that job (and every earlier one) is durable, and the core
 //!    hears of the durable log prefix with `on_persisted`;
 //! 4. committed entries are applied, answering the clients that proposed them;
@@ -21,6 +21,7 @@ use conclave_core::{
     Entry, EntryKind, Envelope, Index, MembershipChange, MessageMeta, NodeId, ProposeError,
     Protocol, ReadError, ReadId, ReadMode, Ready, Role, Term, WireMessage,
 };
+use conclave_storage::{Durable, JobId, LogWriter, StorageError, WriteJob};
 use conclave_transport::{GroupId, Inbound, Transport};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -29,7 +30,6 @@ use crate::error::ClientError;
 use crate::handle::{GroupStatus, MemberProgress};
 use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
-use crate::storage::{Done, Job, StorageThread};
 
 /// A request from a client session or the admin port to the loop.
 pub(crate) enum Request<S: StateMachine> {
@@ -67,9 +67,9 @@ struct Waiter<S: StateMachine> {
     reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
 }
 
-/// Writes handed to the storage thread whose follow-ups wait for durability.
+/// Writes handed to the log writer whose follow-ups wait for durability.
 struct PendingPersist<M> {
-    job: u64,
+    job: JobId,
     messages: Vec<Envelope<M>>,
     last_entry: Option<(Index, Term)>,
     /// What the job weighs against [`GroupLoop::backlog_max`].
@@ -86,19 +86,18 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     /// restarting a cluster on new ports is not undone by the addresses its snapshots carry.
     configured: AddressBook,
     transport: Transport,
-    storage: StorageThread,
+    storage: LogWriter,
     metrics: Arc<Metrics>,
     status: watch::Sender<GroupStatus>,
     tick: Duration,
     requests: mpsc::Receiver<Request<S>>,
     inbound: mpsc::Receiver<Inbound>,
-    done: mpsc::UnboundedReceiver<Done>,
+    done: mpsc::UnboundedReceiver<Result<Durable, StorageError>>,
     shutdown: watch::Receiver<bool>,
     /// The index the state machine has applied.
     applied: Index,
-    next_job: u64,
     pending: VecDeque<PendingPersist<P::Message>>,
-    /// Bytes handed to the storage thread and not yet durable.
+    /// Bytes handed to the log writer and not yet durable.
     backlog: u64,
     /// Above this backlog the loop takes no more proposals until the disk catches up, so a slow
     /// disk pushes back on clients instead of growing memory.
@@ -138,14 +137,14 @@ where
         book: Arc<Mutex<AddressBook>>,
         configured: AddressBook,
         transport: Transport,
-        storage: StorageThread,
+        storage: LogWriter,
         backlog_max: u64,
         metrics: Arc<Metrics>,
         status: watch::Sender<GroupStatus>,
         tick: Duration,
         requests: mpsc::Receiver<Request<S>>,
         inbound: mpsc::Receiver<Inbound>,
-        done: mpsc::UnboundedReceiver<Done>,
+        done: mpsc::UnboundedReceiver<Result<Durable, StorageError>>,
         shutdown: watch::Receiver<bool>,
         applied: Index,
     ) -> Self {
@@ -169,7 +168,6 @@ where
             done,
             shutdown,
             applied,
-            next_job: 0,
             pending: VecDeque::new(),
             waiters: BTreeMap::new(),
             reads: HashMap::new(),
@@ -197,13 +195,13 @@ where
                 }
                 done = self.done.recv() => {
                     match done {
-                        Some(Ok(job)) => self.on_durable(job),
+                        Some(Ok(durable)) => self.on_durable(durable.upto),
                         Some(Err(error)) => break Some(error.to_string()),
-                        None => break Some("the storage thread stopped".into()),
+                        None => break Some("the log writer stopped".into()),
                     }
                     for _ in 0..DRAIN_MAX {
                         match self.done.try_recv() {
-                            Ok(Ok(job)) => self.on_durable(job),
+                            Ok(Ok(durable)) => self.on_durable(durable.upto),
                             Ok(Err(error)) => return self.fail(error.to_string()),
                             Err(_) => break,
                         }
@@ -381,13 +379,12 @@ where
         let last_entry = entries.last().map(|e| (e.index, e.term));
         let bytes = entries.iter().map(|e| e.data.len() as u64 + ENTRY_OVERHEAD).sum::<u64>()
             + snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
-        let job = Job { id: self.next_job + 1, hard_state, snapshot, entries, compact_log_to };
+        let job = WriteJob { hard_state, snapshot, entries, compact_log_to };
         if !job.is_empty() {
-            self.next_job = job.id;
-            self.storage.submit(job).map_err(|()| "the storage thread stopped".to_string())?;
+            let id = self.storage.submit(job).map_err(|error| error.to_string())?;
             self.backlog += bytes;
             self.pending.push_back(PendingPersist {
-                job: self.next_job,
+                job: id,
                 messages: persisted_messages,
                 last_entry,
                 bytes,
@@ -398,7 +395,7 @@ where
             } else {
                 // Ordered behind earlier writes: released with the latest job.
                 self.pending.push_back(PendingPersist {
-                    job: self.next_job,
+                    job: self.storage.last_submitted(),
                     messages: persisted_messages,
                     last_entry: None,
                     bytes: 0,
@@ -441,7 +438,7 @@ where
         }
     }
 
-    fn on_durable(&mut self, job: u64) {
+    fn on_durable(&mut self, job: JobId) {
         while self.pending.front().is_some_and(|p| p.job <= job) {
             let Some(done) = self.pending.pop_front() else { break };
             self.backlog -= done.bytes;

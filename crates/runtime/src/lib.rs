@@ -8,8 +8,9 @@
 //!   [`GroupId`](conclave_transport::GroupId) and a router hands it to that group's loop.
 //! - A group's loop (one tokio task) owns its core and carries out each `Ready` in the order the
 //!   persistence contract demands: messages that need no durability go out at once, writes go to
-//!   the group's storage thread, which batches every `Ready` queued meanwhile into one fdatasync,
-//!   and the messages and acknowledgements that depend on those writes wait for it.
+//!   the group's [`LogWriter`](conclave_storage::LogWriter) thread, which batches every `Ready`
+//!   queued meanwhile into one fdatasync, and the messages and acknowledgements that depend on
+//!   those writes wait for it.
 //! - [`GroupHandle`]: what client sessions call: [`propose`](GroupHandle::propose) (answered
 //!   with the [`StateMachine`]'s output once the command is committed and applied),
 //!   [`read_barrier`](GroupHandle::read_barrier) (ReadIndex, lease or stale), membership
@@ -28,7 +29,6 @@ mod handle;
 mod metrics;
 mod node;
 mod state_machine;
-mod storage;
 
 pub use envelope::AddressBook;
 pub use error::{ClientError, RuntimeError};

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conclave_core::{DurableState, Index, NodeId, Protocol, WireMessage};
-use conclave_storage::{FileStore, LogStore, Options};
+use conclave_storage::{FileStore, LogStore, LogWriter, Options};
 use conclave_transport::{GroupId, Inbound, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -16,9 +17,8 @@ use crate::envelope::{self, AddressBook};
 use crate::error::RuntimeError;
 use crate::group::GroupLoop;
 use crate::handle::{GroupHandle, GroupStatus};
-use crate::metrics::Metrics;
+use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
-use crate::storage::StorageThread;
 
 /// Inbound messages queued per group before the router drops more (the protocols retransmit);
 /// this bounds memory when a group's loop falls behind.
@@ -115,7 +115,7 @@ impl Runtime {
 
     /// Opens (or creates) the group's storage in `dir`, restores the state machine from the
     /// newest snapshot, builds the core from the recovered state with `make_core`, and starts the
-    /// group's loop and storage thread.
+    /// group's loop and its log writer thread.
     pub fn start_group<P, S>(
         &self,
         group: GroupId,
@@ -147,9 +147,18 @@ impl Runtime {
         let core = make_core(durable).map_err(RuntimeError::Core)?;
         let metrics = Arc::new(Metrics::default());
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let storage =
-            StorageThread::start(format!("storage-{group}"), store, done_tx, metrics.clone())
-                .map_err(|e| RuntimeError::Core(format!("cannot start the storage thread: {e}")))?;
+        let writer_metrics = metrics.clone();
+        let storage = LogWriter::start(format!("storage-{group}"), store, move |report| {
+            if let Ok(durable) = &report {
+                if let Some(sync) = durable.sync {
+                    writer_metrics.fsync.observe(sync);
+                    bump(&writer_metrics.storage_batches);
+                }
+                writer_metrics.entries_written.fetch_add(durable.entries, Ordering::Relaxed);
+            }
+            // The loop is gone only at shutdown, when nothing waits for the report any more.
+            let _ = done_tx.send(report);
+        })?;
         let (inbox_tx, inbox_rx) = mpsc::channel(GROUP_INBOX);
         let (requests_tx, requests_rx) = mpsc::channel(GROUP_REQUESTS);
         let (status_tx, status_rx) = watch::channel(GroupStatus {
@@ -213,7 +222,7 @@ impl Runtime {
         }
     }
 
-    /// Stops every group (their storage threads finish what they were handed) and the transport.
+    /// Stops every group (their log writers finish what they were handed) and the transport.
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
