@@ -1,8 +1,9 @@
 //! Measures the write-ahead log on this machine's disk.
 //!
 //! ```text
-//! # fsync'd appends/s with 1, 16 and 256 writers (as threads, and as requests in flight),
-//! # raw write+fdatasync p50, single-writer p50/p99
+//! # fsync'd appends/s through the log writer (the server's write path) with 1, 16 and 256
+//! # writers (as requests in flight from one loop, and as threads), raw write+fdatasync p50,
+//! # single-writer p50/p99
 //! cargo run --release -p conclave-storage --example wal_bench -- appends --seconds 5
 //! # time to open (recover) a 1 GiB log, building it first if the directory has none
 //! cargo run --release -p conclave-storage --example wal_bench -- recovery --gib 1
@@ -23,9 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conclave_core::{Entry, Index, Term};
-use conclave_storage::{
-    Durable, FileStore, GroupCommit, JobId, LogStore, LogWriter, Options, WriteJob,
-};
+use conclave_storage::{Durable, FileStore, JobId, LogStore, LogWriter, Options, WriteJob};
 
 struct Args {
     command: String,
@@ -146,112 +145,6 @@ fn raw_write_fdatasync(
 
 fn options(args: &Args) -> Options {
     Options { segment_preallocate_bytes: args.preallocate, ..Options::default() }
-}
-
-fn single_writer_latency(
-    dir: &Path,
-    options: &Options,
-    size: usize,
-    samples: usize,
-) -> Vec<Duration> {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
-    let data = [Bytes::from(vec![b'x'; size])];
-    let mut latencies = Vec::with_capacity(samples);
-    for _ in 0..samples + samples / 10 {
-        let started = Instant::now();
-        group.append_commands_durable(Term(1), &data).unwrap();
-        latencies.push(started.elapsed());
-    }
-    let mut measured = latencies.split_off(samples / 10);
-    measured.sort();
-    measured
-}
-
-/// Starts the writer threads (waiting on `barrier`), and returns appends per second, the mean
-/// batch per fdatasync and the mean fdatasync time in microseconds.
-fn measure(
-    group: &GroupCommit,
-    barrier: &Barrier,
-    handles: Vec<std::thread::JoinHandle<u64>>,
-) -> (f64, f64, f64) {
-    barrier.wait();
-    let started = Instant::now();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = group.stats().unwrap();
-    let syncs = stats.syncs.max(1) as f64;
-    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
-}
-
-/// Durable appends per second with `writers` threads, each appending one entry at a time.
-fn throughput(
-    dir: &Path,
-    options: &Options,
-    writers: usize,
-    size: usize,
-    seconds: f64,
-) -> (f64, f64, f64) {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
-    let barrier = Arc::new(Barrier::new(writers + 1));
-    let deadline = Duration::from_secs_f64(seconds);
-    let handles: Vec<_> = (0..writers)
-        .map(|_| {
-            let (group, barrier) = (group.clone(), Arc::clone(&barrier));
-            std::thread::spawn(move || {
-                let data = [Bytes::from(vec![b'x'; size])];
-                barrier.wait();
-                let started = Instant::now();
-                let mut count = 0u64;
-                while started.elapsed() < deadline {
-                    group.append_commands_durable(Term(1), &data).unwrap();
-                    count += 1;
-                }
-                count
-            })
-        })
-        .collect();
-    measure(&group, &barrier, handles)
-}
-
-/// Durable appends per second with `writers` concurrent writers that are requests in flight, as
-/// in an asynchronous server, not threads: two threads each keep half of the writers' appends
-/// outstanding (one entry each, each with its own ticket) and acknowledge a writer only once its
-/// own ticket is durable, then give it its next append.
-fn throughput_in_flight(
-    dir: &Path,
-    options: &Options,
-    writers: usize,
-    size: usize,
-    seconds: f64,
-) -> (f64, f64, f64) {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
-    let threads = writers.min(2);
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let deadline = Duration::from_secs_f64(seconds);
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (group, barrier) = (group.clone(), Arc::clone(&barrier));
-            let mine = writers / threads + usize::from(t < writers % threads);
-            std::thread::spawn(move || {
-                let data = [Bytes::from(vec![b'x'; size])];
-                barrier.wait();
-                let started = Instant::now();
-                let mut acknowledged = 0u64;
-                while started.elapsed() < deadline {
-                    let mut tickets = Vec::with_capacity(mine);
-                    for _ in 0..mine {
-                        tickets.push(group.submit_commands(Term(1), &data).unwrap().0);
-                    }
-                    for ticket in tickets {
-                        group.wait(ticket).unwrap();
-                        acknowledged += 1;
-                    }
-                }
-                acknowledged
-            })
-        })
-        .collect();
-    measure(&group, &barrier, handles)
 }
 
 /// What the log writer has reported so far, for the threads that wait on it.
@@ -430,10 +323,10 @@ fn appends(args: &Args, dir: &Path) {
     }
     // Compare like with like: a preallocating log against the zero-filled raw write.
     let raw_p50 = percentile(if args.preallocate > 0 { &raw_zeroed } else { &raw_at_end }, 0.5);
-    let single = single_writer_latency(&dir.join("latency"), &options, args.size, args.samples);
+    let single = writer_single_latency(&dir.join("latency"), &options, args.size, args.samples);
     let single_p50 = percentile(&single, 0.5);
     println!(
-        "single-writer append_durable ({} B entry, preallocate {} B): p50 {:.1} us, p99 {:.1} us -> p50 is {:.2}x the matching raw p50",
+        "log writer, one {} B entry at a time (preallocate {} B): p50 {:.1} us, p99 {:.1} us -> p50 is {:.2}x the matching raw p50",
         args.size,
         args.preallocate,
         micros(single_p50),
@@ -444,55 +337,26 @@ fn appends(args: &Args, dir: &Path) {
         "{:>8} {:>12} {:>11} {:>15} {:>12}",
         "writers", "appends/s", "batch mean", "fdatasync mean", "vs 1 writer"
     );
-    println!("writers as threads, each blocked in append_durable:\n{header}");
+    println!(
+        "writers as requests in flight from one loop, one job each (how the server writes):\n{header}"
+    );
     let mut baseline = None;
     for &writers in &args.writers {
-        let dir = dir.join(format!("writers-{writers}"));
+        let dir = dir.join(format!("loop-{writers}"));
         let (rate, batch, sync_micros) =
-            throughput(&dir, &options, writers, args.size, args.seconds);
+            writer_loop(&dir, &options, writers, args.size, args.seconds);
         let base = *baseline.get_or_insert(rate);
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
             rate / base
         );
     }
-    println!(
-        "writers as requests in flight (submit + wait on their own ticket, 2 threads):\n{header}"
-    );
+    println!("writers as threads, each blocked until its own job is durable:\n{header}");
     for &writers in &args.writers {
-        let dir = dir.join(format!("in-flight-{writers}"));
-        let (rate, batch, sync_micros) =
-            throughput_in_flight(&dir, &options, writers, args.size, args.seconds);
-        let base = baseline.expect("the thread table ran first");
-        println!(
-            "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
-            rate / base
-        );
-    }
-    let single =
-        writer_single_latency(&dir.join("writer-latency"), &options, args.size, args.samples);
-    println!(
-        "log writer, one job at a time: p50 {:.1} us, p99 {:.1} us",
-        micros(percentile(&single, 0.5)),
-        micros(percentile(&single, 0.99)),
-    );
-    println!("log writer, writers as threads, each blocked until its job is durable:\n{header}");
-    for &writers in &args.writers {
-        let dir = dir.join(format!("writer-threads-{writers}"));
+        let dir = dir.join(format!("threads-{writers}"));
         let (rate, batch, sync_micros) =
             writer_threads(&dir, &options, writers, args.size, args.seconds);
-        let base = baseline.expect("the thread table ran first");
-        println!(
-            "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
-            rate / base
-        );
-    }
-    println!("log writer, writers as requests in flight from one loop (one job each):\n{header}");
-    for &writers in &args.writers {
-        let dir = dir.join(format!("writer-loop-{writers}"));
-        let (rate, batch, sync_micros) =
-            writer_loop(&dir, &options, writers, args.size, args.seconds);
-        let base = baseline.expect("the thread table ran first");
+        let base = baseline.expect("the loop table ran first");
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
             rate / base

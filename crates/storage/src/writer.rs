@@ -137,11 +137,14 @@ fn run(
         let mut batch = vec![first];
         batch.extend(queued.try_iter());
         let result = write_batch(&mut store, &mut saved, batch);
-        let failed = result.is_err();
-        report(result);
-        if failed {
+        if result.is_err() {
+            // The queue closes before the failure is reported, so whoever hears of it can rely
+            // on every later submission failing.
+            drop(queued);
+            report(result);
             return;
         }
+        report(result);
     }
 }
 
