@@ -1,5 +1,5 @@
-//! One node's runtime: the shared transport, the router that hands each inbound message to its
-//! group, and the groups themselves.
+//! One node's runtime: the shared transport, the dispatcher that hands each inbound message to
+//! its group's loop, and the groups themselves.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,9 +20,10 @@ use crate::handle::{GroupHandle, GroupStatus};
 use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
 
-/// Inbound messages queued per group before the router drops more (the protocols retransmit);
-/// this bounds memory when a group's loop falls behind.
-const GROUP_INBOX: usize = 16 * 1024;
+/// Inbound messages queued per group. When a group's loop falls behind, its queue fills, the
+/// dispatcher waits for room, the transport's inbound channel fills behind it, and the links stop
+/// reading their sockets: TCP flow control slows the senders, and nothing is dropped.
+const GROUP_INBOX: usize = 1024;
 /// Client requests queued per group; senders wait beyond it (back-pressure on clients).
 const GROUP_REQUESTS: usize = 16 * 1024;
 
@@ -56,42 +57,51 @@ impl Default for GroupOptions {
     }
 }
 
+/// Each running group's inbox, by group id.
+pub(crate) type Routes = Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>>;
+
+/// Hands each message from the transport to its group's loop, waiting while that loop's inbox is
+/// full: receiving pushes back, as the transport promises, instead of dropping.
+///
+/// Waiting cannot deadlock: a group's loop never waits on the transport (sending only queues),
+/// so a full inbox always drains. While one group is behind, the others' messages wait too:
+/// they share the transport's inbound channel and the links, and a link carries every group.
+pub(crate) async fn dispatch(mut inbound: mpsc::Receiver<Inbound>, routes: Routes) {
+    while let Some(message) = inbound.recv().await {
+        let route = routes.lock().unwrap_or_else(|p| p.into_inner()).get(&message.group).cloned();
+        match route {
+            Some(route) => {
+                // Fails only once the group's loop has stopped: nobody is left to receive it.
+                let _ = route.send(message).await;
+            }
+            None => {
+                tracing::debug!(group = %message.group, from = %message.from, "message for a group not on this node")
+            }
+        }
+    }
+}
+
 /// A node's runtime, shared by its groups.
 pub struct Runtime {
     node: NodeId,
     transport: Transport,
-    routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>>,
+    routes: Routes,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<Option<String>>>>,
     failures: watch::Sender<Option<String>>,
-    router: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
 }
 
 impl Runtime {
-    /// Starts routing the transport's inbound messages. Must run inside a tokio runtime.
+    /// Starts dispatching the transport's inbound messages to the groups. Must run inside a tokio
+    /// runtime.
     pub fn new(
         node: NodeId,
         transport: Transport,
-        mut inbound: mpsc::Receiver<Inbound>,
+        inbound: mpsc::Receiver<Inbound>,
     ) -> Runtime {
-        let routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>> = Arc::default();
-        let table = routes.clone();
-        let router = tokio::spawn(async move {
-            while let Some(message) = inbound.recv().await {
-                let route =
-                    table.lock().unwrap_or_else(|p| p.into_inner()).get(&message.group).cloned();
-                match route {
-                    // A full inbox drops the message: the protocol retransmits, and a slow group
-                    // must not stall the others sharing the connection.
-                    Some(route) => {
-                        let _ = route.try_send(message);
-                    }
-                    None => {
-                        tracing::debug!(group = %message.group, from = %message.from, "message for a group not on this node")
-                    }
-                }
-            }
-        });
+        let routes: Routes = Arc::default();
+        let dispatcher = tokio::spawn(dispatch(inbound, routes.clone()));
         Runtime {
             node,
             transport,
@@ -99,7 +109,7 @@ impl Runtime {
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             failures: watch::channel(None).0,
-            router,
+            dispatcher,
         }
     }
 
@@ -229,7 +239,7 @@ impl Runtime {
         for task in tasks {
             let _ = task.await;
         }
-        self.router.abort();
+        self.dispatcher.abort();
         self.transport.shutdown().await;
     }
 }
