@@ -33,8 +33,12 @@ mod node;
 mod state_machine;
 
 pub use envelope::AddressBook;
-pub use error::{ClientError, RuntimeError};
-pub use handle::{GroupHandle, GroupStatus, MemberProgress, Pending, ReadConsistency};
+pub use error::{
+    BoxError, ClientError, EnvelopeError, FailureReason, GroupFailure, RuntimeError, SnapshotError,
+};
+pub use handle::{
+    GroupHandle, GroupStatus, MemberProgress, PendingRead, PendingWrite, ReadConsistency,
+};
 pub use metrics::{Histogram, Metrics};
 pub use node::{GroupOptions, Runtime};
 pub use state_machine::StateMachine;

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::envelope::{self, AddressBook};
-use crate::error::RuntimeError;
+use crate::error::{BoxError, GroupFailure, RuntimeError, SnapshotError};
 use crate::group::GroupLoop;
 use crate::handle::{GroupHandle, GroupStatus};
 use crate::metrics::{bump, Metrics};
@@ -87,19 +87,15 @@ pub struct Runtime {
     transport: Transport,
     routes: Routes,
     shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<Option<String>>>>,
-    failures: watch::Sender<Option<String>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    failures: watch::Sender<Option<Arc<GroupFailure>>>,
     dispatcher: JoinHandle<()>,
 }
 
 impl Runtime {
     /// Starts dispatching the transport's inbound messages to the groups. Must run inside a tokio
     /// runtime.
-    pub fn new(
-        node: NodeId,
-        transport: Transport,
-        inbound: mpsc::Receiver<Inbound>,
-    ) -> Runtime {
+    pub fn new(node: NodeId, transport: Transport, inbound: mpsc::Receiver<Inbound>) -> Runtime {
         let routes: Routes = Arc::default();
         let dispatcher = tokio::spawn(dispatch(inbound, routes.clone()));
         Runtime {
@@ -126,11 +122,11 @@ impl Runtime {
     /// Opens (or creates) the group's storage in `dir`, restores the state machine from the
     /// newest snapshot, builds the core from the recovered state with `make_core`, and starts the
     /// group's loop and its log writer thread.
-    pub fn start_group<P, S>(
+    pub fn start_group<P, S, E>(
         &self,
         group: GroupId,
         dir: &Path,
-        make_core: impl FnOnce(DurableState) -> Result<P, String>,
+        make_core: impl FnOnce(DurableState) -> Result<P, E>,
         mut state: S,
         options: GroupOptions,
     ) -> Result<GroupHandle<S>, RuntimeError>
@@ -138,6 +134,7 @@ impl Runtime {
         P: Protocol + Send + 'static,
         P::Message: WireMessage + Send,
         S: StateMachine,
+        E: Into<BoxError>,
     {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         if routes.contains_key(&group) {
@@ -149,12 +146,12 @@ impl Runtime {
         let mut applied = Index(0);
         if let Some(snapshot) = &durable.snapshot {
             let (saved_book, data) =
-                envelope::split_image(&snapshot.data).map_err(RuntimeError::Snapshot)?;
-            state.restore(&data).map_err(RuntimeError::Snapshot)?;
+                envelope::split_image(&snapshot.data).map_err(SnapshotError::Image)?;
+            state.restore(&data).map_err(SnapshotError::Restore)?;
             book.extend(saved_book);
             applied = snapshot.index;
         }
-        let core = make_core(durable).map_err(RuntimeError::Core)?;
+        let core = make_core(durable).map_err(|error| RuntimeError::Core(error.into()))?;
         let metrics = Arc::new(Metrics::default());
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let writer_metrics = metrics.clone();
@@ -201,11 +198,9 @@ impl Runtime {
         routes.insert(group, inbox_tx);
         let failures = self.failures.clone();
         let task = tokio::spawn(async move {
-            let failure = group_loop.run().await;
-            if let Some(error) = &failure {
-                failures.send_replace(Some(format!("group {group}: {error}")));
+            if let Err(failure) = group_loop.run().await {
+                failures.send_replace(Some(Arc::new(failure)));
             }
-            failure
         });
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
         Ok(GroupHandle {
@@ -219,17 +214,16 @@ impl Runtime {
         })
     }
 
-    /// Resolves with the reason once any group has failed (a storage error): the node must stop.
-    pub async fn failed(&self) -> String {
+    /// Resolves with the failure once any group has failed (a storage error, or a snapshot it
+    /// could not install): the node must stop.
+    pub async fn failed(&self) -> Arc<GroupFailure> {
         let mut failures = self.failures.subscribe();
-        loop {
-            if let Some(reason) = failures.borrow_and_update().clone() {
-                return reason;
-            }
-            if failures.changed().await.is_err() {
-                return "the runtime stopped".into();
-            }
-        }
+        let failure = match failures.wait_for(Option::is_some).await {
+            Ok(failure) => failure.clone(),
+            // The sender lives in `self`, which this call borrows: it cannot be gone.
+            Err(_) => unreachable!("the runtime's failure channel closed while borrowed"),
+        };
+        failure.expect("wait_for returns only once a failure is recorded")
     }
 
     /// Stops every group (their log writers finish what they were handed) and the transport.

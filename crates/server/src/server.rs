@@ -50,9 +50,10 @@ pub enum ServeError {
     /// The transport or the group failed to start.
     #[error("{0}")]
     Start(String),
-    /// The node stopped because its storage failed.
+    /// The node stopped because a group failed (its storage, or a snapshot it could not
+    /// install).
     #[error("stopped: {0}")]
-    Failed(String),
+    Failed(#[source] std::sync::Arc<conclave_runtime::GroupFailure>),
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -99,10 +100,7 @@ impl Server {
             .start_group(
                 KV_GROUP,
                 &config.data_dir,
-                move |durable| {
-                    Raft::new(raft, durable, Box::new(SeededRng::new(seed)))
-                        .map_err(|e| e.to_string())
-                },
+                move |durable| Raft::new(raft, durable, Box::new(SeededRng::new(seed))),
                 KvMachine::default(),
                 options,
             )
