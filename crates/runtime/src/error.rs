@@ -73,6 +73,9 @@ pub enum RuntimeError {
     /// A group with this id already runs on this node.
     #[error("group {0} already runs on this node")]
     DuplicateGroup(GroupId),
+    /// The transport cannot hand the group its messages (it was shut down).
+    #[error("transport: {0}")]
+    Transport(#[source] conclave_transport::TransportError),
 }
 
 /// Why a snapshot image could not be restored.

@@ -5,9 +5,9 @@
 //!
 //! - [`Runtime`]: one per node. It shares one [`Transport`](conclave_transport::Transport)
 //!   among several consensus groups (multi-raft): every peer message carries its
-//!   [`GroupId`](conclave_transport::GroupId) and is handed to that group's loop, waiting (never
-//!   dropped) while the loop is behind, so that receiving pushes back on the senders as the
-//!   transport promises.
+//!   [`GroupId`](conclave_transport::GroupId), and the transport's links hand it straight to
+//!   that group's loop; a loop that falls behind makes the links stop reading (TCP
+//!   back-pressure), and no message is dropped on the way.
 //! - A group's loop (one tokio task) owns its core and carries out each `Ready` in the order the
 //!   persistence contract demands: messages that need no durability go out at once, writes go to
 //!   the group's [`LogWriter`](conclave_storage::LogWriter) thread, which batches every `Ready`

@@ -1,7 +1,5 @@
-//! One node's runtime: the shared transport, the dispatcher that hands each inbound message to
-//! its group's loop, and the groups themselves.
+//! One node's runtime: the shared transport and the groups that share it.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -9,7 +7,7 @@ use std::time::Duration;
 
 use conclave_core::{DurableState, Index, NodeId, Protocol, WireMessage};
 use conclave_storage::{FileStore, LogStore, LogWriter, Options};
-use conclave_transport::{GroupId, Inbound, Transport};
+use conclave_transport::{GroupId, Transport, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -20,10 +18,6 @@ use crate::handle::{GroupHandle, GroupStatus};
 use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
 
-/// Inbound messages queued per group. When a group's loop falls behind, its queue fills, the
-/// dispatcher waits for room, the transport's inbound channel fills behind it, and the links stop
-/// reading their sockets: TCP flow control slows the senders, and nothing is dropped.
-const GROUP_INBOX: usize = 1024;
 /// Client requests queued per group; senders wait beyond it (back-pressure on clients).
 const GROUP_REQUESTS: usize = 16 * 1024;
 
@@ -57,55 +51,25 @@ impl Default for GroupOptions {
     }
 }
 
-/// Each running group's inbox, by group id.
-pub(crate) type Routes = Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>>;
-
-/// Hands each message from the transport to its group's loop, waiting while that loop's inbox is
-/// full: receiving pushes back, as the transport promises, instead of dropping.
-///
-/// Waiting cannot deadlock: a group's loop never waits on the transport (sending only queues),
-/// so a full inbox always drains. While one group is behind, the others' messages wait too:
-/// they share the transport's inbound channel and the links, and a link carries every group.
-pub(crate) async fn dispatch(mut inbound: mpsc::Receiver<Inbound>, routes: Routes) {
-    while let Some(message) = inbound.recv().await {
-        let route = routes.lock().unwrap_or_else(|p| p.into_inner()).get(&message.group).cloned();
-        match route {
-            Some(route) => {
-                // Fails only once the group's loop has stopped: nobody is left to receive it.
-                let _ = route.send(message).await;
-            }
-            None => {
-                tracing::debug!(group = %message.group, from = %message.from, "message for a group not on this node")
-            }
-        }
-    }
-}
-
 /// A node's runtime, shared by its groups.
 pub struct Runtime {
     node: NodeId,
     transport: Transport,
-    routes: Routes,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     failures: watch::Sender<Option<Arc<GroupFailure>>>,
-    dispatcher: JoinHandle<()>,
 }
 
 impl Runtime {
-    /// Starts dispatching the transport's inbound messages to the groups. Must run inside a tokio
-    /// runtime.
-    pub fn new(node: NodeId, transport: Transport, inbound: mpsc::Receiver<Inbound>) -> Runtime {
-        let routes: Routes = Arc::default();
-        let dispatcher = tokio::spawn(dispatch(inbound, routes.clone()));
+    /// A runtime for groups on `node` that talk over `transport`. Each group takes its peer
+    /// messages from the transport itself (see [`Runtime::start_group`]).
+    pub fn new(node: NodeId, transport: Transport) -> Runtime {
         Runtime {
             node,
             transport,
-            routes,
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             failures: watch::channel(None).0,
-            dispatcher,
         }
     }
 
@@ -136,10 +100,13 @@ impl Runtime {
         S: StateMachine,
         E: Into<BoxError>,
     {
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        if routes.contains_key(&group) {
-            return Err(RuntimeError::DuplicateGroup(group));
-        }
+        // The group's peer messages come straight from the transport's links into its loop: a
+        // loop that falls behind fills this bounded channel and the links stop reading (TCP
+        // back-pressure). Claiming the group first also refuses a second start of it.
+        let inbox = self.transport.receive(group).map_err(|error| match error {
+            TransportError::GroupTaken(group) => RuntimeError::DuplicateGroup(group),
+            other => RuntimeError::Transport(other),
+        })?;
         let store = FileStore::open(dir, &options.storage)?;
         let durable = store.load()?.state;
         let mut book = AddressBook::new();
@@ -166,7 +133,6 @@ impl Runtime {
             // The loop is gone only at shutdown, when nothing waits for the report any more.
             let _ = done_tx.send(report);
         })?;
-        let (inbox_tx, inbox_rx) = mpsc::channel(GROUP_INBOX);
         let (requests_tx, requests_rx) = mpsc::channel(GROUP_REQUESTS);
         let (status_tx, status_rx) = watch::channel(GroupStatus {
             core: core.status(),
@@ -189,13 +155,12 @@ impl Runtime {
             status_tx,
             options.tick,
             requests_rx,
-            inbox_rx,
+            inbox,
             done_rx,
             self.shutdown.subscribe(),
             applied,
         );
         group_loop.set_book(book);
-        routes.insert(group, inbox_tx);
         let failures = self.failures.clone();
         let task = tokio::spawn(async move {
             if let Err(failure) = group_loop.run().await {
@@ -233,7 +198,6 @@ impl Runtime {
         for task in tasks {
             let _ = task.await;
         }
-        self.dispatcher.abort();
         self.transport.shutdown().await;
     }
 }

@@ -95,9 +95,8 @@ impl Cluster {
     async fn start(&mut self, i: usize) {
         let id = NodeId(i as u64 + 1);
         let listener = TcpListener::bind(self.addrs[i]).await.unwrap();
-        let (transport, inbound) =
-            Transport::start(TransportConfig::new(id, 42), listener).unwrap();
-        let runtime = Runtime::new(id, transport, inbound);
+        let transport = Transport::start(TransportConfig::new(id, 42), listener).unwrap();
+        let runtime = Runtime::new(id, transport);
         let mut options = GroupOptions {
             tick: Duration::from_millis(10),
             request_timeout: WAIT,
@@ -353,9 +352,8 @@ async fn groups_share_a_transport_and_stay_independent() {
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = NodeId(i as u64 + 1);
-        let (transport, inbound) =
-            Transport::start(TransportConfig::new(id, 42), listener).unwrap();
-        let runtime = Runtime::new(id, transport, inbound);
+        let transport = Transport::start(TransportConfig::new(id, 42), listener).unwrap();
+        let runtime = Runtime::new(id, transport);
         for g in 0..2u64 {
             let mut options =
                 GroupOptions { tick: Duration::from_millis(10), ..GroupOptions::default() };
@@ -446,49 +444,4 @@ async fn a_write_submitted_for_an_old_term_is_refused() {
     for i in 0..3 {
         cluster.stop(i).await;
     }
-}
-
-#[tokio::test]
-async fn a_busy_group_pushes_back_on_the_transport_and_loses_no_message() {
-    // The transport's inbound channel and a group's inbox, both small, and nobody reading the
-    // inbox: the group's loop is busy.
-    let (transport_side, inbound) = tokio::sync::mpsc::channel(4);
-    let (inbox, mut group_loop) = tokio::sync::mpsc::channel(4);
-    let routes = node::Routes::default();
-    routes.lock().unwrap().insert(GROUP, inbox.clone());
-    let dispatcher = tokio::spawn(node::dispatch(inbound, routes));
-    let message = |n: u32| conclave_transport::Inbound {
-        from: NodeId(2),
-        group: GROUP,
-        payload: Bytes::copy_from_slice(&n.to_le_bytes()),
-    };
-    // Room for nine: the inbox, the message the dispatcher holds, the transport's channel.
-    for n in 0..9 {
-        transport_side.send(message(n)).await.unwrap();
-    }
-    // The dispatcher ends up waiting on the full inbox, so the transport's channel stays full
-    // and refuses more: the links would stop reading their sockets. Dropping instead would
-    // drain the channel and this wait would time out.
-    let stuck = async {
-        while inbox.capacity() > 0 || transport_side.capacity() > 0 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(WAIT, stuck).await.expect("the transport's channel never filled up");
-    assert!(matches!(
-        transport_side.try_send(message(9)),
-        Err(tokio::sync::mpsc::error::TrySendError::Full(_))
-    ));
-    // Once the loop catches up, everything arrives, in order.
-    let more = tokio::spawn(async move {
-        for n in 9..100 {
-            transport_side.send(message(n)).await.unwrap();
-        }
-    });
-    for n in 0..100u32 {
-        let received = tokio::time::timeout(WAIT, group_loop.recv()).await.unwrap().unwrap();
-        assert_eq!(received, message(n));
-    }
-    more.await.unwrap();
-    dispatcher.abort();
 }

@@ -80,9 +80,9 @@ impl Server {
         let advertised = Advertised { client: config.client_addr, admin: config.admin_addr };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
-        let (transport, inbound) = Transport::start(transport_config, peer_listener)
+        let transport = Transport::start(transport_config, peer_listener)
             .map_err(|e| ServeError::Start(format!("transport: {e}")))?;
-        let runtime = Runtime::new(config.id, transport.clone(), inbound);
+        let runtime = Runtime::new(config.id, transport.clone());
 
         let mut raft = Config::new(config.id, config.members.keys().copied().collect());
         raft.election_ticks = config.election_ticks;
