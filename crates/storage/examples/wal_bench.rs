@@ -26,6 +26,24 @@ use bytes::Bytes;
 use conclave_core::{Entry, Index, Term};
 use conclave_storage::{Durable, FileStore, JobId, LogStore, LogWriter, Options, WriteJob};
 
+/// What `--help` prints: the commands and options described above.
+const USAGE: &str = "\
+usage: wal_bench [appends | recovery] [options]
+  appends    fsync'd appends/s through the log writer with each --writers count, as requests in
+             flight from one loop (how the server writes) and as blocking threads; raw
+             write+fdatasync and single-writer latency (the default command)
+  recovery   time to open (recover) a log of --gib GiB, building it first if DIR has none
+options:
+  --dir DIR            keep the data in DIR (default: a temporary directory under the current one)
+  --seconds S          seconds per measurement (default 5)
+  --writers 1,16,256   writer counts
+  --samples N          latency samples (default 2000)
+  --size BYTES         entry size (default 100)
+  --preallocate BYTES  how far ahead segments are zero-filled (default 1 MiB, 0 = off)
+  --gib G              recovery log size (default 1)
+  --opens N            recovery repetitions (default 3)
+  --drop-caches        empty the page cache before each recovery open (root only)";
+
 struct Args {
     command: String,
     dir: Option<PathBuf>,
@@ -57,6 +75,10 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "appends" | "recovery" => args.command = arg.clone(),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
             "--seconds" => {
                 args.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
@@ -77,7 +99,7 @@ fn parse_args() -> Result<Args, String> {
                     .map(|w| w.parse().map_err(|e| format!("--writers: {e}")))
                     .collect::<Result<_, _>>()?
             }
-            other => return Err(format!("unknown argument {other}; see the file's doc comment")),
+            other => return Err(format!("unknown argument {other}; see --help")),
         }
     }
     Ok(args)
