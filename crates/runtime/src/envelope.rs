@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 use conclave_core::{put_bytes, NodeId, WireReader};
 
+use crate::error::EnvelopeError;
+
 /// Tag of a state machine command.
 pub const USER: u8 = 0;
 /// Tag of an address book update: node id, then its peer address (empty: forget the node).
@@ -50,27 +52,28 @@ pub fn set_peer(node: NodeId, addr: Option<SocketAddr>) -> Bytes {
 }
 
 /// Decodes a committed command entry.
-pub fn decode(data: &Bytes) -> Result<Command, String> {
+pub fn decode(data: &Bytes) -> Result<Command, EnvelopeError> {
     match data.first() {
         Some(&USER) => Ok(Command::User(data.slice(1..))),
         Some(&PEERS) => {
             let mut r = WireReader::new(data.slice(1..));
-            let node = NodeId(r.u64().map_err(|e| e.to_string())?);
-            let addr = r.bytes().map_err(|e| e.to_string())?;
-            r.finish().map_err(|e| e.to_string())?;
+            let node = NodeId(r.u64()?);
+            let addr = r.bytes()?;
+            r.finish()?;
             Ok(Command::SetPeer(node, parse_addr(&addr)?))
         }
-        Some(tag) => Err(format!("unknown command tag {tag}")),
-        None => Err("empty command".into()),
+        Some(&tag) => Err(EnvelopeError::UnknownTag(tag)),
+        None => Err(EnvelopeError::Empty),
     }
 }
 
-fn parse_addr(bytes: &[u8]) -> Result<Option<SocketAddr>, String> {
+fn parse_addr(bytes: &[u8]) -> Result<Option<SocketAddr>, EnvelopeError> {
     if bytes.is_empty() {
         return Ok(None);
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| "address is not UTF-8".to_string())?;
-    text.parse().map(Some).map_err(|_| format!("bad address {text:?}"))
+    let bad = || EnvelopeError::BadAddress(String::from_utf8_lossy(bytes).into_owned());
+    let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
+    text.parse().map(Some).map_err(|_| bad())
 }
 
 /// The snapshot image: the address book, then the state machine's image.
@@ -87,23 +90,23 @@ pub fn image(book: &AddressBook, state: &[u8]) -> Bytes {
 }
 
 /// Splits a snapshot image into the address book and the state machine's image.
-pub fn split_image(image: &Bytes) -> Result<(AddressBook, Bytes), String> {
+pub fn split_image(image: &Bytes) -> Result<(AddressBook, Bytes), EnvelopeError> {
     let mut r = WireReader::new(image.clone());
-    let version = r.u8().map_err(|e| e.to_string())?;
+    let version = r.u8()?;
     if version != IMAGE_VERSION {
-        return Err(format!("unknown snapshot image version {version}"));
+        return Err(EnvelopeError::UnknownImageVersion(version));
     }
-    let count = r.count(12).map_err(|e| e.to_string())?;
+    let count = r.count(12)?;
     let mut book = AddressBook::new();
     for _ in 0..count {
-        let node = NodeId(r.u64().map_err(|e| e.to_string())?);
-        let addr = r.bytes().map_err(|e| e.to_string())?;
+        let node = NodeId(r.u64()?);
+        let addr = r.bytes()?;
         if let Some(addr) = parse_addr(&addr)? {
             book.insert(node, addr);
         }
     }
-    let state = r.bytes().map_err(|e| e.to_string())?;
-    r.finish().map_err(|e| e.to_string())?;
+    let state = r.bytes()?;
+    r.finish()?;
     Ok((book, state))
 }
 
@@ -127,12 +130,32 @@ mod tests {
 
     #[test]
     fn damaged_data_is_refused() {
-        assert!(decode(&Bytes::new()).is_err());
-        assert!(decode(&Bytes::from_static(&[9])).is_err());
-        assert!(decode(&Bytes::from_static(&[PEERS, 1, 2])).is_err());
+        assert_eq!(decode(&Bytes::new()), Err(EnvelopeError::Empty));
+        assert_eq!(decode(&Bytes::from_static(&[9])), Err(EnvelopeError::UnknownTag(9)));
+        assert!(matches!(
+            decode(&Bytes::from_static(&[PEERS, 1, 2])),
+            Err(EnvelopeError::Truncated(_))
+        ));
+        let bad_addr = set_peer_text(NodeId(4), "not an address");
+        assert_eq!(decode(&bad_addr), Err(EnvelopeError::BadAddress("not an address".into())));
         let image = image(&AddressBook::new(), b"abc");
         for cut in 0..image.len() {
-            assert!(split_image(&image.slice(..cut)).is_err());
+            assert!(matches!(split_image(&image.slice(..cut)), Err(EnvelopeError::Truncated(_))));
         }
+        let mut newer = image.to_vec();
+        newer[0] = IMAGE_VERSION + 1;
+        assert_eq!(
+            split_image(&Bytes::from(newer)),
+            Err(EnvelopeError::UnknownImageVersion(IMAGE_VERSION + 1))
+        );
+    }
+
+    /// An address book update carrying arbitrary address text.
+    fn set_peer_text(node: NodeId, addr: &str) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_u8(PEERS);
+        out.put_u64_le(node.0);
+        put_bytes(&mut out, addr.as_bytes());
+        out.freeze()
     }
 }

@@ -5,7 +5,7 @@
 //! proposals becomes one `Ready`, one storage batch and one round of messages), then carries out
 //! the core's `Ready`s in the order the persistence contract demands:
 //! 1. `messages` go to the transport at once;
-//! 2. the writes go to the storage thread as one job;
+//! 2. the writes go to the log writer (`conclave_storage::LogWriter`) as one job;
 //! 3. `persisted_messages` wait until that job (and every earlier one) is durable, and the core
 //!    hears of the durable log prefix with `on_persisted`;
 //! 4. committed entries are applied, answering the clients that proposed them;
@@ -21,55 +21,65 @@ use conclave_core::{
     Entry, EntryKind, Envelope, Index, MembershipChange, MessageMeta, NodeId, ProposeError,
     Protocol, ReadError, ReadId, ReadMode, Ready, Role, Term, WireMessage,
 };
+use conclave_storage::{Durable, JobId, LogWriter, StorageError, WriteJob};
 use conclave_transport::{GroupId, Inbound, Transport};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::envelope::{self, AddressBook};
-use crate::error::ClientError;
+use crate::error::{ClientError, FailureReason, GroupFailure, SnapshotError};
 use crate::handle::{GroupStatus, MemberProgress};
 use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
-use crate::storage::{Done, Job, StorageThread};
 
 /// A request from a client session or the admin port to the loop.
 pub(crate) enum Request<S: StateMachine> {
-    /// Propose a runtime command (already wrapped by [`envelope`]); `reply` gets the output.
-    /// With `term`, refused unless this node still leads in that term.
-    Propose {
-        command: Bytes,
-        term: Option<Term>,
-        reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
-    },
+    /// Propose a runtime command (already wrapped by [`envelope`]); `reply` gets the outcome once
+    /// it is applied. With `term`, refused unless this node still leads in that term.
+    Propose { command: Bytes, term: Option<Term>, reply: Reply<S> },
     /// Confirm a read; `reply` fires once the state machine has applied the read index.
     Read { mode: ReadMode, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Change the membership; `reply` fires once the change is applied here.
-    ChangeMembership {
-        change: MembershipChange,
-        reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
-    },
+    ChangeMembership { change: MembershipChange, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Hand leadership to a voter.
     TransferLeadership { target: NodeId, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Describe replication progress (leader only) for the status page.
     Progress { reply: oneshot::Sender<Vec<MemberProgress>> },
 }
 
-/// What an applied entry gave back to its proposer.
-pub(crate) enum Applied<S: StateMachine> {
+/// Where the outcome of a proposal goes, by what the proposer expects back.
+pub(crate) enum Reply<S: StateMachine> {
+    /// A user command: the state machine's output.
+    Output(oneshot::Sender<Result<S::Output, ClientError>>),
+    /// A runtime command or a membership change: only that it took effect.
+    Done(oneshot::Sender<Result<(), ClientError>>),
+}
+
+impl<S: StateMachine> Reply<S> {
+    fn fail(self, error: ClientError) {
+        match self {
+            Reply::Output(reply) => drop(reply.send(Err(error))),
+            Reply::Done(reply) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// What applying an entry gave back.
+enum Applied<O> {
     /// The state machine's output for a user command.
-    Output(S::Output),
-    /// A runtime command or a membership change took effect.
+    Output(O),
+    /// A runtime command, a membership change or a no-op took effect.
     Done,
 }
 
 /// A proposal waiting for its entry to be applied.
 struct Waiter<S: StateMachine> {
     term: Term,
-    reply: oneshot::Sender<Result<Applied<S>, ClientError>>,
+    reply: Reply<S>,
 }
 
-/// Writes handed to the storage thread whose follow-ups wait for durability.
+/// Writes handed to the log writer whose follow-ups wait for durability.
 struct PendingPersist<M> {
-    job: u64,
+    job: JobId,
     messages: Vec<Envelope<M>>,
     last_entry: Option<(Index, Term)>,
     /// What the job weighs against [`GroupLoop::backlog_max`].
@@ -86,19 +96,18 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     /// restarting a cluster on new ports is not undone by the addresses its snapshots carry.
     configured: AddressBook,
     transport: Transport,
-    storage: StorageThread,
+    storage: LogWriter,
     metrics: Arc<Metrics>,
     status: watch::Sender<GroupStatus>,
     tick: Duration,
     requests: mpsc::Receiver<Request<S>>,
     inbound: mpsc::Receiver<Inbound>,
-    done: mpsc::UnboundedReceiver<Done>,
+    done: mpsc::UnboundedReceiver<Result<Durable, StorageError>>,
     shutdown: watch::Receiver<bool>,
     /// The index the state machine has applied.
     applied: Index,
-    next_job: u64,
     pending: VecDeque<PendingPersist<P::Message>>,
-    /// Bytes handed to the storage thread and not yet durable.
+    /// Bytes handed to the log writer and not yet durable.
     backlog: u64,
     /// Above this backlog the loop takes no more proposals until the disk catches up, so a slow
     /// disk pushes back on clients instead of growing memory.
@@ -138,14 +147,14 @@ where
         book: Arc<Mutex<AddressBook>>,
         configured: AddressBook,
         transport: Transport,
-        storage: StorageThread,
+        storage: LogWriter,
         backlog_max: u64,
         metrics: Arc<Metrics>,
         status: watch::Sender<GroupStatus>,
         tick: Duration,
         requests: mpsc::Receiver<Request<S>>,
         inbound: mpsc::Receiver<Inbound>,
-        done: mpsc::UnboundedReceiver<Done>,
+        done: mpsc::UnboundedReceiver<Result<Durable, StorageError>>,
         shutdown: watch::Receiver<bool>,
         applied: Index,
     ) -> Self {
@@ -169,7 +178,6 @@ where
             done,
             shutdown,
             applied,
-            next_job: 0,
             pending: VecDeque::new(),
             waiters: BTreeMap::new(),
             reads: HashMap::new(),
@@ -179,8 +187,8 @@ where
         }
     }
 
-    /// Runs until shutdown or a storage failure. Returns the failure, if any.
-    pub async fn run(mut self) -> Option<String> {
+    /// Runs until shutdown (`Ok`) or a failure that must stop the node.
+    pub async fn run(mut self) -> Result<(), GroupFailure> {
         let mut ticker = tokio::time::interval(self.tick);
         // Ticks missed while the loop was busy are delivered, not skipped: the core must count
         // the time that passed, or a stalled leader would trust its lease past the followers'
@@ -197,14 +205,14 @@ where
                 }
                 done = self.done.recv() => {
                     match done {
-                        Some(Ok(job)) => self.on_durable(job),
-                        Some(Err(error)) => break Some(error.to_string()),
-                        None => break Some("the storage thread stopped".into()),
+                        Some(Ok(durable)) => self.on_durable(durable.upto),
+                        Some(Err(error)) => break Some(FailureReason::Storage(error)),
+                        None => break Some(FailureReason::WriterGone),
                     }
                     for _ in 0..DRAIN_MAX {
                         match self.done.try_recv() {
-                            Ok(Ok(job)) => self.on_durable(job),
-                            Ok(Err(error)) => return self.fail(error.to_string()),
+                            Ok(Ok(durable)) => self.on_durable(durable.upto),
+                            Ok(Err(error)) => return self.fail(FailureReason::Storage(error)),
                             Err(_) => break,
                         }
                     }
@@ -231,8 +239,8 @@ where
                     }
                 }
             }
-            if let Err(error) = self.process_ready() {
-                break Some(error);
+            if let Err(reason) = self.process_ready() {
+                break Some(reason);
             }
             let held = self.backlog >= self.backlog_max;
             if held && !self.held {
@@ -242,24 +250,24 @@ where
             self.publish_status();
         };
         match failure {
-            Some(error) => self.fail(error),
+            Some(reason) => self.fail(reason),
             None => {
                 self.stop_clients();
-                None
+                Ok(())
             }
         }
     }
 
-    /// Stops after a storage failure: nothing more is acknowledged.
-    fn fail(mut self, error: String) -> Option<String> {
-        tracing::error!(group = %self.group, %error, "storage failed; stopping this node's group");
+    /// Stops after a failure: nothing more is acknowledged.
+    fn fail(mut self, reason: FailureReason) -> Result<(), GroupFailure> {
+        tracing::error!(group = %self.group, error = %reason, "stopping this node's group");
         self.stop_clients();
-        Some(error)
+        Err(GroupFailure { group: self.group, reason })
     }
 
     fn stop_clients(&mut self) {
         for (_, waiter) in std::mem::take(&mut self.waiters) {
-            let _ = waiter.reply.send(Err(ClientError::Stopped));
+            waiter.reply.fail(ClientError::Stopped);
         }
         for (_, reply) in self.reads.drain() {
             let _ = reply.send(Err(ClientError::Stopped));
@@ -290,8 +298,7 @@ where
         match request {
             Request::Propose { term: Some(term), reply, .. } if term != self.core.status().term => {
                 bump(&self.metrics.proposals_refused);
-                let _ =
-                    reply.send(Err(ClientError::NotLeader { leader: self.core.status().leader }));
+                reply.fail(ClientError::NotLeader { leader: self.core.status().leader });
             }
             Request::Propose { command, reply, .. } => match self.core.propose(command) {
                 Ok(proposal) => {
@@ -300,7 +307,7 @@ where
                 }
                 Err(error) => {
                     bump(&self.metrics.proposals_refused);
-                    let _ = reply.send(Err(propose_error(error)));
+                    reply.fail(propose_error(error));
                 }
             },
             Request::Read { mode, reply } => {
@@ -319,13 +326,14 @@ where
             Request::ChangeMembership { change, reply } => {
                 match self.core.change_membership(change) {
                     Ok(proposal) => {
+                        let reply = Reply::Done(reply);
                         self.waiters.insert(proposal.index, Waiter { term: proposal.term, reply });
                     }
                     Err(conclave_core::MembershipError::NotLeader { leader_hint }) => {
                         let _ = reply.send(Err(ClientError::NotLeader { leader: leader_hint }));
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(ClientError::Refused(error.to_string())));
+                        let _ = reply.send(Err(ClientError::MembershipRefused(error)));
                     }
                 }
             }
@@ -334,7 +342,7 @@ where
                     conclave_core::TransferError::NotLeader { leader_hint } => {
                         ClientError::NotLeader { leader: leader_hint }
                     }
-                    other => ClientError::Refused(other.to_string()),
+                    other => ClientError::TransferRefused(other),
                 });
                 let _ = reply.send(result);
             }
@@ -350,7 +358,7 @@ where
         }
     }
 
-    fn process_ready(&mut self) -> Result<(), String> {
+    fn process_ready(&mut self) -> Result<(), FailureReason> {
         while self.core.has_ready() {
             let ready = self.core.ready();
             self.handle_ready(ready)?;
@@ -358,7 +366,7 @@ where
         Ok(())
     }
 
-    fn handle_ready(&mut self, ready: Ready<P::Message>) -> Result<(), String> {
+    fn handle_ready(&mut self, ready: Ready<P::Message>) -> Result<(), FailureReason> {
         let Ready {
             hard_state,
             entries,
@@ -381,13 +389,12 @@ where
         let last_entry = entries.last().map(|e| (e.index, e.term));
         let bytes = entries.iter().map(|e| e.data.len() as u64 + ENTRY_OVERHEAD).sum::<u64>()
             + snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
-        let job = Job { id: self.next_job + 1, hard_state, snapshot, entries, compact_log_to };
+        let job = WriteJob { hard_state, snapshot, entries, compact_log_to };
         if !job.is_empty() {
-            self.next_job = job.id;
-            self.storage.submit(job).map_err(|()| "the storage thread stopped".to_string())?;
+            let id = self.storage.submit(job)?;
             self.backlog += bytes;
             self.pending.push_back(PendingPersist {
-                job: self.next_job,
+                job: id,
                 messages: persisted_messages,
                 last_entry,
                 bytes,
@@ -398,7 +405,7 @@ where
             } else {
                 // Ordered behind earlier writes: released with the latest job.
                 self.pending.push_back(PendingPersist {
-                    job: self.next_job,
+                    job: self.storage.last_submitted(),
                     messages: persisted_messages,
                     last_entry: None,
                     bytes: 0,
@@ -406,7 +413,7 @@ where
             }
         }
 
-        self.apply(committed_entries)?;
+        self.apply(committed_entries);
         if let Some(index) = snapshot_due {
             self.take_snapshot(index);
         }
@@ -441,7 +448,7 @@ where
         }
     }
 
-    fn on_durable(&mut self, job: u64) {
+    fn on_durable(&mut self, job: JobId) {
         while self.pending.front().is_some_and(|p| p.job <= job) {
             let Some(done) = self.pending.pop_front() else { break };
             self.backlog -= done.bytes;
@@ -453,16 +460,18 @@ where
     }
 
     /// Restores the state machine from a leader's snapshot.
-    fn install(&mut self, index: Index, image: &Bytes) -> Result<(), String> {
-        let (book, data) = envelope::split_image(image)?;
-        lock(&self.state).restore(&data).map_err(|e| format!("snapshot at {index}: {e}"))?;
+    fn install(&mut self, index: Index, image: &Bytes) -> Result<(), FailureReason> {
+        let failed = |source| FailureReason::Snapshot { index, source };
+        let (book, data) =
+            envelope::split_image(image).map_err(|error| failed(SnapshotError::Image(error)))?;
+        lock(&self.state).restore(&data).map_err(|error| failed(SnapshotError::Restore(error)))?;
         self.set_book(book);
         self.applied = index;
         bump(&self.metrics.snapshots_installed);
         // Proposals whose entries the snapshot swallowed: applied or not, nobody can tell.
         let later = self.waiters.split_off(&index.next());
         for (_, waiter) in std::mem::replace(&mut self.waiters, later) {
-            let _ = waiter.reply.send(Err(ClientError::Unknown));
+            waiter.reply.fail(ClientError::Unknown);
         }
         self.release_reads();
         Ok(())
@@ -479,9 +488,9 @@ where
         bump(&self.metrics.snapshots_taken);
     }
 
-    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+    fn apply(&mut self, entries: Vec<Entry>) {
         if entries.is_empty() {
-            return Ok(());
+            return;
         }
         let mut state = lock(&self.state);
         for entry in entries {
@@ -521,12 +530,7 @@ where
             };
             self.applied = entry.index;
             if let Some(waiter) = waiter {
-                let result = if waiter.term == entry.term {
-                    Ok(outcome)
-                } else {
-                    Err(ClientError::Overwritten)
-                };
-                let _ = waiter.reply.send(result);
+                self.settle(waiter, entry.index, entry.term, outcome);
             }
         }
         drop(state);
@@ -534,10 +538,28 @@ where
         // settled by `install`; anything left below here was overwritten.
         let later = self.waiters.split_off(&self.applied.next());
         for (_, waiter) in std::mem::replace(&mut self.waiters, later) {
-            let _ = waiter.reply.send(Err(ClientError::Overwritten));
+            waiter.reply.fail(ClientError::Overwritten);
         }
         self.release_reads();
-        Ok(())
+    }
+
+    /// Answers the proposer of the entry at `index`, which was applied with `outcome`.
+    fn settle(&self, waiter: Waiter<S>, index: Index, term: Term, outcome: Applied<S::Output>) {
+        if waiter.term != term {
+            waiter.reply.fail(ClientError::Overwritten);
+            return;
+        }
+        match (waiter.reply, outcome) {
+            (Reply::Output(reply), Applied::Output(output)) => drop(reply.send(Ok(output))),
+            (Reply::Done(reply), _) => drop(reply.send(Ok(()))),
+            (Reply::Output(reply), Applied::Done) => {
+                // Cannot happen: the entry at the proposal's index and term is the proposal
+                // itself (Log Matching), and a user command always decodes as one. Answer
+                // without claiming an output rather than stop the node.
+                tracing::error!(group = %self.group, index = index.0, "a user proposal applied as a runtime command");
+                drop(reply.send(Err(ClientError::Unknown)));
+            }
+        }
     }
 
     fn release_reads(&mut self) {
@@ -599,6 +621,6 @@ fn propose_error(error: ProposeError) -> ClientError {
 fn read_error(error: ReadError) -> ClientError {
     match error {
         ReadError::NotLeader { leader_hint } => ClientError::NotLeader { leader: leader_hint },
-        other => ClientError::ReadFailed(other.to_string()),
+        other => ClientError::ReadFailed(other),
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::envelope::{self, AddressBook};
 use crate::error::ClientError;
-use crate::group::{Applied, Request};
+use crate::group::{Reply, Request};
 use crate::metrics::Metrics;
 use crate::state_machine::StateMachine;
 
@@ -50,39 +50,46 @@ pub struct MemberProgress {
     pub matched: Index,
 }
 
-/// A request handed to the group whose outcome has not been awaited yet.
-pub struct Pending<S: StateMachine> {
-    answer: PendingKind<S>,
+/// A write handed to the group whose outcome has not been awaited yet. Its outcome is the state
+/// machine's output or an error; there is no third case.
+pub struct PendingWrite<S: StateMachine> {
+    answer: oneshot::Receiver<Result<S::Output, ClientError>>,
     timeout: Duration,
 }
 
-enum PendingKind<S: StateMachine> {
-    Write(oneshot::Receiver<Result<Applied<S>, ClientError>>),
-    Read(oneshot::Receiver<Result<(), ClientError>>),
-    Ready,
+impl<S: StateMachine> PendingWrite<S> {
+    /// Waits for the state machine's output for this command, once it is committed and applied.
+    pub async fn wait(self) -> Result<S::Output, ClientError> {
+        let answer = tokio::time::timeout(self.timeout, self.answer).await;
+        match answer {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ClientError::Stopped),
+            Err(_) => Err(ClientError::Timeout(self.timeout)),
+        }
+    }
 }
 
-impl<S: StateMachine> Pending<S> {
-    /// Waits for the outcome: a write's output (`Some`), or a read barrier passed (`None`).
-    pub async fn wait(self) -> Result<Option<S::Output>, ClientError> {
-        let timeout = self.timeout;
-        let outcome = tokio::time::timeout(timeout, async {
-            match self.answer {
-                PendingKind::Write(answer) => match answer.await {
-                    Ok(Ok(Applied::Output(output))) => Ok(Some(output)),
-                    Ok(Ok(Applied::Done)) => Err(ClientError::Unknown),
-                    Ok(Err(error)) => Err(error),
-                    Err(_) => Err(ClientError::Stopped),
-                },
-                PendingKind::Read(answer) => match answer.await {
-                    Ok(result) => result.map(|()| None),
-                    Err(_) => Err(ClientError::Stopped),
-                },
-                PendingKind::Ready => Ok(None),
-            }
-        })
-        .await;
-        outcome.unwrap_or(Err(ClientError::Timeout(timeout)))
+/// A read barrier handed to the group whose outcome has not been awaited yet.
+pub struct PendingRead {
+    answer: ReadAnswer,
+    timeout: Duration,
+}
+
+enum ReadAnswer {
+    /// A stale read needs no confirmation.
+    Ready,
+    Waiting(oneshot::Receiver<Result<(), ClientError>>),
+}
+
+impl PendingRead {
+    /// Waits until a read may be served from the local state machine.
+    pub async fn wait(self) -> Result<(), ClientError> {
+        let ReadAnswer::Waiting(answer) = self.answer else { return Ok(()) };
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ClientError::Stopped),
+            Err(_) => Err(ClientError::Timeout(self.timeout)),
+        }
     }
 }
 
@@ -164,20 +171,20 @@ impl<S: StateMachine> GroupHandle<S> {
     /// Proposes an application command and returns the state machine's output once it is
     /// committed and applied here.
     pub async fn propose(&self, command: &[u8]) -> Result<S::Output, ClientError> {
-        match self.propose_raw(envelope::user(command)).await? {
-            Applied::Output(output) => Ok(output),
-            Applied::Done => Err(ClientError::Unknown),
-        }
+        self.submit(command).await?.wait().await
     }
 
-    async fn propose_raw(&self, command: Bytes) -> Result<Applied<S>, ClientError> {
-        self.call(|reply| Request::Propose { command, term: None, reply }).await?
+    /// Proposes one of the runtime's own commands (see [`envelope`]) and returns once it is
+    /// applied here.
+    async fn propose_runtime(&self, command: Bytes) -> Result<(), ClientError> {
+        self.call(|reply| Request::Propose { command, term: None, reply: Reply::Done(reply) })
+            .await?
     }
 
     /// Hands a command to the group and returns as soon as it is queued, so a session can
     /// submit a whole pipeline of commands before waiting for the first: they then share
-    /// `Ready`s, fsyncs and replication messages. Await the result with [`Pending::wait`].
-    pub async fn submit(&self, command: &[u8]) -> Result<Pending<S>, ClientError> {
+    /// `Ready`s, fsyncs and replication messages. Await the result with [`PendingWrite::wait`].
+    pub async fn submit(&self, command: &[u8]) -> Result<PendingWrite<S>, ClientError> {
         self.submit_in_term(command, None).await
     }
 
@@ -193,11 +200,11 @@ impl<S: StateMachine> GroupHandle<S> {
         &self,
         command: &[u8],
         term: Option<Term>,
-    ) -> Result<Pending<S>, ClientError> {
+    ) -> Result<PendingWrite<S>, ClientError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Propose { command: envelope::user(command), term, reply };
-        self.enqueue(request).await?;
-        Ok(Pending { answer: PendingKind::Write(answer), timeout: self.request_timeout })
+        let command = envelope::user(command);
+        self.enqueue(Request::Propose { command, term, reply: Reply::Output(reply) }).await?;
+        Ok(PendingWrite { answer, timeout: self.request_timeout })
     }
 
     /// The current term as last published by the group (never ahead of the core's).
@@ -209,17 +216,18 @@ impl<S: StateMachine> GroupHandle<S> {
     pub async fn submit_read(
         &self,
         consistency: ReadConsistency,
-    ) -> Result<Pending<S>, ClientError> {
+    ) -> Result<PendingRead, ClientError> {
+        let timeout = self.request_timeout;
         let mode = match consistency {
             ReadConsistency::Stale => {
-                return Ok(Pending { answer: PendingKind::Ready, timeout: self.request_timeout })
+                return Ok(PendingRead { answer: ReadAnswer::Ready, timeout })
             }
             ReadConsistency::Linearizable => ReadMode::ReadIndex,
             ReadConsistency::Lease => ReadMode::Lease,
         };
         let (reply, answer) = oneshot::channel();
         self.enqueue(Request::Read { mode, reply }).await?;
-        Ok(Pending { answer: PendingKind::Read(answer), timeout: self.request_timeout })
+        Ok(PendingRead { answer: ReadAnswer::Waiting(answer), timeout })
     }
 
     async fn enqueue(&self, request: Request<S>) -> Result<(), ClientError> {
@@ -248,7 +256,7 @@ impl<S: StateMachine> GroupHandle<S> {
 
     /// Changes the membership and returns once the change is applied on this node.
     pub async fn change_membership(&self, change: MembershipChange) -> Result<(), ClientError> {
-        self.call(|reply| Request::ChangeMembership { change, reply }).await?.map(|_| ())
+        self.call(|reply| Request::ChangeMembership { change, reply }).await?
     }
 
     /// Adds `node` as a learner reachable at `peer_addr`: the address goes through the log
@@ -258,7 +266,7 @@ impl<S: StateMachine> GroupHandle<S> {
         node: NodeId,
         peer_addr: SocketAddr,
     ) -> Result<(), ClientError> {
-        self.propose_raw(envelope::set_peer(node, Some(peer_addr))).await?;
+        self.propose_runtime(envelope::set_peer(node, Some(peer_addr))).await?;
         self.change_membership(MembershipChange::AddLearner(node)).await
     }
 

@@ -5,11 +5,14 @@
 //!
 //! - [`Runtime`]: one per node. It shares one [`Transport`](conclave_transport::Transport)
 //!   among several consensus groups (multi-raft): every peer message carries its
-//!   [`GroupId`](conclave_transport::GroupId) and a router hands it to that group's loop.
+//!   [`GroupId`](conclave_transport::GroupId), and the transport's links hand it straight to
+//!   that group's loop; a loop that falls behind makes the links stop reading (TCP
+//!   back-pressure), and no message is dropped on the way.
 //! - A group's loop (one tokio task) owns its core and carries out each `Ready` in the order the
 //!   persistence contract demands: messages that need no durability go out at once, writes go to
-//!   the group's storage thread, which batches every `Ready` queued meanwhile into one fdatasync,
-//!   and the messages and acknowledgements that depend on those writes wait for it.
+//!   the group's [`LogWriter`](conclave_storage::LogWriter) thread, which batches every `Ready`
+//!   queued meanwhile into one fdatasync, and the messages and acknowledgements that depend on
+//!   those writes wait for it.
 //! - [`GroupHandle`]: what client sessions call: [`propose`](GroupHandle::propose) (answered
 //!   with the [`StateMachine`]'s output once the command is committed and applied),
 //!   [`read_barrier`](GroupHandle::read_barrier) (ReadIndex, lease or stale), membership
@@ -28,11 +31,14 @@ mod handle;
 mod metrics;
 mod node;
 mod state_machine;
-mod storage;
 
 pub use envelope::AddressBook;
-pub use error::{ClientError, RuntimeError};
-pub use handle::{GroupHandle, GroupStatus, MemberProgress, Pending, ReadConsistency};
+pub use error::{
+    BoxError, ClientError, EnvelopeError, FailureReason, GroupFailure, RuntimeError, SnapshotError,
+};
+pub use handle::{
+    GroupHandle, GroupStatus, MemberProgress, PendingRead, PendingWrite, ReadConsistency,
+};
 pub use metrics::{Histogram, Metrics};
 pub use node::{GroupOptions, Runtime};
 pub use state_machine::StateMachine;

@@ -1,28 +1,23 @@
-//! One node's runtime: the shared transport, the router that hands each inbound message to its
-//! group, and the groups themselves.
+//! One node's runtime: the shared transport and the groups that share it.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conclave_core::{DurableState, Index, NodeId, Protocol, WireMessage};
-use conclave_storage::{FileStore, LogStore, Options};
-use conclave_transport::{GroupId, Inbound, Transport};
+use conclave_storage::{FileStore, LogStore, LogWriter, Options};
+use conclave_transport::{GroupId, Transport, TransportError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::envelope::{self, AddressBook};
-use crate::error::RuntimeError;
+use crate::error::{BoxError, GroupFailure, RuntimeError, SnapshotError};
 use crate::group::GroupLoop;
 use crate::handle::{GroupHandle, GroupStatus};
-use crate::metrics::Metrics;
+use crate::metrics::{bump, Metrics};
 use crate::state_machine::StateMachine;
-use crate::storage::StorageThread;
 
-/// Inbound messages queued per group before the router drops more (the protocols retransmit);
-/// this bounds memory when a group's loop falls behind.
-const GROUP_INBOX: usize = 16 * 1024;
 /// Client requests queued per group; senders wait beyond it (back-pressure on clients).
 const GROUP_REQUESTS: usize = 16 * 1024;
 
@@ -60,46 +55,21 @@ impl Default for GroupOptions {
 pub struct Runtime {
     node: NodeId,
     transport: Transport,
-    routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>>,
     shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<Option<String>>>>,
-    failures: watch::Sender<Option<String>>,
-    router: JoinHandle<()>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    failures: watch::Sender<Option<Arc<GroupFailure>>>,
 }
 
 impl Runtime {
-    /// Starts routing the transport's inbound messages. Must run inside a tokio runtime.
-    pub fn new(
-        node: NodeId,
-        transport: Transport,
-        mut inbound: mpsc::Receiver<Inbound>,
-    ) -> Runtime {
-        let routes: Arc<Mutex<HashMap<GroupId, mpsc::Sender<Inbound>>>> = Arc::default();
-        let table = routes.clone();
-        let router = tokio::spawn(async move {
-            while let Some(message) = inbound.recv().await {
-                let route =
-                    table.lock().unwrap_or_else(|p| p.into_inner()).get(&message.group).cloned();
-                match route {
-                    // A full inbox drops the message: the protocol retransmits, and a slow group
-                    // must not stall the others sharing the connection.
-                    Some(route) => {
-                        let _ = route.try_send(message);
-                    }
-                    None => {
-                        tracing::debug!(group = %message.group, from = %message.from, "message for a group not on this node")
-                    }
-                }
-            }
-        });
+    /// A runtime for groups on `node` that talk over `transport`. Each group takes its peer
+    /// messages from the transport itself (see [`Runtime::start_group`]).
+    pub fn new(node: NodeId, transport: Transport) -> Runtime {
         Runtime {
             node,
             transport,
-            routes,
             shutdown: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             failures: watch::channel(None).0,
-            router,
         }
     }
 
@@ -115,12 +85,12 @@ impl Runtime {
 
     /// Opens (or creates) the group's storage in `dir`, restores the state machine from the
     /// newest snapshot, builds the core from the recovered state with `make_core`, and starts the
-    /// group's loop and storage thread.
-    pub fn start_group<P, S>(
+    /// group's loop and its log writer thread.
+    pub fn start_group<P, S, E>(
         &self,
         group: GroupId,
         dir: &Path,
-        make_core: impl FnOnce(DurableState) -> Result<P, String>,
+        make_core: impl FnOnce(DurableState) -> Result<P, E>,
         mut state: S,
         options: GroupOptions,
     ) -> Result<GroupHandle<S>, RuntimeError>
@@ -128,29 +98,41 @@ impl Runtime {
         P: Protocol + Send + 'static,
         P::Message: WireMessage + Send,
         S: StateMachine,
+        E: Into<BoxError>,
     {
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        if routes.contains_key(&group) {
-            return Err(RuntimeError::DuplicateGroup(group));
-        }
+        // The group's peer messages come straight from the transport's links into its loop: a
+        // loop that falls behind fills this bounded channel and the links stop reading (TCP
+        // back-pressure). Claiming the group first also refuses a second start of it.
+        let inbox = self.transport.receive(group).map_err(|error| match error {
+            TransportError::GroupTaken(group) => RuntimeError::DuplicateGroup(group),
+            other => RuntimeError::Transport(other),
+        })?;
         let store = FileStore::open(dir, &options.storage)?;
         let durable = store.load()?.state;
         let mut book = AddressBook::new();
         let mut applied = Index(0);
         if let Some(snapshot) = &durable.snapshot {
             let (saved_book, data) =
-                envelope::split_image(&snapshot.data).map_err(RuntimeError::Snapshot)?;
-            state.restore(&data).map_err(RuntimeError::Snapshot)?;
+                envelope::split_image(&snapshot.data).map_err(SnapshotError::Image)?;
+            state.restore(&data).map_err(SnapshotError::Restore)?;
             book.extend(saved_book);
             applied = snapshot.index;
         }
-        let core = make_core(durable).map_err(RuntimeError::Core)?;
+        let core = make_core(durable).map_err(|error| RuntimeError::Core(error.into()))?;
         let metrics = Arc::new(Metrics::default());
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let storage =
-            StorageThread::start(format!("storage-{group}"), store, done_tx, metrics.clone())
-                .map_err(|e| RuntimeError::Core(format!("cannot start the storage thread: {e}")))?;
-        let (inbox_tx, inbox_rx) = mpsc::channel(GROUP_INBOX);
+        let writer_metrics = metrics.clone();
+        let storage = LogWriter::start(format!("storage-{group}"), store, move |report| {
+            if let Ok(durable) = &report {
+                if let Some(sync) = durable.sync {
+                    writer_metrics.fsync.observe(sync);
+                    bump(&writer_metrics.storage_batches);
+                }
+                writer_metrics.entries_written.fetch_add(durable.entries, Ordering::Relaxed);
+            }
+            // The loop is gone only at shutdown, when nothing waits for the report any more.
+            let _ = done_tx.send(report);
+        })?;
         let (requests_tx, requests_rx) = mpsc::channel(GROUP_REQUESTS);
         let (status_tx, status_rx) = watch::channel(GroupStatus {
             core: core.status(),
@@ -173,20 +155,17 @@ impl Runtime {
             status_tx,
             options.tick,
             requests_rx,
-            inbox_rx,
+            inbox,
             done_rx,
             self.shutdown.subscribe(),
             applied,
         );
         group_loop.set_book(book);
-        routes.insert(group, inbox_tx);
         let failures = self.failures.clone();
         let task = tokio::spawn(async move {
-            let failure = group_loop.run().await;
-            if let Some(error) = &failure {
-                failures.send_replace(Some(format!("group {group}: {error}")));
+            if let Err(failure) = group_loop.run().await {
+                failures.send_replace(Some(Arc::new(failure)));
             }
-            failure
         });
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
         Ok(GroupHandle {
@@ -200,27 +179,25 @@ impl Runtime {
         })
     }
 
-    /// Resolves with the reason once any group has failed (a storage error): the node must stop.
-    pub async fn failed(&self) -> String {
+    /// Resolves with the failure once any group has failed (a storage error, or a snapshot it
+    /// could not install): the node must stop.
+    pub async fn failed(&self) -> Arc<GroupFailure> {
         let mut failures = self.failures.subscribe();
-        loop {
-            if let Some(reason) = failures.borrow_and_update().clone() {
-                return reason;
-            }
-            if failures.changed().await.is_err() {
-                return "the runtime stopped".into();
-            }
-        }
+        let failure = match failures.wait_for(Option::is_some).await {
+            Ok(failure) => failure.clone(),
+            // The sender lives in `self`, which this call borrows: it cannot be gone.
+            Err(_) => unreachable!("the runtime's failure channel closed while borrowed"),
+        };
+        failure.expect("wait_for returns only once a failure is recorded")
     }
 
-    /// Stops every group (their storage threads finish what they were handed) and the transport.
+    /// Stops every group (their log writers finish what they were handed) and the transport.
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             let _ = task.await;
         }
-        self.router.abort();
         self.transport.shutdown().await;
     }
 }

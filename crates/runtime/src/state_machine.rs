@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use conclave_core::Index;
 
+use crate::error::BoxError;
+
 /// A deterministic state machine replicated by a consensus group.
 ///
 /// Every node applies the same commands in the same order, so `apply` must depend on nothing but
@@ -20,6 +22,7 @@ pub trait StateMachine: Send + 'static {
     fn snapshot(&self) -> Bytes;
 
     /// Replaces the state with an image taken by [`StateMachine::snapshot`]. A damaged image is
-    /// refused with a reason; the node then stops rather than serve a state it cannot trust.
-    fn restore(&mut self, image: &[u8]) -> Result<(), String>;
+    /// refused with the state machine's own error; the node then stops rather than serve a
+    /// state it cannot trust.
+    fn restore(&mut self, image: &[u8]) -> Result<(), BoxError>;
 }

@@ -217,7 +217,8 @@ fn not_leader(shared: &Shared, leader: Option<NodeId>) -> Response {
 fn failure(shared: &Shared, error: ClientError) -> Response {
     match error {
         ClientError::NotLeader { leader } => not_leader(shared, leader),
-        ClientError::Refused(reason) => Response::error(400, reason),
+        ClientError::MembershipRefused(reason) => Response::error(400, reason.to_string()),
+        ClientError::TransferRefused(reason) => Response::error(400, reason.to_string()),
         ClientError::Timeout(_) | ClientError::Unknown => Response::error(504, error.to_string()),
         other => Response::error(503, other.to_string()),
     }

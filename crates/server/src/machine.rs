@@ -4,7 +4,7 @@ use bytes::Bytes;
 use conclave_core::Index;
 use conclave_kv::KvStore;
 use conclave_resp::Frame;
-use conclave_runtime::StateMachine;
+use conclave_runtime::{BoxError, StateMachine};
 
 /// [`KvStore`] replicated by a group: a command's reply is what applying it returned.
 #[derive(Debug, Default)]
@@ -24,8 +24,8 @@ impl StateMachine for KvMachine {
         self.store.snapshot()
     }
 
-    fn restore(&mut self, image: &[u8]) -> Result<(), String> {
-        self.store = KvStore::restore(image).map_err(|e| e.to_string())?;
+    fn restore(&mut self, image: &[u8]) -> Result<(), BoxError> {
+        self.store = KvStore::restore(image)?;
         Ok(())
     }
 }

@@ -50,9 +50,10 @@ pub enum ServeError {
     /// The transport or the group failed to start.
     #[error("{0}")]
     Start(String),
-    /// The node stopped because its storage failed.
+    /// The node stopped because a group failed (its storage, or a snapshot it could not
+    /// install).
     #[error("stopped: {0}")]
-    Failed(String),
+    Failed(#[source] std::sync::Arc<conclave_runtime::GroupFailure>),
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -79,9 +80,9 @@ impl Server {
         let advertised = Advertised { client: config.client_addr, admin: config.admin_addr };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
-        let (transport, inbound) = Transport::start(transport_config, peer_listener)
+        let transport = Transport::start(transport_config, peer_listener)
             .map_err(|e| ServeError::Start(format!("transport: {e}")))?;
-        let runtime = Runtime::new(config.id, transport.clone(), inbound);
+        let runtime = Runtime::new(config.id, transport.clone());
 
         let mut raft = Config::new(config.id, config.members.keys().copied().collect());
         raft.election_ticks = config.election_ticks;
@@ -99,10 +100,7 @@ impl Server {
             .start_group(
                 KV_GROUP,
                 &config.data_dir,
-                move |durable| {
-                    Raft::new(raft, durable, Box::new(SeededRng::new(seed)))
-                        .map_err(|e| e.to_string())
-                },
+                move |durable| Raft::new(raft, durable, Box::new(SeededRng::new(seed))),
                 KvMachine::default(),
                 options,
             )

@@ -18,7 +18,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use conclave_core::NodeId;
 use conclave_kv::{plan, Plan, Query};
 use conclave_resp::{parse_command, Frame, Limits, Version};
-use conclave_runtime::{ClientError, Pending, ReadConsistency};
+use conclave_runtime::{ClientError, PendingRead, PendingWrite, ReadConsistency};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -54,7 +54,7 @@ pub(crate) struct Session {
 enum InFlight {
     Write {
         args: Vec<Bytes>,
-        pending: Pending<KvMachine>,
+        pending: PendingWrite<KvMachine>,
     },
     /// A read; `pending` is `None` for a read that shares the barrier of the read before it
     /// (every command of a pipeline was received before that barrier was asked for, so the
@@ -62,8 +62,19 @@ enum InFlight {
     Read {
         args: Vec<Bytes>,
         query: Query,
-        pending: Option<Pending<KvMachine>>,
+        pending: Option<PendingRead>,
     },
+}
+
+/// Why a write forwarded to the leader got no reply. The two cases differ in whether the write
+/// may be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ForwardError {
+    /// The leader could not be reached and the command was not sent: retrying is safe.
+    NotSent,
+    /// The command was sent but no reply came: it may have been applied and must not be sent
+    /// again.
+    NoReply,
 }
 
 /// Serves one connection until the client leaves, sends garbage, or QUITs.
@@ -242,8 +253,7 @@ impl Session {
         for started in inflight.drain(..) {
             let reply = match started {
                 InFlight::Write { args, pending } => match pending.wait().await {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => Frame::error("ERR internal: a write returned no reply"),
+                    Ok(frame) => frame,
                     Err(ClientError::NotLeader { .. } | ClientError::Overwritten) => {
                         self.write_slow(&args).await
                     }
@@ -251,7 +261,7 @@ impl Session {
                 },
                 InFlight::Read { args, query, pending } => {
                     if let Some(pending) = pending {
-                        barrier = pending.wait().await.map(|_| ());
+                        barrier = pending.wait().await;
                     }
                     match barrier.clone() {
                         Ok(()) => self.query(&query),
@@ -291,8 +301,7 @@ impl Session {
                     Err(error) => Err(error),
                 };
                 match result {
-                    Ok(Some(frame)) => return frame,
-                    Ok(None) => return Frame::error("ERR internal: a write returned no reply"),
+                    Ok(frame) => return frame,
                     Err(ClientError::NotLeader { .. } | ClientError::Overwritten) => {}
                     Err(error) => return self.error_frame(error),
                 }
@@ -301,8 +310,8 @@ impl Session {
             } else {
                 match self.forward(leader, args).await {
                     Ok(frame) if !retryable(&frame) => return frame,
-                    Ok(_) | Err(true) => {}
-                    Err(false) => return self.error_frame(ClientError::Unknown),
+                    Ok(_) | Err(ForwardError::NotSent) => {}
+                    Err(ForwardError::NoReply) => return self.error_frame(ClientError::Unknown),
                 }
             }
             if Instant::now() >= deadline {
@@ -344,15 +353,12 @@ impl Session {
         }
     }
 
-    /// Sends a write to the leader's client port and returns its reply. `Err(true)` means the
-    /// leader could not be reached and the command was not sent (the caller may retry);
-    /// `Err(false)` means it was sent but no reply came, so it may have been applied and must
-    /// not be sent again.
-    async fn forward(&mut self, leader: NodeId, args: &[Bytes]) -> Result<Frame, bool> {
+    /// Sends a write to the leader's client port and returns its reply.
+    async fn forward(&mut self, leader: NodeId, args: &[Bytes]) -> Result<Frame, ForwardError> {
         let timeout = self.shared.config.request_timeout;
         if self.upstream.as_ref().is_none_or(|(node, _)| *node != leader) {
             self.upstream = None;
-            let addr = self.shared.leader_client_addr(leader).ok_or(true)?;
+            let addr = self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?;
             let password = self.shared.config.password.clone();
             let handshake = async {
                 let mut client = RespClient::connect(addr, timeout).await.ok()?;
@@ -367,18 +373,21 @@ impl Session {
                 client.recv().await.ok()?;
                 Some(client)
             };
-            let client =
-                tokio::time::timeout(timeout, handshake).await.ok().flatten().ok_or(true)?;
+            let client = tokio::time::timeout(timeout, handshake)
+                .await
+                .ok()
+                .flatten()
+                .ok_or(ForwardError::NotSent)?;
             self.upstream = Some((leader, client));
         }
-        let (_, client) = self.upstream.as_mut().ok_or(true)?;
+        let (_, client) = self.upstream.as_mut().ok_or(ForwardError::NotSent)?;
         let refs: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         client.send(&refs);
         if client.flush().await.is_err() {
             // Nothing reached the leader's session: a connection that failed on write was
             // already dead (the reply to the previous command had been read).
             self.upstream = None;
-            return Err(true);
+            return Err(ForwardError::NotSent);
         }
         match tokio::time::timeout(timeout, client.recv()).await {
             Ok(Ok(frame)) => {
@@ -388,7 +397,7 @@ impl Session {
             outcome => {
                 tracing::debug!(%leader, ?outcome, "no reply to a forwarded write");
                 self.upstream = None;
-                Err(false)
+                Err(ForwardError::NoReply)
             }
         }
     }
@@ -428,7 +437,8 @@ impl Session {
             ClientError::TooLarge { size, limit } => {
                 Frame::error(format!("ERR command of {size} bytes exceeds the limit of {limit}"))
             }
-            ClientError::Refused(reason) => Frame::error(format!("ERR {reason}")),
+            ClientError::MembershipRefused(reason) => Frame::error(format!("ERR {reason}")),
+            ClientError::TransferRefused(reason) => Frame::error(format!("ERR {reason}")),
             ClientError::Stopped => Frame::error(
                 "ERR the node has stopped; a write in flight may or may not have been applied",
             ),

@@ -1,8 +1,9 @@
 //! Measures the write-ahead log on this machine's disk.
 //!
 //! ```text
-//! # fsync'd appends/s with 1, 16 and 256 writers (as threads, and as requests in flight),
-//! # raw write+fdatasync p50, single-writer p50/p99
+//! # fsync'd appends/s through the log writer (the server's write path) with 1, 16 and 256
+//! # writers (as requests in flight from one loop, and as threads), raw write+fdatasync p50,
+//! # single-writer p50/p99
 //! cargo run --release -p conclave-storage --example wal_bench -- appends --seconds 5
 //! # time to open (recover) a 1 GiB log, building it first if the directory has none
 //! cargo run --release -p conclave-storage --example wal_bench -- recovery --gib 1
@@ -18,12 +19,30 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conclave_core::{Entry, Index, Term};
-use conclave_storage::{FileStore, GroupCommit, LogStore, Options};
+use conclave_storage::{Durable, FileStore, JobId, LogStore, LogWriter, Options, WriteJob};
+
+/// What `--help` prints: the commands and options described above.
+const USAGE: &str = "\
+usage: wal_bench [appends | recovery] [options]
+  appends    fsync'd appends/s through the log writer with each --writers count, as requests in
+             flight from one loop (how the server writes) and as blocking threads; raw
+             write+fdatasync and single-writer latency (the default command)
+  recovery   time to open (recover) a log of --gib GiB, building it first if DIR has none
+options:
+  --dir DIR            keep the data in DIR (default: a temporary directory under the current one)
+  --seconds S          seconds per measurement (default 5)
+  --writers 1,16,256   writer counts
+  --samples N          latency samples (default 2000)
+  --size BYTES         entry size (default 100)
+  --preallocate BYTES  how far ahead segments are zero-filled (default 1 MiB, 0 = off)
+  --gib G              recovery log size (default 1)
+  --opens N            recovery repetitions (default 3)
+  --drop-caches        empty the page cache before each recovery open (root only)";
 
 struct Args {
     command: String,
@@ -56,6 +75,10 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "appends" | "recovery" => args.command = arg.clone(),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
             "--seconds" => {
                 args.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
@@ -76,7 +99,7 @@ fn parse_args() -> Result<Args, String> {
                     .map(|w| w.parse().map_err(|e| format!("--writers: {e}")))
                     .collect::<Result<_, _>>()?
             }
-            other => return Err(format!("unknown argument {other}; see the file's doc comment")),
+            other => return Err(format!("unknown argument {other}; see --help")),
         }
     }
     Ok(args)
@@ -146,18 +169,85 @@ fn options(args: &Args) -> Options {
     Options { segment_preallocate_bytes: args.preallocate, ..Options::default() }
 }
 
-fn single_writer_latency(
+/// What the log writer has reported so far, for the threads that wait on it.
+#[derive(Default)]
+struct Reports {
+    state: Mutex<Reported>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Reported {
+    durable: JobId,
+    entries: u64,
+    syncs: u64,
+    sync_nanos: u64,
+}
+
+impl Reports {
+    fn record(&self, report: conclave_storage::Result<Durable>) {
+        let durable = report.expect("the log writer failed");
+        let mut state = self.state.lock().unwrap();
+        state.durable = durable.upto;
+        state.entries += durable.entries;
+        if let Some(sync) = durable.sync {
+            state.syncs += 1;
+            state.sync_nanos += sync.as_nanos() as u64;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until a job after `seen` is durable and returns the newest durable job.
+    fn wait_past(&self, seen: JobId) -> JobId {
+        let mut state = self.state.lock().unwrap();
+        while state.durable <= seen {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.durable
+    }
+
+    /// Appends per second over `elapsed`, mean entries per fdatasync, mean fdatasync in us.
+    fn summary(&self, acknowledged: u64, elapsed: f64) -> (f64, f64, f64) {
+        let state = self.state.lock().unwrap();
+        let syncs = state.syncs.max(1) as f64;
+        (
+            acknowledged as f64 / elapsed,
+            state.entries as f64 / syncs,
+            state.sync_nanos as f64 / syncs / 1e3,
+        )
+    }
+}
+
+fn start_writer(dir: &Path, options: &Options) -> (LogWriter, Arc<Reports>) {
+    let reports = Arc::new(Reports::default());
+    let sink = Arc::clone(&reports);
+    let store = FileStore::open(dir, options).unwrap();
+    let writer =
+        LogWriter::start("wal-bench-writer".into(), store, move |r| sink.record(r)).unwrap();
+    (writer, reports)
+}
+
+/// One job holding one command entry at `index`.
+fn one_entry_job(index: u64, data: &Bytes) -> WriteJob {
+    WriteJob {
+        entries: vec![Entry::command(Index(index), Term(1), data.clone())],
+        ..WriteJob::default()
+    }
+}
+
+fn writer_single_latency(
     dir: &Path,
     options: &Options,
     size: usize,
     samples: usize,
 ) -> Vec<Duration> {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
-    let data = [Bytes::from(vec![b'x'; size])];
+    let (mut writer, reports) = start_writer(dir, options);
+    let data = Bytes::from(vec![b'x'; size]);
     let mut latencies = Vec::with_capacity(samples);
-    for _ in 0..samples + samples / 10 {
+    for index in 1..=(samples + samples / 10) as u64 {
         let started = Instant::now();
-        group.append_commands_durable(Term(1), &data).unwrap();
+        let id = writer.submit(one_entry_job(index, &data)).unwrap();
+        reports.wait_past(JobId(id.0 - 1));
         latencies.push(started.elapsed());
     }
     let mut measured = latencies.split_off(samples / 10);
@@ -165,91 +255,79 @@ fn single_writer_latency(
     measured
 }
 
-/// Starts the writer threads (waiting on `barrier`), and returns appends per second, the mean
-/// batch per fdatasync and the mean fdatasync time in microseconds.
-fn measure(
-    group: &GroupCommit,
-    barrier: &Barrier,
-    handles: Vec<std::thread::JoinHandle<u64>>,
-) -> (f64, f64, f64) {
-    barrier.wait();
-    let started = Instant::now();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = group.stats().unwrap();
-    let syncs = stats.syncs.max(1) as f64;
-    (total as f64 / elapsed, stats.appends as f64 / syncs, stats.sync_nanos as f64 / syncs / 1e3)
-}
-
-/// Durable appends per second with `writers` threads, each appending one entry at a time.
-fn throughput(
+/// Durable appends per second through the log writer with `writers` threads, each submitting
+/// one-entry jobs (indices handed out under the submission lock) and blocking until its own is
+/// durable.
+fn writer_threads(
     dir: &Path,
     options: &Options,
     writers: usize,
     size: usize,
     seconds: f64,
 ) -> (f64, f64, f64) {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
+    let (writer, reports) = start_writer(dir, options);
+    let writer = Arc::new(Mutex::new(writer));
     let barrier = Arc::new(Barrier::new(writers + 1));
     let deadline = Duration::from_secs_f64(seconds);
     let handles: Vec<_> = (0..writers)
         .map(|_| {
-            let (group, barrier) = (group.clone(), Arc::clone(&barrier));
+            let (writer, reports, barrier) =
+                (Arc::clone(&writer), Arc::clone(&reports), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                let data = [Bytes::from(vec![b'x'; size])];
+                let data = Bytes::from(vec![b'x'; size]);
                 barrier.wait();
                 let started = Instant::now();
                 let mut count = 0u64;
                 while started.elapsed() < deadline {
-                    group.append_commands_durable(Term(1), &data).unwrap();
+                    let id = {
+                        let mut writer = writer.lock().unwrap();
+                        let index = writer.last_submitted().0 + 1;
+                        writer.submit(one_entry_job(index, &data)).unwrap()
+                    };
+                    reports.wait_past(JobId(id.0 - 1));
                     count += 1;
                 }
                 count
             })
         })
         .collect();
-    measure(&group, &barrier, handles)
+    barrier.wait();
+    let started = Instant::now();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    reports.summary(total, started.elapsed().as_secs_f64())
 }
 
-/// Durable appends per second with `writers` concurrent writers that are requests in flight, as
-/// in an asynchronous server, not threads: two threads each keep half of the writers' appends
-/// outstanding (one entry each, each with its own ticket) and acknowledge a writer only once its
-/// own ticket is durable, then give it its next append.
-fn throughput_in_flight(
+/// Durable appends per second through the log writer as the server drives it: one loop keeps
+/// `writers` requests in flight, one job (one entry) each, and on every report acknowledges the
+/// requests it covers and submits their next appends at once.
+fn writer_loop(
     dir: &Path,
     options: &Options,
     writers: usize,
     size: usize,
     seconds: f64,
 ) -> (f64, f64, f64) {
-    let group = GroupCommit::new(FileStore::open(dir, options).unwrap());
-    let threads = writers.min(2);
-    let barrier = Arc::new(Barrier::new(threads + 1));
+    let (mut writer, reports) = start_writer(dir, options);
+    let data = Bytes::from(vec![b'x'; size]);
     let deadline = Duration::from_secs_f64(seconds);
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (group, barrier) = (group.clone(), Arc::clone(&barrier));
-            let mine = writers / threads + usize::from(t < writers % threads);
-            std::thread::spawn(move || {
-                let data = [Bytes::from(vec![b'x'; size])];
-                barrier.wait();
-                let started = Instant::now();
-                let mut acknowledged = 0u64;
-                while started.elapsed() < deadline {
-                    let mut tickets = Vec::with_capacity(mine);
-                    for _ in 0..mine {
-                        tickets.push(group.submit_commands(Term(1), &data).unwrap().0);
-                    }
-                    for ticket in tickets {
-                        group.wait(ticket).unwrap();
-                        acknowledged += 1;
-                    }
-                }
-                acknowledged
-            })
-        })
-        .collect();
-    measure(&group, &barrier, handles)
+    let started = Instant::now();
+    let submit = |writer: &mut LogWriter, count: u64| {
+        for _ in 0..count {
+            let index = writer.last_submitted().0 + 1;
+            writer.submit(one_entry_job(index, &data)).unwrap();
+        }
+    };
+    submit(&mut writer, writers as u64);
+    let (mut seen, mut acknowledged) = (JobId(0), 0u64);
+    while started.elapsed() < deadline {
+        let durable = reports.wait_past(seen);
+        let newly = durable.0 - seen.0;
+        acknowledged += newly;
+        seen = durable;
+        submit(&mut writer, newly);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    reports.summary(acknowledged, elapsed)
 }
 
 fn appends(args: &Args, dir: &Path) {
@@ -267,10 +345,10 @@ fn appends(args: &Args, dir: &Path) {
     }
     // Compare like with like: a preallocating log against the zero-filled raw write.
     let raw_p50 = percentile(if args.preallocate > 0 { &raw_zeroed } else { &raw_at_end }, 0.5);
-    let single = single_writer_latency(&dir.join("latency"), &options, args.size, args.samples);
+    let single = writer_single_latency(&dir.join("latency"), &options, args.size, args.samples);
     let single_p50 = percentile(&single, 0.5);
     println!(
-        "single-writer append_durable ({} B entry, preallocate {} B): p50 {:.1} us, p99 {:.1} us -> p50 is {:.2}x the matching raw p50",
+        "log writer, one {} B entry at a time (preallocate {} B): p50 {:.1} us, p99 {:.1} us -> p50 is {:.2}x the matching raw p50",
         args.size,
         args.preallocate,
         micros(single_p50),
@@ -281,26 +359,26 @@ fn appends(args: &Args, dir: &Path) {
         "{:>8} {:>12} {:>11} {:>15} {:>12}",
         "writers", "appends/s", "batch mean", "fdatasync mean", "vs 1 writer"
     );
-    println!("writers as threads, each blocked in append_durable:\n{header}");
+    println!(
+        "writers as requests in flight from one loop, one job each (how the server writes):\n{header}"
+    );
     let mut baseline = None;
     for &writers in &args.writers {
-        let dir = dir.join(format!("writers-{writers}"));
+        let dir = dir.join(format!("loop-{writers}"));
         let (rate, batch, sync_micros) =
-            throughput(&dir, &options, writers, args.size, args.seconds);
+            writer_loop(&dir, &options, writers, args.size, args.seconds);
         let base = *baseline.get_or_insert(rate);
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
             rate / base
         );
     }
-    println!(
-        "writers as requests in flight (submit + wait on their own ticket, 2 threads):\n{header}"
-    );
+    println!("writers as threads, each blocked until its own job is durable:\n{header}");
     for &writers in &args.writers {
-        let dir = dir.join(format!("in-flight-{writers}"));
+        let dir = dir.join(format!("threads-{writers}"));
         let (rate, batch, sync_micros) =
-            throughput_in_flight(&dir, &options, writers, args.size, args.seconds);
-        let base = baseline.expect("the thread table ran first");
+            writer_threads(&dir, &options, writers, args.size, args.seconds);
+        let base = baseline.expect("the loop table ran first");
         println!(
             "{writers:>8} {rate:>12.0} {batch:>11.1} {sync_micros:>12.0} us {:>11.1}x",
             rate / base

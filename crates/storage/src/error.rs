@@ -206,6 +206,10 @@ pub enum StorageError {
     /// Options that cannot work, such as a segment too small for any record.
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),
+    /// A [`LogWriter`](crate::LogWriter) was handed a job after its thread stopped, which it
+    /// does only after reporting a failed write or sync: the job was not written.
+    #[error("the log writer has stopped after a storage failure; the job was not written")]
+    WriterStopped,
 }
 
 impl StorageError {

@@ -9,8 +9,9 @@
 //!   [`DurableState`](conclave_core::DurableState) a protocol is rebuilt from, snapshot included,
 //!   and [`LogStore::install_snapshot`] carries out a `Ready::snapshot` (the log reconciled by
 //!   Raft's rule).
-//! - [`GroupCommit`]: a thread-safe handle whose appends return once durable, sharing one
-//!   `fdatasync` among every append queued before it.
+//! - [`LogWriter`]: the one durable write path of a node, a thread that carries out each
+//!   `Ready`'s writes ([`WriteJob`]: hard state, snapshot, entries, compaction) in order and makes
+//!   every job queued while it was busy durable with one `fdatasync` (group commit).
 //! - [`MemStore`]: the in-memory twin for the simulator, which loses unsynced data on
 //!   [`MemStore::crash`] exactly as a disk may, driven by a seeded
 //!   [`RandomSource`](conclave_core::RandomSource).
@@ -42,7 +43,6 @@
 
 mod error;
 mod fs;
-mod group_commit;
 mod hard_state;
 mod health;
 mod inspect;
@@ -54,14 +54,15 @@ mod sealed;
 mod segment;
 mod snapshot;
 mod store;
+mod writer;
 
 /// The snapshot type the store persists is the protocol interface's own.
 pub use conclave_core::Snapshot;
 pub use error::{Corruption, CorruptionError, Result, StorageError};
 pub use fs::FaultInjector;
-pub use group_commit::{GroupCommit, GroupCommitStats, Ticket};
 pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
 pub use store::{FileStore, LogStore, Recovered};
+pub use writer::{Durable, JobId, LogWriter, WriteJob};

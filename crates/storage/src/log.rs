@@ -293,17 +293,6 @@ impl SegmentedLog {
             log.active_mut().sync(&io)
         })
     }
-
-    /// Writes the buffer and returns what a group-commit leader needs to `fdatasync` the active
-    /// segment without holding the lock that guards this log.
-    pub(crate) fn prepare_sync(&mut self) -> Result<SyncHandle> {
-        self.mutate(|log| {
-            let io = log.io.clone();
-            let active = log.active_mut();
-            active.flush(&io)?;
-            Ok(SyncHandle { file: Arc::clone(&active.file), path: active.path.clone(), io })
-        })
-    }
 }
 
 impl Drop for SegmentedLog {
@@ -318,21 +307,6 @@ impl Drop for SegmentedLog {
                 tracing::error!(%error, "could not write buffered log records while closing");
             }
         }
-    }
-}
-
-/// An fdatasync of one segment, to run outside the store's lock. Rotation and truncation sync
-/// synchronously, so syncing the segment that was active when the handle was taken covers every
-/// append made before it.
-pub(crate) struct SyncHandle {
-    file: Arc<File>,
-    path: PathBuf,
-    io: Io,
-}
-
-impl SyncHandle {
-    pub(crate) fn sync(&self) -> Result<()> {
-        self.io.sync_data(&self.file, &self.path)
     }
 }
 

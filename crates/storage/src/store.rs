@@ -159,10 +159,6 @@ impl FileStore {
         &self.log
     }
 
-    pub(crate) fn log_mut(&mut self) -> &mut SegmentedLog {
-        &mut self.log
-    }
-
     /// The last saved hard state.
     pub fn hard_state(&self) -> HardState {
         self.hard_state

@@ -1,5 +1,5 @@
 //! After any failed write or fsync the store refuses everything until reopened (fsyncgate), and
-//! group commit passes the failure to every waiter.
+//! the log writer reports the failure and refuses every later job.
 
 mod common;
 
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use common::entry;
 use conclave_core::{HardState, Index, Term};
 use conclave_storage::{
-    FaultInjector, FileStore, GroupCommit, LogStore, Options, SegmentedLog, StorageError,
+    FaultInjector, FileStore, JobId, LogStore, LogWriter, Options, SegmentedLog, StorageError,
+    WriteJob,
 };
 
 fn with_faults(faults: &Arc<FaultInjector>) -> Options {
@@ -87,38 +88,33 @@ fn a_failed_hard_state_save_fails_the_whole_store() {
 }
 
 #[test]
-fn group_commit_reports_a_failed_write_or_sync_to_every_waiter_and_then_refuses() {
+fn the_log_writer_reports_a_failed_write_or_sync_and_then_refuses_every_job() {
     for fail_syncs in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let faults = FaultInjector::new();
         let store = FileStore::open(dir.path(), &with_faults(&faults)).unwrap();
-        let group = GroupCommit::new(store);
-        group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"ok")]).unwrap();
+        let (reports, received) = std::sync::mpsc::channel();
+        let mut writer = LogWriter::start("test-writer".into(), store, move |report| {
+            let _ = reports.send(report);
+        })
+        .unwrap();
+        let job = |index| WriteJob { entries: vec![entry(index, 1, 4)], ..WriteJob::default() };
+        writer.submit(job(1)).unwrap();
+        assert_eq!(received.recv().unwrap().unwrap().upto, JobId(1));
         if fail_syncs {
             faults.fail_syncs_after(0);
         } else {
             faults.fail_writes_after(0);
         }
-        // Every writer must get an error back; none may hang waiting for a sync that never comes.
-        let results: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| {
-                    let group = group.clone();
-                    scope.spawn(move || {
-                        group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"x")])
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        for result in results {
-            assert!(
-                matches!(result, Err(StorageError::Io { .. } | StorageError::Failed { .. })),
-                "{result:?}"
-            );
-        }
+        writer.submit(job(2)).unwrap();
+        let report = received.recv().unwrap();
+        assert!(matches!(report, Err(StorageError::Io { .. })), "{report:?}");
+        // Reported once, then the writer is gone: nothing later can be acknowledged.
         faults.heal();
-        let after = group.append_commands_durable(Term(1), &[bytes::Bytes::from_static(b"y")]);
-        assert_failed(after, "after");
+        assert!(matches!(writer.submit(job(3)), Err(StorageError::WriterStopped)));
+        assert!(received.recv().is_err(), "no report after the failure");
+        drop(writer);
+        let store = FileStore::open(dir.path(), &Options::default()).unwrap();
+        assert!(store.last_index() <= Index(2));
     }
 }

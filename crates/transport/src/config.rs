@@ -37,9 +37,9 @@ pub struct TransportConfig {
     /// costs bounded memory. A flush being written is no longer counted, so a peer can hold up to
     /// twice this in the worst case.
     pub queue_bytes_max: usize,
-    /// The capacity of the inbound channel, in messages; default 1024. When the consumer falls
-    /// behind, links stop reading their sockets and TCP flow control slows the senders: the
-    /// transport never buffers inbound messages without bound.
+    /// The capacity of each group's inbound channel, in messages; default 1024. When a group
+    /// falls behind, links stop reading their sockets and TCP flow control slows the senders:
+    /// the transport never buffers inbound messages without bound, and never drops them.
     pub inbound_messages_max: usize,
 
     // Timing.

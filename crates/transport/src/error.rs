@@ -6,7 +6,8 @@ use std::io;
 
 use thiserror::Error;
 
-/// Why [`Transport::start`](crate::Transport::start) refused to start.
+/// Why [`Transport::start`](crate::Transport::start) refused to start, or
+/// [`Transport::receive`](crate::Transport::receive) to hand out a group's messages.
 #[derive(Debug, Error)]
 pub enum TransportError {
     /// `start` spawns the accept loop and the links on the current tokio runtime, so it must be
@@ -19,6 +20,13 @@ pub enum TransportError {
     /// The listener's local address could not be read.
     #[error("cannot read the listener's address: {0}")]
     Io(#[from] io::Error),
+    /// Someone already receives this group's messages: one stream per group, so that no message
+    /// goes to the wrong consumer.
+    #[error("group {0} is already received on this node")]
+    GroupTaken(crate::GroupId),
+    /// The transport was shut down.
+    #[error("the transport is shut down")]
+    Closed,
 }
 
 /// Why [`Transport::send`](crate::Transport::send) dropped a message.

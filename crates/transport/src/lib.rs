@@ -16,8 +16,10 @@
 //!   with one write, so many small consensus messages cost one system call. Messages queued while
 //!   a link is down wait for the next one. Errors drop the message ([`SendError`]); consensus
 //!   protocols retransmit.
-//! - **Receiving pushes back.** Inbound messages arrive on a bounded channel; when its consumer is
-//!   slow, links stop reading their sockets and TCP flow control slows the senders.
+//! - **Receiving pushes back.** Each group takes its messages from a bounded channel of its own
+//!   ([`Transport::receive`]), which the links fill directly; when a group is slow, links stop
+//!   reading their sockets and TCP flow control slows the senders. Nothing is dropped on the way,
+//!   except messages for a group that no one on the node receives.
 //! - **Nothing a peer sends is trusted.** Frame lengths are checked before allocating, every frame
 //!   carries a CRC32C, and a wrong version, size, checksum, cluster id or address is refused with
 //!   a warning naming the peer's address, and the connection is reset.
@@ -35,14 +37,13 @@
 //! let listener_1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! let listener_2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! let addr_2 = listener_2.local_addr().unwrap();
-//! let (node_1, _inbound_1) =
-//!     Transport::start(TransportConfig::new(NodeId(1), 42), listener_1).unwrap();
-//! let (node_2, mut inbound_2) =
-//!     Transport::start(TransportConfig::new(NodeId(2), 42), listener_2).unwrap();
+//! let node_1 = Transport::start(TransportConfig::new(NodeId(1), 42), listener_1).unwrap();
+//! let node_2 = Transport::start(TransportConfig::new(NodeId(2), 42), listener_2).unwrap();
+//! let mut group_7 = node_2.receive(GroupId(7)).unwrap();
 //!
 //! node_1.set_peer(NodeId(2), addr_2); // the lower id dials
 //! node_1.send(NodeId(2), GroupId(7), Bytes::from_static(b"vote?")).unwrap(); // queued
-//! let message = inbound_2.recv().await.unwrap();
+//! let message = group_7.recv().await.unwrap();
 //! assert_eq!((message.from, message.group), (NodeId(1), GroupId(7)));
 //! assert_eq!(&message.payload[..], b"vote?");
 //! node_1.shutdown().await;
@@ -71,7 +72,7 @@ pub use stats::TransportStats;
 pub use transport::Transport;
 
 /// Identifies one consensus group among those sharing a transport, so that one connection per
-/// node pair serves every group and the runtime can route each inbound message to its group.
+/// node pair serves every group and each inbound message reaches its group's receiver.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupId(pub u64);
 

@@ -17,7 +17,6 @@ use conclave_core::NodeId;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use crate::backoff::Backoff;
@@ -185,10 +184,10 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// The reader task: frames from the socket to the inbound channel, until the connection fails
-    /// or the peer breaks the protocol.
-    pub(crate) async fn read(self, read: OwnedReadHalf, inbound: mpsc::Sender<Inbound>) {
-        let Err(reason) = self.read_frames(read, &inbound).await;
+    /// The reader task: frames from the socket to each message's group, until the connection
+    /// fails or the peer breaks the protocol.
+    pub(crate) async fn read(self, read: OwnedReadHalf) {
+        let Err(reason) = self.read_frames(read).await;
         self.end(reason);
     }
 
@@ -198,11 +197,7 @@ impl Link {
         self.end(WireError::Io(reason));
     }
 
-    async fn read_frames(
-        &self,
-        read: OwnedReadHalf,
-        inbound: &mpsc::Sender<Inbound>,
-    ) -> Result<Infallible, WireError> {
+    async fn read_frames(&self, read: OwnedReadHalf) -> Result<Infallible, WireError> {
         let counters = &self.shared.telemetry.counters;
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
         loop {
@@ -212,12 +207,18 @@ impl Link {
             add(&counters.frames_received, 1);
             add(&counters.bytes_received, wire_bytes);
             for (group, payload) in messages {
-                // Waiting here when the channel is full is the back-pressure: this socket is not
-                // read until the consumer catches up.
+                // Waiting here when the group's channel is full is the back-pressure: this socket
+                // is not read until the group catches up.
                 let message = Inbound { from: self.peer.node, group, payload };
-                match inbound.send(message).await {
-                    Ok(()) => add(&counters.messages_received, 1),
-                    Err(_) => add(&counters.messages_dropped, 1),
+                let delivered = match self.shared.route(group) {
+                    Some(route) => route.send(message).await.is_ok(),
+                    None => false,
+                };
+                if delivered {
+                    add(&counters.messages_received, 1);
+                } else {
+                    add(&counters.messages_dropped, 1);
+                    tracing::debug!("transport: dropped a message for group {group}, which no one here receives");
                 }
             }
         }

@@ -42,12 +42,12 @@ counters! {
     frames_received,
     /// Messages written to a socket (a successful write, not proof of delivery).
     messages_sent,
-    /// Messages handed to the inbound channel.
+    /// Messages handed to their group's inbound channel.
     messages_received,
     /// Messages lost on this side: refused by `send` (queue full, too large, unknown peer,
     /// transport closed), discarded with a removed peer's queue or at shutdown, in a flush whose
     /// write failed (the link went down; some may have arrived), too large for the peer's limit,
-    /// or received after the inbound receiver was dropped.
+    /// or received for a group that no one on this node receives.
     messages_dropped,
     /// Links established (handshake completed), dialed or accepted.
     connects,

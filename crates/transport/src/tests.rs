@@ -1,6 +1,7 @@
 //! Scenario tests on 127.0.0.1 with OS-picked ports. Nothing sleeps to synchronise: tests wait on
-//! the inbound channel, on a raw socket, or on the link-change signal, each under a timeout.
+//! a group's inbound channel, on a raw socket, or on the link-change signal, each under a timeout.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,9 +33,12 @@ fn config(node: u64) -> TransportConfig {
     config
 }
 
+/// The groups every test node receives.
+const GROUPS: [u64; 8] = [0, 1, 2, 3, 4, 5, 7, 1_000_000];
+
 struct Node {
     transport: Transport,
-    inbound: Receiver<Inbound>,
+    inbound: HashMap<u64, Receiver<Inbound>>,
     addr: SocketAddr,
 }
 
@@ -45,7 +49,11 @@ impl Node {
 
     fn start_on(config: TransportConfig, listener: TcpListener) -> Node {
         let addr = listener.local_addr().unwrap();
-        let (transport, inbound) = Transport::start(config, listener).unwrap();
+        let transport = Transport::start(config, listener).unwrap();
+        let inbound = GROUPS
+            .into_iter()
+            .map(|group| (group, transport.receive(GroupId(group)).unwrap()))
+            .collect();
         Node { transport, inbound, addr }
     }
 
@@ -54,8 +62,9 @@ impl Node {
         self.transport.send(NodeId(to), GroupId(group), payload).unwrap();
     }
 
-    async fn recv(&mut self) -> Inbound {
-        let next = timeout(WAIT, self.inbound.recv()).await;
+    /// The next message for `group`.
+    async fn recv(&mut self, group: u64) -> Inbound {
+        let next = timeout(WAIT, self.inbound.get_mut(&group).unwrap().recv()).await;
         next.expect("timed out waiting for a message").expect("inbound stream ended")
     }
 
@@ -95,9 +104,9 @@ fn expect(message: &Inbound, from: u64, group: u64, payload: &[u8]) {
 async fn two_nodes_talk_both_ways_over_one_connection() {
     let mut nodes = cluster(&[1, 2]).await;
     nodes[0].send(2, 1, b"ping");
-    expect(&nodes[1].recv().await, 1, 1, b"ping");
+    expect(&nodes[1].recv(1).await, 1, 1, b"ping");
     nodes[1].send(1, 1, b"pong");
-    expect(&nodes[0].recv().await, 2, 1, b"pong");
+    expect(&nodes[0].recv(1).await, 2, 1, b"pong");
 
     assert_eq!(nodes[0].transport.connected(), [NodeId(2)]);
     assert_eq!(nodes[1].transport.connected(), [NodeId(1)]);
@@ -119,7 +128,7 @@ async fn three_nodes_keep_one_connection_per_pair() {
     for (node, &me) in nodes.iter_mut().zip(&ids) {
         let mut senders = Vec::new();
         for _ in 0..2 {
-            let message = node.recv().await;
+            let message = node.recv(0).await;
             assert_eq!(&message.payload[..], format!("{}->{me}", message.from).as_bytes());
             senders.push(message.from.0);
         }
@@ -140,7 +149,7 @@ async fn messages_arrive_tagged_with_their_group() {
         nodes[0].send(2, *group, format!("m{i}").as_bytes());
     }
     for (i, group) in groups.iter().enumerate() {
-        expect(&nodes[1].recv().await, 1, *group, format!("m{i}").as_bytes());
+        expect(&nodes[1].recv(*group).await, 1, *group, format!("m{i}").as_bytes());
     }
 }
 
@@ -154,7 +163,7 @@ async fn ten_thousand_messages_keep_their_order_both_ways() {
     }
     for node in &mut nodes {
         for i in 0..COUNT {
-            let message = node.recv().await;
+            let message = node.recv(i % 3).await;
             assert_eq!(
                 (&message.payload[..], message.group),
                 (&i.to_le_bytes()[..], GroupId(i % 3))
@@ -182,7 +191,7 @@ async fn messages_queued_before_the_link_is_up_go_out_in_one_write() {
 
     let mut node_2 = Node::start_on(small_frames(2), listener_2);
     for i in 0..COUNT {
-        let message = node_2.recv().await;
+        let message = node_2.recv(5).await;
         assert_eq!(&message.payload[..8], &(i as u64).to_le_bytes());
     }
     // The whole queue went out in one flush, split only where a frame was full.
@@ -194,21 +203,22 @@ async fn messages_queued_before_the_link_is_up_go_out_in_one_write() {
 async fn dialer_reconnects_after_the_acceptor_restarts() {
     let mut nodes = cluster(&[1, 2]).await;
     nodes[0].send(2, 1, b"before");
-    expect(&nodes[1].recv().await, 1, 1, b"before");
+    expect(&nodes[1].recv(1).await, 1, 1, b"before");
 
     let mut old_2 = nodes.pop().unwrap();
     old_2.transport.shutdown().await;
     old_2.transport.shutdown().await; // idempotent
-    assert!(old_2.inbound.recv().await.is_none(), "the inbound stream ends at shutdown");
+    let ended = old_2.inbound.get_mut(&1).unwrap().recv().await;
+    assert!(ended.is_none(), "a group's inbound stream ends at shutdown");
     let node_1 = &mut nodes[0];
     node_1.wait_until("the link to node 2 is down", |t| t.connected().is_empty()).await;
 
     // Queued while the link is down, delivered by the new link.
     node_1.send(2, 1, b"after");
     let mut new_2 = Node::start_on(config(2), TcpListener::bind(old_2.addr).await.unwrap());
-    expect(&new_2.recv().await, 1, 1, b"after");
+    expect(&new_2.recv(1).await, 1, 1, b"after");
     new_2.send(1, 1, b"back");
-    expect(&node_1.recv().await, 2, 1, b"back");
+    expect(&node_1.recv(1).await, 2, 1, b"back");
     let stats = node_1.transport.stats();
     assert_eq!((stats.connects, stats.disconnects), (2, 1));
 }
@@ -217,11 +227,11 @@ async fn dialer_reconnects_after_the_acceptor_restarts() {
 async fn set_peer_with_a_new_address_moves_the_link() {
     let mut nodes = cluster(&[1, 2]).await;
     nodes[0].send(2, 1, b"first");
-    expect(&nodes[1].recv().await, 1, 1, b"first");
+    expect(&nodes[1].recv(1).await, 1, 1, b"first");
     let mut moved_2 = Node::start(config(2)).await;
     nodes[0].transport.set_peer(NodeId(2), moved_2.addr);
     nodes[0].send(2, 1, b"second");
-    expect(&moved_2.recv().await, 1, 1, b"second");
+    expect(&moved_2.recv(1).await, 1, 1, b"second");
 }
 
 #[tokio::test]
@@ -233,10 +243,10 @@ async fn a_higher_node_learns_a_lower_peer_from_its_connection() {
 
     node_1.transport.set_peer(NodeId(2), node_2.addr);
     node_1.send(2, 0, b"hello");
-    expect(&node_2.recv().await, 1, 0, b"hello");
+    expect(&node_2.recv(0).await, 1, 0, b"hello");
     node_2.send(1, 0, b"now I know you");
     let mut node_1 = node_1;
-    expect(&node_1.recv().await, 2, 0, b"now I know you");
+    expect(&node_1.recv(0).await, 2, 0, b"now I know you");
 }
 
 #[tokio::test]
@@ -244,7 +254,7 @@ async fn peer_info_returns_the_advertised_bytes() {
     let mut nodes = cluster(&[1, 2]).await;
     assert_eq!(nodes[0].transport.peer_info(NodeId(2)), None, "no handshake yet");
     nodes[0].send(2, 0, b"x");
-    nodes[1].recv().await;
+    nodes[1].recv(0).await;
     assert_eq!(nodes[1].transport.peer_info(NodeId(1)), Some(Bytes::from("node-1")));
     assert_eq!(nodes[0].transport.peer_info(NodeId(2)), Some(Bytes::from("node-2")));
     assert_eq!(nodes[0].transport.peer_info(NodeId(9)), None);
@@ -298,13 +308,58 @@ async fn oversized_messages_and_sends_after_shutdown_are_refused() {
 async fn remove_peer_closes_the_link_and_forgets_the_peer() {
     let mut nodes = cluster(&[1, 2]).await;
     nodes[0].send(2, 0, b"x");
-    nodes[1].recv().await;
+    nodes[1].recv(0).await;
     nodes[0].transport.remove_peer(NodeId(2));
     assert!(nodes[0].transport.connected().is_empty());
     let send = nodes[0].transport.send(NodeId(2), GroupId(0), Bytes::new());
     assert_eq!(send, Err(SendError::UnknownPeer));
     assert_eq!(nodes[0].transport.peer_info(NodeId(2)), None);
     nodes[1].wait_until("node 2 sees the link down", |t| t.connected().is_empty()).await;
+}
+
+#[tokio::test]
+async fn a_busy_group_pushes_back_on_its_link_and_loses_no_message() {
+    let node_1 = Node::start(config(1)).await;
+    let mut node_2 = Node::start(TransportConfig { inbound_messages_max: 4, ..config(2) }).await;
+    node_1.transport.set_peer(NodeId(2), node_2.addr);
+    for i in 0..100u64 {
+        node_1.send(2, 5, &i.to_le_bytes());
+    }
+    node_1.send(2, 7, b"behind group 5");
+    // Nobody reads group 5: its channel fills, and the link stops at its next message. Group 7's
+    // message comes after all of group 5's on the same link, so it waits too.
+    let full = async {
+        while node_2.inbound[&5].len() < 4 {
+            tokio::task::yield_now().await;
+        }
+    };
+    timeout(WAIT, full).await.expect("group 5's channel never filled");
+    assert!(node_2.inbound[&7].is_empty(), "a link delivers in order: group 7 waits");
+    assert_eq!(node_2.transport.stats().messages_dropped, 0);
+    // Once group 5 catches up, everything arrives, in order, and nothing was dropped.
+    for i in 0..100u64 {
+        expect(&node_2.recv(5).await, 1, 5, &i.to_le_bytes());
+    }
+    expect(&node_2.recv(7).await, 1, 7, b"behind group 5");
+    let stats = node_2.transport.stats();
+    assert_eq!((stats.messages_received, stats.messages_dropped), (101, 0));
+}
+
+#[tokio::test]
+async fn each_group_has_one_receiver_and_unreceived_groups_are_dropped() {
+    let mut nodes = cluster(&[1, 2]).await;
+    let taken = nodes[1].transport.receive(GroupId(0));
+    assert!(matches!(taken, Err(crate::TransportError::GroupTaken(GroupId(0)))));
+    nodes[0].send(2, 9, b"nobody receives group 9");
+    nodes[0].send(2, 0, b"group 0 does");
+    expect(&nodes[1].recv(0).await, 1, 0, b"group 0 does");
+    assert_eq!(nodes[1].transport.stats().messages_dropped, 1);
+    // A group whose receiver is gone (it stopped) can be received again.
+    nodes[1].inbound.remove(&0);
+    let mut again = nodes[1].transport.receive(GroupId(0)).unwrap();
+    nodes[0].send(2, 0, b"restarted");
+    let message = timeout(WAIT, again.recv()).await.unwrap().unwrap();
+    expect(&message, 1, 0, b"restarted");
 }
 
 // --- Peers that break the protocol: a raw TCP client against a cluster of nodes 2 and 3. ---
@@ -407,9 +462,9 @@ async fn assert_refused(handshake: bool, bytes: &[u8], reason: &str) {
     );
 
     nodes[0].send(3, 0, b"still serving");
-    expect(&nodes[1].recv().await, 2, 0, b"still serving");
+    expect(&nodes[1].recv(0).await, 2, 0, b"still serving");
     nodes[1].send(2, 0, b"and listening");
-    expect(&nodes[0].recv().await, 3, 0, b"and listening");
+    expect(&nodes[0].recv(0).await, 3, 0, b"and listening");
 }
 
 #[tokio::test]
@@ -472,5 +527,5 @@ async fn a_newer_connection_from_a_node_replaces_its_older_one() {
     let messages = decode_batch(frame, NodeId(1)).unwrap();
     assert_eq!(messages, [(GroupId(4), Bytes::from("to the new one"))]);
     new.write_all(&raw_batch(2, b"from the new one")).await.unwrap();
-    expect(&node_2.recv().await, 1, 0, b"from the new one");
+    expect(&node_2.recv(0).await, 1, 0, b"from the new one");
 }

@@ -65,9 +65,9 @@ struct Registry {
     /// Every task the transport runs (accept loop, handshakes, dialers, readers, writers), so that
     /// shutdown can abort them and wait until their sockets are closed.
     tasks: JoinSet<()>,
-    /// Cloned into each reader; `None` once closed, so that the receiver sees the end of the
-    /// stream once the last reader is gone.
-    inbound: Option<mpsc::Sender<Inbound>>,
+    /// Each receiving group's channel (see [`Transport::receive`]); emptied once closed, so
+    /// that every receiver sees the end of its stream.
+    routes: HashMap<GroupId, mpsc::Sender<Inbound>>,
     closed: bool,
 }
 
@@ -99,23 +99,20 @@ pub(crate) enum Side<'a> {
 }
 
 impl Transport {
-    /// Starts accepting links on `listener` and returns the handle and the stream of inbound
-    /// messages.
+    /// Starts accepting links on `listener` and returns the handle. Inbound messages go to the
+    /// groups that asked for them with [`Transport::receive`].
     ///
     /// The listener is bound by the caller, so that tests and tools can bind port 0 and read the
-    /// chosen port. The inbound channel is bounded (`inbound_messages_max`): when its consumer is
-    /// slow, links stop reading their sockets and TCP flow control pushes back on the senders,
-    /// instead of this node buffering without bound. It ends after [`Transport::shutdown`].
+    /// chosen port.
     ///
     /// Must be called inside a tokio runtime, which runs every task of the transport.
     pub fn start(
         config: TransportConfig,
         listener: TcpListener,
-    ) -> Result<(Transport, mpsc::Receiver<Inbound>), TransportError> {
+    ) -> Result<Transport, TransportError> {
         config.validate()?;
         let runtime = RuntimeHandle::try_current().map_err(|_| TransportError::NoRuntime)?;
         let local_addr = listener.local_addr()?;
-        let (inbound, receiver) = mpsc::channel(config.inbound_messages_max);
         let shared = Arc::new(Shared {
             config,
             local_addr,
@@ -124,7 +121,7 @@ impl Transport {
             registry: Mutex::new(Registry {
                 peers: HashMap::new(),
                 tasks: JoinSet::new(),
-                inbound: Some(inbound),
+                routes: HashMap::new(),
                 closed: false,
             }),
             generation: AtomicU64::new(0),
@@ -135,7 +132,29 @@ impl Transport {
             shared.config.node,
             shared.config.cluster_id
         );
-        Ok((Transport { handle: Arc::new(Handle { shared }) }, receiver))
+        Ok(Transport { handle: Arc::new(Handle { shared }) })
+    }
+
+    /// The stream of messages for `group`, which the links hand straight to it.
+    ///
+    /// The channel is bounded (`inbound_messages_max`): while it is full, the link that has a
+    /// message for it stops reading its socket, and TCP flow control slows the sender, instead
+    /// of this node buffering without bound or dropping. A link carries every group, so its
+    /// other groups wait too. Messages for a group nobody receives are dropped and counted.
+    /// The stream ends after [`Transport::shutdown`]; dropping the receiver lets the group be
+    /// received again (a group restarted on this node).
+    pub fn receive(&self, group: GroupId) -> Result<mpsc::Receiver<Inbound>, TransportError> {
+        let shared = self.shared();
+        let mut registry = lock(&shared.registry);
+        if registry.closed {
+            return Err(TransportError::Closed);
+        }
+        if registry.routes.get(&group).is_some_and(|route| !route.is_closed()) {
+            return Err(TransportError::GroupTaken(group));
+        }
+        let (route, receiver) = mpsc::channel(shared.config.inbound_messages_max);
+        registry.routes.insert(group, route);
+        Ok(receiver)
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -243,7 +262,7 @@ impl Transport {
 
     /// Closes the listener and every link, drops every queued message, and returns once their
     /// sockets are closed (so the port can be bound again at once). Later sends fail with
-    /// [`SendError::Closed`] and the inbound stream ends. Idempotent.
+    /// [`SendError::Closed`] and every group's inbound stream ends. Idempotent.
     pub async fn shutdown(&self) {
         if let Some(mut tasks) = self.shared().close() {
             tasks.abort_all();
@@ -287,6 +306,12 @@ impl Shared {
         peer.enqueue(message, self.config.queue_bytes_max)
     }
 
+    /// Where messages for `group` go: `None` if no group receives them (or the transport is
+    /// closed).
+    pub(crate) fn route(&self, group: GroupId) -> Option<mpsc::Sender<Inbound>> {
+        lock(&self.registry).routes.get(&group).cloned()
+    }
+
     /// The hello this node sends.
     pub(crate) fn hello(&self) -> Hello {
         Hello {
@@ -308,8 +333,9 @@ impl Shared {
         hello: Hello,
     ) -> Option<oneshot::Receiver<()>> {
         let mut registry = lock(&self.registry);
-        // `None` once closed.
-        let inbound = registry.inbound.clone()?;
+        if registry.closed {
+            return None;
+        }
         let peer = match side {
             Side::Dialed(peer) => {
                 let current = registry.peers.get(&peer.node);
@@ -331,7 +357,7 @@ impl Shared {
         // once finds its slot when it comes to end it.
         let mut state = lock(&peer.state);
         let link = link::Link { shared: self.clone(), peer: peer.clone(), generation, remote };
-        let reader = registry.spawn(&self.runtime, link.clone().read(read, inbound));
+        let reader = registry.spawn(&self.runtime, link.clone().read(read));
         let writer = registry.spawn(&self.runtime, link.write(write, frame_bytes_max));
         state.advertise = Some(hello.advertise);
         state.link = Some(LinkSlot {
@@ -370,7 +396,7 @@ impl Shared {
             return None;
         }
         registry.closed = true;
-        registry.inbound = None;
+        registry.routes.clear();
         for (_, peer) in registry.peers.drain() {
             self.forget(&peer);
         }
