@@ -107,14 +107,8 @@ impl Raft {
                 "a vote for {from} in term {term} cast in term {}: votes belong to the current term",
                 self.term
             );
-            #[allow(unused_mut)]
-            let mut second_vote_injected = false;
-            #[cfg(feature = "bug-injection")]
-            {
-                second_vote_injected = self.config.bugs.grant_two_votes_per_term;
-            }
             debug_assert!(
-                second_vote_injected || self.vote.is_none() || self.vote == Some(from),
+                self.two_votes_injected() || self.vote.is_none() || self.vote == Some(from),
                 "node {} votes for {from} in term {term} after voting for {:?}: one vote per term \
                  is what makes two leaders in one term impossible",
                 self.config.id,

@@ -568,13 +568,8 @@ impl Raft {
         self.log.assert_invariants();
         // Deliberately broken variants (the simulator proves it catches them) break some of
         // these on purpose; the simulator's checker, not a panic here, must report them.
-        #[allow(unused_mut)]
-        let (mut apply_before_commit_injected, mut second_vote_injected) = (false, false);
-        #[cfg(feature = "bug-injection")]
-        {
-            apply_before_commit_injected = self.config.bugs.apply_before_commit;
-            second_vote_injected = self.config.bugs.grant_two_votes_per_term;
-        }
+        let apply_before_commit_injected = self.apply_before_commit_injected();
+        let second_vote_injected = self.two_votes_injected();
         debug_assert!(
             apply_before_commit_injected || self.log.applied() <= self.log.committed(),
             "node {id} released entries up to {} for application but committed only {}: the \
@@ -628,16 +623,37 @@ impl Raft {
         }
     }
 
+    /// Whether the deliberately broken "two votes in one term" variant is on. The assertions it
+    /// breaks on purpose stand aside, so that the simulator's checker, not a panic, reports it.
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn two_votes_injected(&self) -> bool {
+        self.config.bugs.grant_two_votes_per_term
+    }
+
+    /// Always false: no broken variant exists in a normal build.
+    #[cfg(not(feature = "bug-injection"))]
+    pub(crate) fn two_votes_injected(&self) -> bool {
+        false
+    }
+
+    /// Whether the deliberately broken "apply before commit" variant is on (see
+    /// [`Self::two_votes_injected`] for why the assertions need to know).
+    #[cfg(feature = "bug-injection")]
+    fn apply_before_commit_injected(&self) -> bool {
+        self.config.bugs.apply_before_commit
+    }
+
+    /// Always false: no broken variant exists in a normal build.
+    #[cfg(not(feature = "bug-injection"))]
+    fn apply_before_commit_injected(&self) -> bool {
+        false
+    }
+
     /// Checks that the hard state handed to the driver moves only forward: the term never goes
     /// back, the commit index never goes back, and within one term the vote, once cast, never
     /// changes. A node that persisted two votes in one term could help elect two leaders.
     fn assert_hard_state_follows(&self, previous: HardState, next: HardState) {
-        #[allow(unused_mut)]
-        let mut second_vote_injected = false;
-        #[cfg(feature = "bug-injection")]
-        {
-            second_vote_injected = self.config.bugs.grant_two_votes_per_term;
-        }
+        let second_vote_injected = self.two_votes_injected();
         debug_assert!(
             next.term >= previous.term,
             "node {} persists term {} after term {}: terms never go back",
