@@ -10,8 +10,10 @@
 //! - the driver's side: [`Protocol::on_persisted`] reports only entries it was handed;
 //!   [`Protocol::on_snapshot_taken`] answers an outstanding [`Ready::snapshot_due`] with an index
 //!   the state machine was given; and, for a driver that calls
-//!   [`Checked::assert_persisted_messages_may_go`] just before it sends
-//!   [`Ready::persisted_messages`], nothing it was handed is still unreported.
+//!   [`Checked::assert_persisted_messages_may_go`] just before it sends a `Ready`'s
+//!   [`Ready::persisted_messages`], no entry handed out with that `Ready` or before it is still
+//!   unreported (entries of later `Ready`s may be: a pipelined driver keeps several writes in
+//!   flight and releases each `Ready`'s messages as its own write completes).
 //!
 //! A broken rule panics with a message that names it. The checks run in debug builds (tests and
 //! the simulator); in release builds the wrapper only passes calls through, so a driver used for
@@ -19,7 +21,7 @@
 //! wrapped protocol directly (through [`Checked::inner_mut`]) are not seen, so a driver should
 //! make `ready`, `on_persisted` and `on_snapshot_taken` through the wrapper.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
@@ -49,6 +51,10 @@ pub struct Checked<P: Protocol> {
     snapshot_index: Index,
     /// The applied index a snapshot was asked for, not yet answered.
     snapshot_due: Option<Index>,
+    /// For each `Ready` handed out with persisted messages, not yet sent, in order: the last
+    /// entry index handed out up to and including it. Its messages vouch for everything up to
+    /// there being durable.
+    persisted_messages_vouch_for: VecDeque<Index>,
 }
 
 impl<P: Protocol> Checked<P> {
@@ -65,6 +71,7 @@ impl<P: Protocol> Checked<P> {
             hard_state: None,
             snapshot_index: status.snapshot_index,
             snapshot_due: None,
+            persisted_messages_vouch_for: VecDeque::new(),
         }
     }
 
@@ -78,19 +85,26 @@ impl<P: Protocol> Checked<P> {
         self.inner
     }
 
-    /// For a driver to call just before it sends a `Ready`'s `persisted_messages`: every entry
-    /// handed out so far must have been reported durable, or a vote or acknowledgement could
-    /// leave before what it promises is on disk.
-    pub fn assert_persisted_messages_may_go(&self) {
+    /// For a driver to call just before it sends a `Ready`'s non-empty `persisted_messages`,
+    /// once per such `Ready` and in the order the `Ready`s were handed out: every entry handed
+    /// out with that `Ready` or before it must have been reported durable, or a vote or an
+    /// acknowledgement could leave before what it promises is on disk.
+    pub fn assert_persisted_messages_may_go(&mut self) {
         if !cfg!(debug_assertions) {
             return;
         }
+        let id = self.inner.id();
+        let Some(through) = self.persisted_messages_vouch_for.pop_front() else {
+            panic!(
+                "contract: node {id} is about to send persisted messages but no Ready handed any \
+                 out that were not sent already"
+            );
+        };
+        let unreported: Vec<_> = self.unreported.range(..=through).collect();
         assert!(
-            self.unreported.is_empty(),
-            "contract: node {} is about to send persisted messages while entries {:?} (index: \
-             term) were never reported durable with on_persisted",
-            self.inner.id(),
-            self.unreported
+            unreported.is_empty(),
+            "contract: node {id} is about to send persisted messages while entries {unreported:?} \
+             (index, term) were never reported durable with on_persisted"
         );
     }
 
@@ -125,6 +139,9 @@ impl<P: Protocol> Checked<P> {
             );
         }
         self.observe_entries(ready);
+        if !ready.persisted_messages.is_empty() {
+            self.persisted_messages_vouch_for.push_back(self.handed_to);
+        }
         for entry in &ready.committed_entries {
             assert_eq!(
                 entry.index,
@@ -389,6 +406,50 @@ mod tests {
         // A conflicting suffix replaced from index 2 takes the durable prefix back to 1.
         node.ready();
         node.on_persisted(Index(3), Term(1));
+    }
+
+    #[test]
+    fn a_pipelined_driver_sends_each_readys_messages_as_its_own_write_completes() {
+        let mut node = checked(vec![
+            Ready {
+                entries: entries(1, 2),
+                persisted_messages: vec![message()],
+                ..Ready::default()
+            },
+            Ready {
+                entries: entries(3, 4),
+                persisted_messages: vec![message()],
+                ..Ready::default()
+            },
+        ]);
+        node.ready();
+        node.ready();
+        // The first write completes while the second is still in flight.
+        node.on_persisted(Index(2), Term(1));
+        node.assert_persisted_messages_may_go();
+        node.on_persisted(Index(4), Term(1));
+        node.assert_persisted_messages_may_go();
+    }
+
+    #[test]
+    #[should_panic(expected = "persisted messages while entries [(Index(3), Term(1))")]
+    fn sending_a_later_readys_messages_before_its_write_completes_is_caught() {
+        let mut node = checked(vec![
+            Ready {
+                entries: entries(1, 2),
+                persisted_messages: vec![message()],
+                ..Ready::default()
+            },
+            Ready {
+                entries: entries(3, 4),
+                persisted_messages: vec![message()],
+                ..Ready::default()
+            },
+        ]);
+        node.ready();
+        node.ready();
+        node.on_persisted(Index(2), Term(1));
+        node.assert_persisted_messages_may_go();
         node.assert_persisted_messages_may_go();
     }
 

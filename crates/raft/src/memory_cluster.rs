@@ -280,7 +280,9 @@ impl MemoryCluster {
         if let Some(last) = ready.entries.last() {
             node.on_persisted(last.index, last.term);
         }
-        node.assert_persisted_messages_may_go();
+        if !ready.persisted_messages.is_empty() {
+            node.assert_persisted_messages_may_go();
+        }
         self.queue.extend(ready.persisted_messages);
         self.applied_commands[i] +=
             ready.committed_entries.iter().filter(|e| e.kind == EntryKind::Command).count() as u64;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use conclave_core::contract::Checked;
 use conclave_core::{
     Entry, EntryKind, Envelope, Index, MembershipChange, MessageMeta, NodeId, ProposeError,
     Protocol, ReadError, ReadId, ReadMode, Ready, Role, Term, WireMessage,
@@ -89,7 +90,9 @@ struct PendingPersist<M> {
 /// The loop's state.
 pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     group: GroupId,
-    core: P,
+    /// The core, behind the contract check: in debug builds (every test) it asserts that this
+    /// loop keeps the `Ready` contract; in release builds it only passes calls through.
+    core: Checked<P>,
     state: Arc<Mutex<S>>,
     book: Arc<Mutex<AddressBook>>,
     /// Addresses from this node's configuration: they win over the replicated address book, so
@@ -161,7 +164,7 @@ where
         let role = core.status().role;
         GroupLoop {
             group,
-            core,
+            core: Checked::new(core),
             state,
             book,
             configured,
@@ -401,7 +404,7 @@ where
             });
         } else if !persisted_messages.is_empty() {
             if self.pending.is_empty() {
-                self.send(persisted_messages);
+                self.send_persisted(persisted_messages);
             } else {
                 // Ordered behind earlier writes: released with the latest job.
                 self.pending.push_back(PendingPersist {
@@ -452,10 +455,18 @@ where
         while self.pending.front().is_some_and(|p| p.job <= job) {
             let Some(done) = self.pending.pop_front() else { break };
             self.backlog -= done.bytes;
-            self.send(done.messages);
             if let Some((index, term)) = done.last_entry {
                 self.core.on_persisted(index, term);
             }
+            self.send_persisted(done.messages);
+        }
+    }
+
+    /// Sends a `Ready`'s persisted messages, whose writes (and every earlier one) are durable.
+    fn send_persisted(&mut self, messages: Vec<Envelope<P::Message>>) {
+        if !messages.is_empty() {
+            self.core.assert_persisted_messages_may_go();
+            self.send(messages);
         }
     }
 
