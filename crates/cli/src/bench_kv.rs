@@ -192,14 +192,14 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
         / 1000.0;
     let rate = ops as f64 / elapsed;
     let op = format!("{:?}", args.op).to_lowercase();
-    println!(
+    outln!(
         "{op}: {ops} ops in {elapsed:.2} s = {rate:.0} ops/s | clients {} pipeline {} value {} B | latency ms p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3} mean {:.3} | errors {errors}",
         args.clients, args.pipeline, args.value_size, pct(50.0), pct(90.0), pct(99.0), pct(99.9), pct(100.0), mean
     );
     let buckets = histogram(&latencies);
-    print!("{}", render_histogram(&buckets, ops));
+    out!("{}", render_histogram(&buckets, ops));
     if let Some(error) = &first_error {
-        println!("first error: {error}");
+        outln!("first error: {error}");
     }
     if let Some(path) = &args.json {
         let value = json!({

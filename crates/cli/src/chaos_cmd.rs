@@ -153,7 +153,7 @@ pub fn run(args: &ChaosArgs) -> Result<i32> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = runtime.block_on(conclave_chaos::run(&config))?;
-    print!("{}", outcome.summary);
+    out!("{}", outcome.summary);
     Ok(outcome.exit_code())
 }
 

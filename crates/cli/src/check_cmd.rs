@@ -142,10 +142,10 @@ pub fn run(args: &CheckArgs) -> i32 {
     };
     if args.json {
         let json = report.to_json(&ops);
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string()));
+        outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string()));
     } else {
-        println!("history {file} ({format})");
-        print!("{}", report.summary(&ops));
+        outln!("history {file} ({format})");
+        out!("{}", report.summary(&ops));
     }
     if let Some(out) = &args.html {
         let page = render_html(&format!("Linearizability check: {file}"), &ops, &report);

@@ -359,9 +359,9 @@ fn single(args: &SimArgs, scenario: &Scenario, replayed: Option<&Path>) -> Resul
     }
     match &outcome {
         Ok(summary) => {
-            println!("{summary}");
+            outln!("{summary}");
             let events = summary.events_processed as f64;
-            println!(
+            outln!(
                 "wall time {:.3}s, {:.0} simulated events/s",
                 wall.as_secs_f64(),
                 events / wall.as_secs_f64().max(1e-9)
@@ -381,12 +381,12 @@ fn single(args: &SimArgs, scenario: &Scenario, replayed: Option<&Path>) -> Resul
         let violation = outcome.as_ref().err().map(RecordedViolation::from);
         let recorded = Scenario { raft: scenario.raft.clone(), options, violation };
         write_scenario(path, &recorded)?;
-        println!("recorded the run in {} (replay: conclave sim --replay {0})", path.display());
+        outln!("recorded the run in {} (replay: conclave sim --replay {0})", path.display());
     }
     match outcome {
         Ok(_) => {
             if args.shrink {
-                println!("no violation: nothing to shrink");
+                outln!("no violation: nothing to shrink");
             }
             Ok(0)
         }
@@ -417,13 +417,13 @@ fn report_violation(violation: &Violation, replayed: Option<&Path>, shrinking: b
 fn compare_with_recording(recorded: Option<&RecordedViolation>, now: Option<&Violation>) {
     match (recorded, now) {
         (Some(recorded), Some(now)) if recorded.invariant == now.invariant.name() => {
-            println!("replay: reproduced the recorded {} violation", recorded.invariant);
+            outln!("replay: reproduced the recorded {} violation", recorded.invariant);
         }
-        (None, None) => println!("replay: no violation, as recorded"),
+        (None, None) => outln!("replay: no violation, as recorded"),
         (recorded, now) => {
             let describe =
                 |invariant: Option<&str>| invariant.unwrap_or("no violation").to_string();
-            println!(
+            outln!(
                 "replay: the file recorded {}, this run gave {}",
                 describe(recorded.map(|r| r.invariant.as_str())),
                 describe(now.map(|v| v.invariant.name()))
@@ -507,14 +507,14 @@ fn shrink_and_write(args: &SimArgs, scenario: &Scenario) -> Result<()> {
     }
 
     let how = if shrunk.complete { "no smaller run found" } else { "budget spent" };
-    println!("shrunk in {} runs, {wall:.1}s ({how})", shrunk.runs);
-    println!("  before: {}", shrunk.original);
-    println!("  after:  {}", shrunk.shrunk);
-    println!("  {}", shrunk.violation);
-    println!("wrote {} (replay: conclave sim --replay {0})", out.display());
+    outln!("shrunk in {} runs, {wall:.1}s ({how})", shrunk.runs);
+    outln!("  before: {}", shrunk.original);
+    outln!("  after:  {}", shrunk.shrunk);
+    outln!("  {}", shrunk.violation);
+    outln!("wrote {} (replay: conclave sim --replay {0})", out.display());
     let lines =
         std::fs::read(&trace_out).map_or(0, |bytes| bytes.iter().filter(|b| **b == b'\n').count());
-    println!("and its trace {} ({lines} lines)", trace_out.display());
+    outln!("and its trace {} ({lines} lines)", trace_out.display());
     Ok(())
 }
 
@@ -532,7 +532,7 @@ fn sweep(args: &SimArgs, range: RangeInclusive<u64>) -> Result<i32> {
                     warned += 1;
                 }
                 if !args.quiet {
-                    println!(
+                    outln!(
                         "seed {seed}: ok, {} ops, {} elections, commit {}, virtual {:.1}s{}",
                         summary.ops_acknowledged,
                         summary.elections_started,
@@ -543,20 +543,20 @@ fn sweep(args: &SimArgs, range: RangeInclusive<u64>) -> Result<i32> {
                 }
             }
             Err(violation) => {
-                println!("seed {seed}: FAILED {violation}");
+                outln!("seed {seed}: FAILED {violation}");
                 failing.push(seed);
             }
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "swept {total} seeds in {wall:.1}s ({:.0} events/s): {} failed, {warned} with warnings",
         events as f64 / wall.max(1e-9),
         failing.len()
     );
     if !failing.is_empty() {
         let list: Vec<String> = failing.iter().map(u64::to_string).collect();
-        println!("failing seeds: {}", list.join(" "));
+        outln!("failing seeds: {}", list.join(" "));
     }
     Ok(i32::from(!failing.is_empty()))
 }

@@ -159,9 +159,9 @@ pub fn run(args: &UpArgs) -> Result<()> {
         };
         match outcome {
             Ok(leader) => {
-                println!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
+                outln!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
                 for (i, p) in ports.iter().enumerate() {
-                    println!(
+                    outln!(
                         "  node {}  redis-cli -p {:<5}  admin http://{}/status  log {}",
                         i + 1,
                         p.client.port(),
@@ -169,8 +169,8 @@ pub fn run(args: &UpArgs) -> Result<()> {
                         args.data_dir.join(format!("node-{}.log", i + 1)).display()
                     );
                 }
-                println!("  leader: node {leader}. Any node accepts reads and writes.");
-                println!("Ctrl-C stops the cluster.");
+                outln!("  leader: node {leader}. Any node accepts reads and writes.");
+                outln!("Ctrl-C stops the cluster.");
                 tokio::select! {
                     () = crate::serve_cmd::shutdown_signal() => {}
                     () = watch_children(&mut children) => {}
@@ -244,5 +244,5 @@ async fn stop_all(children: &mut [Child]) {
             let _ = child.kill().await;
         }
     }
-    println!("Conclave: stopped.");
+    outln!("Conclave: stopped.");
 }

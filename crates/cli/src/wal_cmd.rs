@@ -27,13 +27,13 @@ pub fn run(command: &WalCommand) -> Result<i32> {
         WalCommand::Inspect { dir } => {
             let report = conclave_storage::inspect(dir)
                 .with_context(|| format!("cannot inspect {}", dir.display()))?;
-            println!("{report}");
+            outln!("{report}");
             Ok(0)
         }
         WalCommand::Verify { dir } => match conclave_storage::verify(dir) {
             Ok(report) => {
-                println!("{report}");
-                println!("verify: ok");
+                outln!("{report}");
+                outln!("verify: ok");
                 Ok(0)
             }
             Err(corruption) => {
