@@ -8,6 +8,7 @@ mod bench_core;
 mod bench_kv;
 mod chaos_cmd;
 mod check_cmd;
+mod choices;
 mod cluster_cmd;
 mod kv_cmd;
 mod serve_cmd;

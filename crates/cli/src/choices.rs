@@ -1,0 +1,25 @@
+//! Command-line choices taken from the lists the library crates define (models, formats, read
+//! modes, bug variants), so a name, its help line and its parsing come from one definition and
+//! the command line can never offer a name the library does not know.
+
+use std::fmt::Debug;
+use std::str::FromStr;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+
+/// A value parser accepting exactly the names of `items`, each listed in `--help` with its
+/// description, and turning the chosen name into its item with the item's own `FromStr`.
+pub fn listed<T>(
+    items: &[T],
+    name: fn(T) -> &'static str,
+    description: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + FromStr + Send + Sync + 'static,
+    T::Err: Debug,
+{
+    let values = items.iter().map(|&item| PossibleValue::new(name(item)).help(description(item)));
+    PossibleValuesParser::new(values)
+        .map(|chosen: String| chosen.parse::<T>().expect("every listed name parses"))
+}
+
