@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use conclave_core::ReadConsistency;
 use conclave_resp::Frame;
 use conclave_server::client::RespClient;
 use serde_json::json;
+
+use crate::choices::read_modes;
 
 /// The operation mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -55,9 +58,9 @@ pub struct KvBenchArgs {
     /// Commands per pipeline (1: no pipelining).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Read mode for GETs: linearizable, lease or stale.
-    #[arg(long, default_value = "linearizable")]
-    pub read_mode: String,
+    /// Read mode for GETs.
+    #[arg(long, default_value_t = ReadConsistency::Linearizable, value_parser = read_modes())]
+    pub read_mode: ReadConsistency,
     /// Password, if the cluster requires one.
     #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
@@ -94,9 +97,6 @@ pub fn run(args: &KvBenchArgs) -> Result<()> {
     if args.clients == 0 || args.pipeline == 0 || args.keyspace == 0 {
         bail!("--clients, --pipeline and --keyspace must be at least 1");
     }
-    if !matches!(args.read_mode.as_str(), "linearizable" | "lease" | "stale") {
-        bail!("--read-mode must be linearizable, lease or stale");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(bench(args))
 }
@@ -115,8 +115,9 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
         if let Some(password) = &args.password {
             client.call(&[b"AUTH", password.as_bytes()], timeout).await?;
         }
-        let reply = client.call(&[b"READMODE", args.read_mode.as_bytes()], timeout).await?;
-        if matches!(reply, Frame::Error(_)) && args.read_mode != "linearizable" {
+        let reply =
+            client.call(&[b"READMODE", args.read_mode.as_str().as_bytes()], timeout).await?;
+        if matches!(reply, Frame::Error(_)) && args.read_mode != ReadConsistency::Linearizable {
             bail!("{addr} does not support READMODE; use --read-mode linearizable");
         }
         connections.push(client);
@@ -204,7 +205,7 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let value = json!({
             "op": op, "clients": args.clients, "pipeline": args.pipeline, "value_size": args.value_size,
-            "keyspace": args.keyspace, "read_mode": args.read_mode, "ops": ops, "errors": errors,
+            "keyspace": args.keyspace, "read_mode": args.read_mode.as_str(), "ops": ops, "errors": errors,
             "seconds": elapsed, "ops_per_sec": rate,
             "latency_ms": { "p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0), "p999": pct(99.9), "max": pct(100.0), "mean": mean },
             "histogram": buckets.iter().map(|&(le_us, count)| json!({ "le_ms": f64::from(le_us) / 1000.0, "count": count })).collect::<Vec<_>>(),

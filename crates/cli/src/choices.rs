@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::str::FromStr;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use conclave_core::ReadConsistency;
 
 /// A value parser accepting exactly the names of `items`, each listed in `--help` with its
 /// description, and turning the chosen name into its item with the item's own `FromStr`.
@@ -21,5 +22,10 @@ where
     let values = items.iter().map(|&item| PossibleValue::new(name(item)).help(description(item)));
     PossibleValuesParser::new(values)
         .map(|chosen: String| chosen.parse::<T>().expect("every listed name parses"))
+}
+
+/// The read modes a client may choose (`--read-mode`), as the server's `READMODE` names them.
+pub fn read_modes() -> impl TypedValueParser<Value = ReadConsistency> {
+    listed(ReadConsistency::ALL, ReadConsistency::as_str, ReadConsistency::description)
 }
 
