@@ -29,3 +29,9 @@ pub fn read_modes() -> impl TypedValueParser<Value = ReadConsistency> {
     listed(ReadConsistency::ALL, ReadConsistency::as_str, ReadConsistency::description)
 }
 
+/// The deliberately broken Raft variants `conclave sim --bug` can run.
+#[cfg(feature = "bug-injection")]
+pub fn bug_variants() -> impl TypedValueParser<Value = conclave_raft::BugVariant> {
+    use conclave_raft::BugVariant;
+    listed(BugVariant::ALL, BugVariant::as_str, BugVariant::description)
+}

@@ -19,6 +19,11 @@ use conclave_sim::{
 
 use scenario::{RaftSettings, RecordedViolation, Scenario};
 
+#[cfg(feature = "bug-injection")]
+use crate::choices::bug_variants;
+#[cfg(feature = "bug-injection")]
+use conclave_raft::BugVariant;
+
 /// The protocols the simulator can run.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProtocolName {
@@ -145,24 +150,8 @@ pub struct SimArgs {
     record: Option<PathBuf>,
     /// Run a deliberately broken Raft variant, to watch the simulator catch it.
     #[cfg(feature = "bug-injection")]
-    #[arg(long, value_enum)]
-    bug: Vec<BugName>,
-}
-
-/// The deliberately broken Raft variants (see `conclave_raft::Bugs`).
-#[cfg(feature = "bug-injection")]
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BugName {
-    /// Commit entries of older terms by counting replicas (Figure 8).
-    Figure8Commit,
-    /// Leave the vote out of the persisted hard state.
-    ForgetVote,
-    /// Grant a second vote in the same term.
-    DoubleVote,
-    /// Keep a conflicting suffix instead of truncating it.
-    NoTruncate,
-    /// Apply entries once durable, before they are committed.
-    ApplyBeforeCommit,
+    #[arg(long, value_parser = bug_variants())]
+    bug: Vec<BugVariant>,
 }
 
 fn parse_seed_range(text: &str) -> Result<RangeInclusive<u64>, String> {
@@ -208,10 +197,7 @@ impl SimArgs {
 
     #[cfg(feature = "bug-injection")]
     fn bug_names(&self) -> Vec<String> {
-        let name = |bug: &BugName| {
-            bug.to_possible_value().expect("no skipped bugs").get_name().to_string()
-        };
-        self.bug.iter().map(name).collect()
+        self.bug.iter().map(|bug| bug.as_str().to_string()).collect()
     }
 
     #[cfg(not(feature = "bug-injection"))]
@@ -237,15 +223,7 @@ fn raft_config(settings: &RaftSettings, id: NodeId, voters: &[NodeId]) -> Result
 #[cfg(feature = "bug-injection")]
 fn set_bugs(config: &mut Config, names: &[String]) -> Result<()> {
     for name in names {
-        let bugs = &mut config.bugs;
-        match BugName::from_str(name, false) {
-            Ok(BugName::Figure8Commit) => bugs.commit_old_terms_by_counting = true,
-            Ok(BugName::ForgetVote) => bugs.forget_to_persist_vote = true,
-            Ok(BugName::DoubleVote) => bugs.grant_two_votes_per_term = true,
-            Ok(BugName::NoTruncate) => bugs.skip_truncating_conflicts = true,
-            Ok(BugName::ApplyBeforeCommit) => bugs.apply_before_commit = true,
-            Err(_) => bail!("unknown bug `{name}`"),
-        }
+        name.parse::<BugVariant>()?.enable(&mut config.bugs);
     }
     Ok(())
 }
