@@ -25,15 +25,24 @@ pub struct UpArgs {
     /// Where the nodes keep their data (node-N/) and logs (node-N.log); reused on the next run.
     #[arg(long, default_value = "conclave-data")]
     pub data_dir: PathBuf,
-    /// Require clients to AUTH with this password.
-    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
+    /// Passed to every node (see `conclave serve --help`).
+    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true,
+          help = node_setting_help("password"))]
     pub password: Option<String>,
-    /// Log level of the nodes (their logs go to DATA_DIR/node-N.log).
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
+    /// Passed to every node; their logs go to DATA_DIR/node-N.log.
+    #[arg(long, value_name = "LEVEL", help = node_setting_help("log_level"))]
+    pub log_level: Option<String>,
     /// Extra flags passed to every `conclave serve`, e.g. `--serve-arg=--tick-ms=10`.
     #[arg(long = "serve-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
+}
+
+/// The help of a flag `up` passes on to every node: the node setting's own help, so the two
+/// commands describe it the same way.
+fn node_setting_help(key: &str) -> String {
+    let setting = conclave_server::config::settings().into_iter().find(|s| s.key == key);
+    let setting = setting.unwrap_or_else(|| panic!("{key} is not a node setting"));
+    format!("Passed to every node: {}", setting.help_text())
 }
 
 /// One node's three addresses.
@@ -142,7 +151,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
                 .arg(format!("--peer-addr={}", p.peer))
                 .arg(format!("--client-addr={}", p.client))
                 .arg(format!("--admin-addr={}", p.admin))
-                .arg(format!("--log-level={}", args.log_level))
+                .args(args.log_level.iter().map(|level| format!("--log-level={level}")))
                 .args(&args.serve_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log.try_clone()?))
