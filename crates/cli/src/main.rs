@@ -32,7 +32,8 @@ enum Command {
     /// Run a protocol in the deterministic simulator under seeded faults, checking safety after
     /// every event; exits 1 on a violation (printing the seed and the trace tail).
     Sim(sim_cmd::SimArgs),
-    /// Inspect or verify a node's write-ahead log directory.
+    /// Inspect or verify a node's write-ahead log directory, or every node's under a cluster
+    /// directory such as the one `conclave up` uses.
     Wal {
         #[command(subcommand)]
         which: wal_cmd::WalCommand,
