@@ -97,12 +97,18 @@ impl FromArgMatches for ServeArgs {
     }
 }
 
-/// Sets up `tracing` from RUST_LOG, or `level` when it is unset.
+/// Sets up `tracing` from RUST_LOG, or `level` when it is unset. Colours only on a terminal:
+/// a node's log is often a file (`conclave up` writes DATA_DIR/node-N.log), which must stay
+/// plain text for `grep` and editors.
 pub fn init_logging(level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs a node until SIGINT or SIGTERM; exits non-zero if it had to stop (storage failure).

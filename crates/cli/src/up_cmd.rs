@@ -162,11 +162,13 @@ pub fn run(args: &UpArgs) -> Result<()> {
             }
             children.push(command.spawn().with_context(|| format!("starting node {id}"))?);
         }
+        let logs: Vec<PathBuf> =
+            (1..=ports.len()).map(|id| args.data_dir.join(format!("node-{id}.log"))).collect();
         let outcome = tokio::select! {
-            ready = wait_ready(&ports, &mut children) => ready,
+            ready = wait_ready(&ports, &mut children, &logs) => ready,
             () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         };
-        match outcome {
+        let failed = match outcome {
             Ok(leader) => {
                 outln!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
                 for (i, p) in ports.iter().enumerate() {
@@ -184,21 +186,51 @@ pub fn run(args: &UpArgs) -> Result<()> {
                     () = crate::serve_cmd::shutdown_signal() => {}
                     () = watch_children(&mut children) => {}
                 }
+                None
             }
-            Err(error) => eprintln!("conclave up: {error:#}; stopping the nodes"),
-        }
+            Err(error) => {
+                eprintln!("conclave up: {error:#}; stopping the nodes");
+                Some(error)
+            }
+        };
         stop_all(&mut children).await;
-        Ok(())
+        match failed {
+            Some(error) => Err(error.context("the cluster did not start")),
+            None => Ok(()),
+        }
     })
 }
 
-/// Waits until every node answers on its admin port and they agree on a leader.
-async fn wait_ready(ports: &[Ports], children: &mut [Child]) -> Result<u64> {
+/// The line of a node's log that most likely says why it stopped: the last `Error: ...` line
+/// (how `conclave serve` reports a failure) or `ERROR` log line, else the last non-blank one.
+/// Backtrace frames that merely name an error type are not taken for the error.
+fn last_error_line(log: &str) -> Option<&str> {
+    let mut lines = log.lines().map(str::trim).filter(|line| !line.is_empty());
+    let is_error = |line: &&str| line.starts_with("Error:") || line.contains(" ERROR ");
+    lines.clone().rev().find(is_error).or_else(|| lines.next_back())
+}
+
+/// Waits until every node answers on its admin port and they agree on a leader. A node that
+/// exits first fails the start with the last error line of its log (`logs[i]` is node i+1's).
+async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (i, child) in children.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
-                bail!("node {} exited at start ({status}); see its log", i + 1);
+                let log = &logs[i];
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                match last_error_line(&text) {
+                    Some(line) => bail!(
+                        "node {} exited at start ({status}): {line} (log: {})",
+                        i + 1,
+                        log.display()
+                    ),
+                    None => bail!(
+                        "node {} exited at start ({status}) and wrote nothing to {}",
+                        i + 1,
+                        log.display()
+                    ),
+                }
             }
         }
         let mut leaders = Vec::new();
@@ -254,4 +286,21 @@ async fn stop_all(children: &mut [Child]) {
         }
     }
     outln!("Conclave: stopped.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_error_line_is_preferred_to_the_last_line() {
+        let log = "INFO starting\nError: invalid configuration: tick_ms: must be in 1..=10000\n\
+                   \nStack backtrace:\n  0: anyhow::error::<impl anyhow::Error>::msg\n  \n";
+        assert_eq!(
+            last_error_line(log),
+            Some("Error: invalid configuration: tick_ms: must be in 1..=10000")
+        );
+        assert_eq!(last_error_line("INFO a\nWARN b\n\n"), Some("WARN b"));
+        assert_eq!(last_error_line(" \n"), None);
+    }
 }
