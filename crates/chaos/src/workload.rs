@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conclave_check::{Event, Value};
-use conclave_core::{RandomSource, SeededRng};
+use conclave_core::{RandomSource, ReadConsistency, SeededRng};
 use conclave_resp::Frame;
 use conclave_server::client::RespClient;
 
@@ -28,8 +28,8 @@ pub struct Workload {
     pub keys: usize,
     /// The share of operations that are reads.
     pub read_ratio: f64,
-    /// `READMODE` for the clients' reads: linearizable, lease or stale.
-    pub read_mode: String,
+    /// `READMODE` for the clients' reads.
+    pub read_mode: ReadConsistency,
     /// How long a client waits for one reply.
     pub timeout: Duration,
     /// Most time a client waits between two operations (drawn uniformly), which paces the load
@@ -65,7 +65,7 @@ pub async fn client(
             tokio::time::sleep(Duration::from_micros(rng.between(0, think + 1))).await;
         }
         if connection.is_none() {
-            match connect(addrs[node], &workload.read_mode, workload.timeout).await {
+            match connect(addrs[node], workload.read_mode, workload.timeout).await {
                 Some(c) => connection = Some(c),
                 None => {
                     node = (node + 1) % addrs.len();
@@ -121,9 +121,13 @@ pub async fn client(
 }
 
 /// Connects and sets the read mode; `None` if either fails.
-async fn connect(addr: SocketAddr, read_mode: &str, timeout: Duration) -> Option<RespClient> {
+async fn connect(
+    addr: SocketAddr,
+    read_mode: ReadConsistency,
+    timeout: Duration,
+) -> Option<RespClient> {
     let mut client = RespClient::connect(addr, timeout).await.ok()?;
-    match client.call(&[b"READMODE", read_mode.as_bytes()], timeout).await {
+    match client.call(&[b"READMODE", read_mode.as_str().as_bytes()], timeout).await {
         Ok(Frame::Simple(_)) => Some(client),
         _ => None,
     }
@@ -147,7 +151,7 @@ pub async fn final_reads(
         let key = key_name(k);
         while tokio::time::Instant::now() < deadline {
             if connection.is_none() {
-                connection = connect(addrs[node], "linearizable", timeout).await;
+                connection = connect(addrs[node], ReadConsistency::Linearizable, timeout).await;
                 if connection.is_none() {
                     node = (node + 1) % addrs.len();
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -12,8 +12,9 @@
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use conclave_check::synth::{generate, Synth, SynthModel};
+use conclave_check::synth::{generate, Synth};
 use conclave_check::HistoryWriter;
+use conclave_check::ModelKind;
 
 fn main() -> ExitCode {
     match run() {
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let mut spec = Synth::new(SynthModel::Kv, 20, 10_000, 1);
+    let mut spec = Synth::new(ModelKind::Kv, 20, 10_000, 1);
     spec.keys = 100;
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -35,16 +36,7 @@ fn run() -> Result<(), String> {
             || value.parse::<u64>().map_err(|_| format!("{flag}: {value:?} is not a number"));
         match flag.as_str() {
             "--model" => {
-                spec.model = match value.as_str() {
-                    "register" => SynthModel::Register,
-                    "cas-register" => SynthModel::CasRegister,
-                    "kv" => SynthModel::Kv,
-                    "counter" => SynthModel::Counter,
-                    "set" => SynthModel::Set,
-                    "queue" => SynthModel::Queue,
-                    "bank" => SynthModel::Bank { accounts: 4, balance: 100 },
-                    other => return Err(format!("unknown model {other:?}")),
-                }
+                spec.model = value.parse()?;
             }
             "--ops" => spec.ops = number()? as usize,
             "--keys" => spec.keys = number()? as usize,

@@ -421,7 +421,7 @@ mod tests {
         // read        |------| -> 1 or nil, both fine; -> 2 is not.
         for (seen, expect_ok) in [(Some(1), true), (None, true), (Some(2), false)] {
             let c = vec![write(0, 0, Some(2), 1), read(1, 1, 3, seen)];
-            let (verdict, _) = search(&Register, &c, unlimited());
+            let (verdict, _) = search(&Register::plain(), &c, unlimited());
             assert_eq!(verdict == Search::Linearizable, expect_ok, "{seen:?}: {verdict:?}");
         }
     }
@@ -430,7 +430,7 @@ mod tests {
     fn the_report_names_the_stuck_read_and_the_prefix() {
         // write 1 completes, then a read returns nil: stale.
         let c = vec![write(0, 0, Some(1), 1), read(1, 2, 3, None)];
-        let (verdict, _) = search(&Register, &c, unlimited());
+        let (verdict, _) = search(&Register::plain(), &c, unlimited());
         assert_eq!(
             verdict,
             Search::NotLinearizable { prefix: vec![0], unplaceable: vec![1], state: "1".into() }
@@ -440,11 +440,11 @@ mod tests {
     #[test]
     fn info_ops_may_never_happen_and_steps_run_out() {
         let c = vec![write(0, 0, None, 5), read(1, 1, 2, None)];
-        assert_eq!(search(&Register, &c, unlimited()).0, Search::Linearizable);
+        assert_eq!(search(&Register::plain(), &c, unlimited()).0, Search::Linearizable);
         let c = vec![write(0, 0, None, 5), read(1, 1, 2, Some(5))];
-        assert_eq!(search(&Register, &c, unlimited()).0, Search::Linearizable);
+        assert_eq!(search(&Register::plain(), &c, unlimited()).0, Search::Linearizable);
         let c = vec![read(0, 0, 1, Some(5))];
         let meter = Meter { steps_left: 0, ..unlimited() };
-        assert_eq!(search(&Register, &c, meter).0, Search::Unknown);
+        assert_eq!(search(&Register::plain(), &c, meter).0, Search::Unknown);
     }
 }

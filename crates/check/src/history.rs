@@ -143,8 +143,8 @@ impl Event {
     }
 }
 
-/// Parameters of the system under test that are not events: which model fits, and the bank's
-/// initial balances. Written as an optional first line `{"type":"meta", ...}`.
+/// Parameters of the system under test that are not events: which model fits, the bank's
+/// initial balances, and a register's or key's initial value. Written as an optional first line `{"type":"meta", ...}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     /// The model's name (`register`, `cas-register`, `kv`, `counter`, `set`, `queue`, `bank`);
@@ -154,6 +154,11 @@ pub struct Meta {
     /// The bank's initial balances, account `i` holding `balances[i]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balances: Option<Vec<i64>>,
+    /// What a register, or each key of a key-value store, holds before any write (nil when
+    /// absent). Services that answer a missing key with `""` need `""` here, else their first
+    /// reads look like values out of thin air.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<serde_json::Value>,
 }
 
 /// A whole history: the optional meta line and the events in line order.
@@ -178,6 +183,13 @@ impl History {
             })
             .collect();
         History { meta: None, events }
+    }
+
+    /// Sets the value a register or key holds before any write, whatever the format the history
+    /// came from: Jepsen's logs and EDN have no meta line to say it, so the command line's
+    /// `--initial-value` arrives here after import. Replaces the meta line's `initial`.
+    pub fn set_initial_value(&mut self, value: Value) {
+        self.meta.get_or_insert_with(Meta::default).initial = Some(value.into());
     }
 
     /// Parses the JSON-lines format. Blank lines are skipped; every other line must be an event
@@ -368,7 +380,7 @@ mod tests {
             Event::invoke(1, "get").with_key("x"),
             Event::ok(1, "get").with_key("x").with_result(Value::Nil),
         ]);
-        history.meta = Some(Meta { model: Some("kv".into()), balances: None });
+        history.meta = Some(Meta { model: Some("kv".into()), ..Meta::default() });
         let text = history.to_jsonl();
         assert!(text.starts_with("{\"type\":\"meta\",\"model\":\"kv\"}\n"), "{text}");
         assert!(text.contains("{\"index\":3,"), "{text}");

@@ -10,7 +10,7 @@ use crate::checker::{search, Candidate, Meter, Search};
 use crate::error::Error;
 use crate::history::History;
 use crate::model::Model;
-use crate::model::{Bank, CasRegister, Counter, Kv, ModelKind, Queue, Register, Set};
+use crate::model::{Bank, Counter, Kv, ModelKind, Queue, Register, Set};
 use crate::operation::{pair_operations, Operation, Outcome};
 use crate::report::{Report, Verdict, Violation};
 use crate::value::Value;
@@ -82,11 +82,16 @@ pub fn check_history(
         (None, None) if ops.iter().any(|op| op.key.is_some()) => ModelKind::Kv,
         (None, None) => ModelKind::CasRegister,
     };
+    let initial = initial_value(kind, meta.and_then(|m| m.initial.clone()))?;
     let budget = &options.budget;
     let report = match kind {
-        ModelKind::Register => check_operations(&Register, &ops, budget),
-        ModelKind::CasRegister => check_operations(&CasRegister, &ops, budget),
-        ModelKind::Kv => check_operations(&Kv, &ops, budget),
+        ModelKind::Register => {
+            check_operations(&Register::plain().starting_at(initial), &ops, budget)
+        }
+        ModelKind::CasRegister => {
+            check_operations(&Register::cas().starting_at(initial), &ops, budget)
+        }
+        ModelKind::Kv => check_operations(&Kv::starting_at(initial), &ops, budget),
         ModelKind::Counter => check_operations(&Counter, &ops, budget),
         ModelKind::Set => check_operations(&Set, &ops, budget),
         ModelKind::Queue => check_operations(&Queue, &ops, budget),
@@ -106,6 +111,22 @@ pub fn check_history(
         }
     }?;
     Ok((ops, report))
+}
+
+/// The state a register or key starts from: the meta line's `initial` (which the command line's
+/// `--initial-value` sets), else nil. Refused for models whose state is not one value, rather
+/// than ignored: a user who gives one expects it to matter.
+fn initial_value(kind: ModelKind, initial: Option<serde_json::Value>) -> Result<Value, Error> {
+    let Some(json) = initial else { return Ok(Value::Nil) };
+    if !kind.takes_initial_value() {
+        let takers: Vec<&str> =
+            ModelKind::ALL.iter().filter(|k| k.takes_initial_value()).map(|k| k.as_str()).collect();
+        return Err(Error::Model(format!(
+            "the {kind} model takes no initial value (only {} do)",
+            takers.join(", ")
+        )));
+    }
+    Value::try_from(json).map_err(|e| Error::Model(format!("initial value: {e}")))
 }
 
 /// Checks operations (from [`pair_operations`]) against `model`, key by key.

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::history::{Event, EventKind, History, Meta};
+use crate::model::ModelKind;
 use crate::value::Value;
 
 /// A small, fast, seeded generator (SplitMix64), so histories replay from their seed without a
@@ -44,35 +45,15 @@ impl SplitMix {
     }
 }
 
-/// The object a synthetic history exercises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SynthModel {
-    /// `read`, `write`.
-    Register,
-    /// `read`, `write`, `cas`.
-    CasRegister,
-    /// `get`, `put`, `append` (strings).
-    Kv,
-    /// `add` (1 to 5), `read`.
-    Counter,
-    /// `add`, `read`.
-    Set,
-    /// `enqueue`, `dequeue`.
-    Queue,
-    /// `transfer`, `read` over `accounts` accounts starting at `balance`.
-    Bank {
-        /// Number of accounts.
-        accounts: usize,
-        /// Each account's initial balance.
-        balance: i64,
-    },
-}
-
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct Synth {
     /// The object.
-    pub model: SynthModel,
+    pub model: ModelKind,
+    /// The bank's number of accounts (the bank model only).
+    pub accounts: usize,
+    /// Each bank account's initial balance (the bank model only).
+    pub balance: i64,
     /// Concurrent clients.
     pub clients: usize,
     /// Operations in all.
@@ -91,9 +72,12 @@ pub struct Synth {
 
 impl Synth {
     /// A plain configuration: no unknown or failed outcomes, moderate overlap.
-    pub fn new(model: SynthModel, clients: usize, ops: usize, seed: u64) -> Synth {
+    /// A bank has 4 accounts of 100.
+    pub fn new(model: ModelKind, clients: usize, ops: usize, seed: u64) -> Synth {
         Synth {
             model,
+            accounts: 4,
+            balance: 100,
             clients,
             ops,
             keys: 0,
@@ -152,16 +136,16 @@ pub fn generate(spec: &Synth) -> History {
     let mut states: BTreeMap<Option<Value>, Reference> = BTreeMap::new();
     for i in order {
         let op = &mut planned[i];
-        let state = states.entry(op.key.clone()).or_insert_with(|| initial(spec.model));
+        let state = states.entry(op.key.clone()).or_insert_with(|| initial(spec));
         execute(spec.model, state, op, &mut rng);
     }
     history_of(spec, &planned)
 }
 
-fn initial(model: SynthModel) -> Reference {
+fn initial(spec: &Synth) -> Reference {
     let mut state = Reference::default();
-    if let SynthModel::Bank { accounts, balance } = model {
-        state.balances = vec![balance; accounts];
+    if spec.model == ModelKind::Bank {
+        state.balances = vec![spec.balance; spec.accounts];
     }
     state
 }
@@ -181,7 +165,7 @@ fn plan(spec: &Synth, clients: usize, rng: &mut SplitMix) -> Vec<Planned> {
             let complete = invoke + duration;
             t = complete + 1;
             let unique = planned.len() as i64 + 1;
-            let (f, value) = arguments(spec.model, unique, rng);
+            let (f, value) = arguments(spec, unique, rng);
             let ending = if rng.percent(spec.info_percent) {
                 Ending::Info { applied: rng.percent(50), completed: rng.percent(70) }
             } else if rng.percent(spec.fail_percent) {
@@ -213,23 +197,24 @@ fn plan(spec: &Synth, clients: usize, rng: &mut SplitMix) -> Vec<Planned> {
     planned
 }
 
-fn arguments(model: SynthModel, unique: i64, rng: &mut SplitMix) -> (&'static str, Value) {
+fn arguments(spec: &Synth, unique: i64, rng: &mut SplitMix) -> (&'static str, Value) {
     let read = rng.percent(40);
-    match model {
-        SynthModel::Register | SynthModel::CasRegister if read => ("read", Value::Nil),
-        SynthModel::CasRegister if rng.percent(50) => ("cas", Value::Nil), // filled in later
-        SynthModel::Register | SynthModel::CasRegister => ("write", Value::Int(unique)),
-        SynthModel::Kv if read => ("get", Value::Nil),
-        SynthModel::Kv if rng.percent(50) => ("put", Value::Str(format!("x{unique};"))),
-        SynthModel::Kv => ("append", Value::Str(format!("y{unique};"))),
-        SynthModel::Counter if read => ("read", Value::Nil),
-        SynthModel::Counter => ("add", Value::Int(1 + rng.below(5) as i64)),
-        SynthModel::Set if read => ("read", Value::Nil),
-        SynthModel::Set => ("add", Value::Int(unique)),
-        SynthModel::Queue if read => ("dequeue", Value::Nil),
-        SynthModel::Queue => ("enqueue", Value::Int(unique)),
-        SynthModel::Bank { .. } if read => ("read", Value::Nil),
-        SynthModel::Bank { accounts, balance } => {
+    let (accounts, balance) = (spec.accounts, spec.balance);
+    match spec.model {
+        ModelKind::Register | ModelKind::CasRegister if read => ("read", Value::Nil),
+        ModelKind::CasRegister if rng.percent(50) => ("cas", Value::Nil), // filled in later
+        ModelKind::Register | ModelKind::CasRegister => ("write", Value::Int(unique)),
+        ModelKind::Kv if read => ("get", Value::Nil),
+        ModelKind::Kv if rng.percent(50) => ("put", Value::Str(format!("x{unique};"))),
+        ModelKind::Kv => ("append", Value::Str(format!("y{unique};"))),
+        ModelKind::Counter if read => ("read", Value::Nil),
+        ModelKind::Counter => ("add", Value::Int(1 + rng.below(5) as i64)),
+        ModelKind::Set if read => ("read", Value::Nil),
+        ModelKind::Set => ("add", Value::Int(unique)),
+        ModelKind::Queue if read => ("dequeue", Value::Nil),
+        ModelKind::Queue => ("enqueue", Value::Int(unique)),
+        ModelKind::Bank if read => ("read", Value::Nil),
+        ModelKind::Bank => {
             let from = rng.below(accounts as u64) as i64;
             let to = rng.below(accounts as u64) as i64;
             let amount = rng.below(balance.max(1) as u64 / 2 + 1) as i64;
@@ -240,7 +225,7 @@ fn arguments(model: SynthModel, unique: i64, rng: &mut SplitMix) -> (&'static st
 
 /// Runs one operation at its linearization point, fixing its result, and turns an `ok` that
 /// the object would refuse (a CAS that does not match, an overdraft) into `fail`.
-fn execute(model: SynthModel, state: &mut Reference, op: &mut Planned, rng: &mut SplitMix) {
+fn execute(model: ModelKind, state: &mut Reference, op: &mut Planned, rng: &mut SplitMix) {
     let applies = match op.ending {
         Ending::Ok => true,
         Ending::Fail => false,
@@ -281,26 +266,26 @@ fn execute(model: SynthModel, state: &mut Reference, op: &mut Planned, rng: &mut
             state.value = Value::Str(format!("{current}{suffix}"));
             None
         }
-        (SynthModel::Counter, "add") => {
+        (ModelKind::Counter, "add") => {
             state.count += op.value.as_int().unwrap_or_default();
             None
         }
-        (SynthModel::Counter, "read") => Some(Value::Int(state.count)),
-        (SynthModel::Set, "add") => {
+        (ModelKind::Counter, "read") => Some(Value::Int(state.count)),
+        (ModelKind::Set, "add") => {
             state.set.insert(op.value.as_int().unwrap_or_default());
             None
         }
-        (SynthModel::Set, "read") => {
+        (ModelKind::Set, "read") => {
             Some(Value::List(state.set.iter().map(|x| Value::Int(*x)).collect()))
         }
-        (SynthModel::Queue, "enqueue") => {
+        (ModelKind::Queue, "enqueue") => {
             state.queue.push_back(op.value.as_int().unwrap_or_default());
             None
         }
-        (SynthModel::Queue, "dequeue") => {
+        (ModelKind::Queue, "dequeue") => {
             Some(state.queue.pop_front().map_or(Value::Nil, Value::Int))
         }
-        (SynthModel::Bank { .. }, "transfer") => {
+        (ModelKind::Bank, "transfer") => {
             let args: Vec<usize> = op
                 .value
                 .as_list()
@@ -319,7 +304,7 @@ fn execute(model: SynthModel, state: &mut Reference, op: &mut Planned, rng: &mut
             }
             None
         }
-        (SynthModel::Bank { .. }, "read") => {
+        (ModelKind::Bank, "read") => {
             Some(Value::List(state.balances.iter().map(|b| Value::Int(*b)).collect()))
         }
         (_, "read" | "get") => Some(state.value.clone()),
@@ -352,15 +337,8 @@ fn history_of(spec: &Synth, planned: &[Planned]) -> History {
     }
     timed.sort_by_key(|(t, _)| *t);
     let mut history = History::from_events(timed.into_iter().map(|(_, e)| e).collect());
-    let (model, balances) = match spec.model {
-        SynthModel::Register => ("register", None),
-        SynthModel::CasRegister => ("cas-register", None),
-        SynthModel::Kv => ("kv", None),
-        SynthModel::Counter => ("counter", None),
-        SynthModel::Set => ("set", None),
-        SynthModel::Queue => ("queue", None),
-        SynthModel::Bank { accounts, balance } => ("bank", Some(vec![balance; accounts])),
-    };
-    history.meta = Some(Meta { model: Some(model.into()), balances });
+    let balances = (spec.model == ModelKind::Bank).then(|| vec![spec.balance; spec.accounts]);
+    history.meta =
+        Some(Meta { model: Some(spec.model.as_str().into()), balances, ..Meta::default() });
     history
 }

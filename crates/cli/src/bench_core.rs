@@ -82,7 +82,7 @@ pub fn run(args: &CoreBenchArgs) -> Result<()> {
         );
     }
     let per_second = args.commands as f64 / elapsed.as_secs_f64();
-    println!(
+    outln!(
         "bench core: nodes={} commands={} size={}B batch={} elapsed={:.3}s throughput={:.0} commands/s \
          (committed and applied on every node) messages={} leader={}",
         args.nodes,

@@ -9,6 +9,9 @@ use conclave_chaos::cluster::NodeSettings;
 use conclave_chaos::nemesis::{FaultSet, Schedule};
 use conclave_chaos::workload::Workload;
 use conclave_chaos::ChaosConfig;
+use conclave_core::ReadConsistency;
+
+use crate::choices::read_modes;
 
 /// Flags of `conclave chaos`.
 #[derive(Args, Debug)]
@@ -36,10 +39,10 @@ pub struct ChaosArgs {
     /// Share of operations that are reads.
     #[arg(long, default_value_t = 0.5)]
     pub read_ratio: f64,
-    /// The clients' read mode: linearizable, lease, or stale (stale follower reads are not
-    /// linearizable by design: use it to see the checker catch them).
-    #[arg(long, default_value = "linearizable")]
-    pub read_mode: String,
+    /// The clients' read mode (stale follower reads are not linearizable by design: use it to
+    /// see the checker catch them).
+    #[arg(long, default_value_t = ReadConsistency::Linearizable, value_parser = read_modes())]
+    pub read_mode: ReadConsistency,
     /// Faults: a comma list of kill, pause, partition, cut, drop, delay, membership; or all or
     /// none.
     #[arg(long, default_value = "all")]
@@ -114,9 +117,6 @@ pub fn run(args: &ChaosArgs) -> Result<i32> {
     if !(0.0..=1.0).contains(&args.read_ratio) {
         bail!("--read-ratio must be between 0 and 1");
     }
-    if !matches!(args.read_mode.as_str(), "linearizable" | "lease" | "stale") {
-        bail!("--read-mode must be linearizable, lease or stale");
-    }
     let binary = std::env::current_exe().context("finding the conclave binary")?;
     let report_dir = args
         .report
@@ -132,7 +132,7 @@ pub fn run(args: &ChaosArgs) -> Result<i32> {
             clients: args.clients,
             keys: args.keys,
             read_ratio: args.read_ratio,
-            read_mode: args.read_mode.clone(),
+            read_mode: args.read_mode,
             timeout: args.timeout,
             think: args.think,
         },
@@ -153,7 +153,7 @@ pub fn run(args: &ChaosArgs) -> Result<i32> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = runtime.block_on(conclave_chaos::run(&config))?;
-    print!("{}", outcome.summary);
+    out!("{}", outcome.summary);
     Ok(outcome.exit_code())
 }
 

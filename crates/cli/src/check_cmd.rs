@@ -8,43 +8,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use conclave_check::{
-    check_history, read_history, render_html, Budget, CheckOptions, Format, ModelKind,
+    check_history, read_history, render_html, Budget, CheckOptions, Format, ModelKind, Value,
 };
+
+use crate::choices::listed;
 
 /// The exit status for input that cannot be checked.
 const EXIT_UNUSABLE: i32 = 2;
-
-/// History formats, as the command line names them.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FormatArg {
-    /// Conclave's JSON lines (docs/HISTORY.md).
-    Json,
-    /// Jepsen's `jepsen.util` log lines for one CAS register.
-    JepsenLog,
-    /// Jepsen/Knossos EDN maps, one per line, for key-value operations.
-    JepsenEdn,
-}
-
-/// Models, as the command line names them.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ModelArg {
-    /// read, write.
-    Register,
-    /// read, write, cas [expected new].
-    CasRegister,
-    /// get, put, append; every key checked on its own.
-    Kv,
-    /// add n, read.
-    Counter,
-    /// add x, read (the whole set).
-    Set,
-    /// enqueue x, dequeue (nil when empty).
-    Queue,
-    /// transfer {from, to, amount}, read (all balances); needs initial balances.
-    Bank,
-}
 
 /// Options of `conclave check`.
 #[derive(Args, Debug)]
@@ -56,12 +28,19 @@ pub struct CheckArgs {
     /// The history file.
     file: PathBuf,
     /// The file's format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
-    format: FormatArg,
+    #[arg(long, default_value_t = Format::Json,
+          value_parser = listed(Format::ALL, Format::as_str, Format::description))]
+    format: Format,
     /// The model. Default: the history's meta line; else cas-register for jepsen-log, kv for
     /// jepsen-edn, and for JSON kv if any event has a key, cas-register if none does.
-    #[arg(long, value_enum)]
-    model: Option<ModelArg>,
+    #[arg(long, value_parser = listed(ModelKind::ALL, ModelKind::as_str, ModelKind::description))]
+    model: Option<ModelKind>,
+    /// What a register (or every key, for kv) holds before any write, instead of nil: for
+    /// services where reading a missing key returns the empty string, `--initial-value ''`.
+    /// Read as JSON when it parses (`0`, `null`, `"0"`, `[1,2]`), else as a plain string.
+    /// Overrides the meta line's `initial`.
+    #[arg(long, value_name = "VALUE", value_parser = parse_initial_value)]
+    initial_value: Option<Value>,
     /// Wall time the search may take (e.g. 500ms, 10s, 2m); then the verdict is unknown.
     #[arg(long, default_value = "10s", value_parser = parse_budget)]
     budget: Duration,
@@ -80,6 +59,14 @@ pub struct CheckArgs {
     /// Bank model: every account's initial balance (with --accounts).
     #[arg(long, requires = "accounts")]
     balance: Option<i64>,
+}
+
+/// JSON when the text is JSON, else the text itself: `''` and `abc` are strings, `0` is a number.
+fn parse_initial_value(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json) => Value::try_from(json),
+        Err(_) => Ok(Value::Str(text.to_string())),
+    }
 }
 
 fn parse_budget(text: &str) -> Result<Duration, String> {
@@ -102,28 +89,19 @@ fn parse_budget(text: &str) -> Result<Duration, String> {
 
 /// Runs the check; returns the exit status.
 pub fn run(args: &CheckArgs) -> i32 {
-    let format = match args.format {
-        FormatArg::Json => Format::Json,
-        FormatArg::JepsenLog => Format::JepsenLog,
-        FormatArg::JepsenEdn => Format::JepsenEdn,
-    };
-    let model = args.model.map(|m| match m {
-        ModelArg::Register => ModelKind::Register,
-        ModelArg::CasRegister => ModelKind::CasRegister,
-        ModelArg::Kv => ModelKind::Kv,
-        ModelArg::Counter => ModelKind::Counter,
-        ModelArg::Set => ModelKind::Set,
-        ModelArg::Queue => ModelKind::Queue,
-        ModelArg::Bank => ModelKind::Bank,
-    });
+    let format = args.format;
+    let model = args.model;
     let file = args.file.display();
-    let history = match read_history(&args.file, format) {
+    let mut history = match read_history(&args.file, format) {
         Ok(history) => history,
         Err(err) => {
             eprintln!("conclave check: {file}: {err}");
             return EXIT_UNUSABLE;
         }
     };
+    if let Some(initial) = &args.initial_value {
+        history.set_initial_value(initial.clone());
+    }
     let balances = match (args.accounts, args.balance) {
         (Some(accounts), Some(balance)) => Some(vec![balance; accounts]),
         _ => None,
@@ -142,10 +120,10 @@ pub fn run(args: &CheckArgs) -> i32 {
     };
     if args.json {
         let json = report.to_json(&ops);
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string()));
+        outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string()));
     } else {
-        println!("history {file} ({format})");
-        print!("{}", report.summary(&ops));
+        outln!("history {file} ({format})");
+        out!("{}", report.summary(&ops));
     }
     if let Some(out) = &args.html {
         let page = render_html(&format!("Linearizability check: {file}"), &ops, &report);
@@ -171,5 +149,15 @@ mod tests {
         assert_eq!(parse_budget("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_budget("10 parsecs").is_err());
         assert!(parse_budget("s").is_err());
+    }
+
+    #[test]
+    fn initial_values_are_json_or_else_text() {
+        assert_eq!(parse_initial_value(""), Ok(Value::from("")));
+        assert_eq!(parse_initial_value("abc"), Ok(Value::from("abc")));
+        assert_eq!(parse_initial_value("\"0\""), Ok(Value::from("0")));
+        assert_eq!(parse_initial_value("0"), Ok(Value::Int(0)));
+        assert_eq!(parse_initial_value("null"), Ok(Value::Nil));
+        assert!(parse_initial_value("1.5").is_err());
     }
 }

@@ -87,7 +87,7 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
         let (path, body) = match &args.op {
             ClusterOp::Status { local } => {
                 let (code, body) = status_via(args.admin, *local).await?;
-                println!("{}", body.trim_end());
+                outln!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
             }
             ClusterOp::Add { id, peer_addr } => (
@@ -119,7 +119,7 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
                     }
                 }
             }
-            println!("{}", reply.trim_end());
+            outln!("{}", reply.trim_end());
             return Ok(i32::from(code != 200));
         }
         bail!("could not reach the leader (leadership kept moving or no leader is elected)")

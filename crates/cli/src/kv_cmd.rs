@@ -87,7 +87,7 @@ pub fn run(args: &KvArgs) -> Result<i32> {
             KvOp::Scan { .. } => unreachable!("handled above"),
         };
         let reply = client.call(&command, TIMEOUT).await.context("no reply")?;
-        println!("{}", render(&reply));
+        outln!("{}", render(&reply));
         Ok(i32::from(matches!(reply, Frame::Error(_))))
     })
 }
@@ -99,7 +99,7 @@ async fn scan(client: &mut RespClient, pattern: &str) -> Result<i32> {
             .call(&[b"SCAN", &cursor, b"MATCH", pattern.as_bytes(), b"COUNT", b"1000"], TIMEOUT)
             .await?;
         let Frame::Array(parts) = reply else {
-            println!("{}", render(&reply));
+            outln!("{}", render(&reply));
             return Ok(1);
         };
         let (Some(Frame::Bulk(next)), Some(Frame::Array(keys))) = (parts.first(), parts.get(1))
@@ -107,7 +107,7 @@ async fn scan(client: &mut RespClient, pattern: &str) -> Result<i32> {
             bail!("unexpected SCAN reply");
         };
         for key in keys {
-            println!("{}", render(key));
+            outln!("{}", render(key));
         }
         if &next[..] == b"0" {
             return Ok(0);

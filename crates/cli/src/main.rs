@@ -1,9 +1,14 @@
 //! The `conclave` command: the front door to the simulator, the servers and the benchmarks.
 
+// First, so that its `out!` and `outln!` macros are in scope in every module after it.
+#[macro_use]
+mod output;
+
 mod bench_core;
 mod bench_kv;
 mod chaos_cmd;
 mod check_cmd;
+mod choices;
 mod cluster_cmd;
 mod kv_cmd;
 mod serve_cmd;
@@ -27,7 +32,8 @@ enum Command {
     /// Run a protocol in the deterministic simulator under seeded faults, checking safety after
     /// every event; exits 1 on a violation (printing the seed and the trace tail).
     Sim(sim_cmd::SimArgs),
-    /// Inspect or verify a node's write-ahead log directory.
+    /// Inspect or verify a node's write-ahead log directory, or every node's under a cluster
+    /// directory such as the one `conclave up` uses.
     Wal {
         #[command(subcommand)]
         which: wal_cmd::WalCommand,
@@ -63,24 +69,31 @@ enum BenchCommand {
     Kv(bench_kv::KvBenchArgs),
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    let code = match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) if output::is_closed_pipe(&error) => output::EXIT_CLOSED_PIPE,
+        Err(error) => {
+            eprintln!("Error: {error:?}");
+            1
+        }
+    };
+    output::flush();
+    std::process::exit(code);
+}
+
+/// Runs the command; returns its exit status.
+fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Sim(args) => {
-            let code = sim_cmd::run(&args)?;
-            std::process::exit(code);
-        }
-        Command::Wal { which } => {
-            let code = wal_cmd::run(&which)?;
-            std::process::exit(code);
-        }
-        Command::Bench { which: BenchCommand::Core(args) } => bench_core::run(&args),
-        Command::Bench { which: BenchCommand::Kv(args) } => bench_kv::run(&args),
-        Command::Serve(args) => serve_cmd::run(&args),
-        Command::Up(args) => up_cmd::run(&args),
-        Command::Kv(args) => std::process::exit(kv_cmd::run(&args)?),
-        Command::Cluster(args) => std::process::exit(cluster_cmd::run(&args)?),
-        Command::Chaos(args) => std::process::exit(chaos_cmd::run(&args)?),
-        Command::Check(args) => std::process::exit(check_cmd::run(&args)),
+        Command::Sim(args) => sim_cmd::run(&args),
+        Command::Wal { which } => wal_cmd::run(&which),
+        Command::Bench { which: BenchCommand::Core(args) } => bench_core::run(&args).map(|()| 0),
+        Command::Bench { which: BenchCommand::Kv(args) } => bench_kv::run(&args).map(|()| 0),
+        Command::Serve(args) => serve_cmd::run(&args).map(|()| 0),
+        Command::Up(args) => up_cmd::run(&args).map(|()| 0),
+        Command::Kv(args) => kv_cmd::run(&args),
+        Command::Cluster(args) => cluster_cmd::run(&args),
+        Command::Chaos(args) => chaos_cmd::run(&args),
+        Command::Check(args) => Ok(check_cmd::run(&args)),
     }
 }

@@ -3,118 +3,112 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
-use conclave_server::{ConfigFile, Server};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
+use conclave_server::config::{settings, FlagValue};
+use conclave_server::{ConfigFile, Server, Setting, SettingKind};
 
-/// Flags of `conclave serve`. Each may also be set in the TOML file given with `--config`
-/// (the same names with underscores); a flag wins over the file.
-#[derive(Args, Debug, Default)]
+/// Flags of `conclave serve`: `--config FILE` and one flag per node setting. The settings and
+/// their help come from `conclave_server::config::settings`, where each is defined once with its
+/// TOML key, so a flag and a key cannot drift apart; a flag wins over the file.
+#[derive(Clone, Debug, Default)]
 pub struct ServeArgs {
-    /// A TOML file with any of the settings below (e.g. `id = 1`, `data_dir = "d1"`,
-    /// `members = ["1=127.0.0.1:7100", ...]`).
-    #[arg(long, value_name = "FILE")]
+    /// The TOML file given with `--config`.
     pub config: Option<PathBuf>,
-    /// This node's id (1 or more). With --hostfile, the line index is the id.
-    #[arg(long)]
-    pub id: Option<u64>,
-    /// Directory for the log, hard state and snapshots; reused across restarts.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Address peers connect to. Default: this node's entry in --members, or the client port + 100.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub peer_addr: Option<String>,
-    /// Address Redis clients connect to. Default: the peer port - 100.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub client_addr: Option<String>,
-    /// Address of the HTTP admin port (/status, /metrics, /members, /transfer-leader).
-    /// Default: the client port + 200.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub admin_addr: Option<String>,
-    /// The initial members and their peer addresses, comma-separated: `1=h:p,2=h:p,3=h:p`.
-    /// Every node of a new cluster must be given the same list. Without it (and without a
-    /// hostfile) the node starts a single-node cluster.
-    #[arg(long, value_delimiter = ',', value_name = "ID=HOST:PORT,...")]
-    pub members: Option<Vec<String>>,
-    /// A file with one peer `host:port` per line (blank lines and `#` comments skipped); line n
-    /// (from 1) is node n. Use with --index.
-    #[arg(long, value_name = "FILE")]
-    pub hostfile: Option<PathBuf>,
-    /// With --hostfile: this node's line (from 1).
-    #[arg(long)]
-    pub index: Option<u64>,
-    /// Start outside the membership, to be added later with `conclave cluster add`; --members
-    /// then lists the running cluster's voters.
-    #[arg(long)]
-    pub join: bool,
-    /// Require clients to AUTH with this password (forwarded writes use it too).
-    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Cluster name; nodes with different names refuse to talk (default "conclave").
-    #[arg(long)]
-    pub cluster_name: Option<String>,
-    /// Length of one protocol tick in ms (default 20).
-    #[arg(long)]
-    pub tick_ms: Option<u64>,
-    /// Election timeout in ticks (default 10; the actual timeout is randomised in [1x, 2x)).
-    #[arg(long)]
-    pub election_ticks: Option<u32>,
-    /// Heartbeat interval in ticks (default 1).
-    #[arg(long)]
-    pub heartbeat_ticks: Option<u32>,
-    /// Snapshot the store every this many applied entries (default 100000).
-    #[arg(long)]
-    pub snapshot_entries: Option<u64>,
-    /// Fail a request that takes longer than this, in ms (default 10000).
-    #[arg(long)]
-    pub request_timeout_ms: Option<u64>,
-    /// How long a request waits for a leader during an election before `-CLUSTERDOWN`, in ms
-    /// (default 3000).
-    #[arg(long)]
-    pub election_wait_ms: Option<u64>,
-    /// Most client connections at once (default 10000).
-    #[arg(long)]
-    pub max_clients: Option<usize>,
-    /// Largest request a client may send, in bytes (default 8 MiB).
-    #[arg(long)]
-    pub max_request_bytes: Option<usize>,
-    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace (default info).
-    #[arg(long)]
-    pub log_level: Option<String>,
+    /// The settings given as flags.
+    pub flags: ConfigFile,
 }
 
-impl ServeArgs {
-    fn flags(&self) -> ConfigFile {
-        ConfigFile {
-            id: self.id,
-            data_dir: self.data_dir.clone(),
-            peer_addr: self.peer_addr.clone(),
-            client_addr: self.client_addr.clone(),
-            admin_addr: self.admin_addr.clone(),
-            members: self.members.clone(),
-            hostfile: self.hostfile.clone(),
-            index: self.index,
-            join: self.join.then_some(true),
-            password: self.password.clone(),
-            cluster_name: self.cluster_name.clone(),
-            tick_ms: self.tick_ms,
-            election_ticks: self.election_ticks,
-            heartbeat_ticks: self.heartbeat_ticks,
-            snapshot_entries: self.snapshot_entries,
-            request_timeout_ms: self.request_timeout_ms,
-            election_wait_ms: self.election_wait_ms,
-            max_clients: self.max_clients,
-            max_request_bytes: self.max_request_bytes,
-            log_level: self.log_level.clone(),
+/// The `--config` flag's id; no setting has this name (a test checks).
+const CONFIG_FLAG: &str = "config";
+
+/// A setting's flag, built from its definition.
+fn setting_arg(setting: &Setting) -> Arg {
+    let arg = Arg::new(setting.key).long(setting.flag()).help(setting.help_text());
+    let arg = match setting.kind {
+        SettingKind::Integer => {
+            arg.value_name(setting.value_name).value_parser(clap::value_parser!(u64))
         }
+        SettingKind::Text => arg.value_name(setting.value_name),
+        SettingKind::Path => {
+            arg.value_name(setting.value_name).value_parser(clap::value_parser!(PathBuf))
+        }
+        SettingKind::Switch => arg.action(ArgAction::SetTrue),
+        SettingKind::List => {
+            arg.value_name(setting.value_name).value_delimiter(',').action(ArgAction::Append)
+        }
+    };
+    match setting.env {
+        Some(env) => arg.env(env).hide_env_values(true),
+        None => arg,
     }
 }
 
-/// Sets up `tracing` from RUST_LOG, or `level` when it is unset.
+impl Args for ServeArgs {
+    fn augment_args(command: Command) -> Command {
+        let config = Arg::new(CONFIG_FLAG)
+            .long(CONFIG_FLAG)
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf));
+        let config = config.help(
+            "A TOML file with any of the settings below, by the flag's name with underscores \
+             (e.g. `id = 1`, `data_dir = \"d1\"`, `members = [\"1=127.0.0.1:7100\", ...]`); \
+             a flag wins over the file.",
+        );
+        command.arg(config).args(settings().iter().map(setting_arg))
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ServeArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(path) = matches.get_one::<PathBuf>(CONFIG_FLAG) {
+            self.config = Some(path.clone());
+        }
+        for setting in settings() {
+            let key = setting.key;
+            let value = match setting.kind {
+                SettingKind::Integer => matches.get_one::<u64>(key).map(|n| FlagValue::Integer(*n)),
+                SettingKind::Text => matches.get_one::<String>(key).cloned().map(FlagValue::Text),
+                SettingKind::Path => matches
+                    .get_one::<PathBuf>(key)
+                    .map(|path| FlagValue::Text(path.display().to_string())),
+                SettingKind::Switch => matches.get_flag(key).then_some(FlagValue::Switch(true)),
+                SettingKind::List => matches
+                    .get_many::<String>(key)
+                    .map(|items| FlagValue::List(items.cloned().collect())),
+            };
+            if let Some(value) = value {
+                self.flags.set_flag(key, value).map_err(|error| {
+                    clap::Error::raw(ErrorKind::ValueValidation, format!("{error}\n"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets up `tracing` from RUST_LOG, or `level` when it is unset. Colours only on a terminal:
+/// a node's log is often a file (`conclave up` writes DATA_DIR/node-N.log), which must stay
+/// plain text for `grep` and editors.
 pub fn init_logging(level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs a node until SIGINT or SIGTERM; exits non-zero if it had to stop (storage failure).
@@ -123,8 +117,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let merged = file.merge(args.flags());
-    init_logging(merged.log_level.as_deref().unwrap_or("info"));
+    let merged = file.merge(args.flags.clone());
+    let log_level = ConfigFile::defaults().merge(merged.clone()).log_level.unwrap_or_default();
+    init_logging(&log_level);
     let config = merged.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -151,5 +146,62 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Serve::try_parse_from(std::iter::once("serve").chain(flags.iter().copied())).map(|s| s.args)
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_and_lands_in_its_field() {
+        let args = parse(&[
+            "--id=2",
+            "--data-dir=d",
+            "--members=1=127.0.0.1:7100,2=127.0.0.1:7101",
+            "--join",
+            "--tick-ms=15",
+            "--max-request-bytes=2048",
+            "--config=node.toml",
+        ])
+        .unwrap();
+        assert_eq!(args.config, Some(PathBuf::from("node.toml")));
+        let expected = ConfigFile {
+            id: Some(2),
+            data_dir: Some("d".into()),
+            members: Some(vec!["1=127.0.0.1:7100".into(), "2=127.0.0.1:7101".into()]),
+            join: Some(true),
+            tick_ms: Some(15),
+            max_request_bytes: Some(2048),
+            ..ConfigFile::default()
+        };
+        assert_eq!(args.flags, expected);
+        assert!(settings().iter().all(|s| s.key != CONFIG_FLAG));
+    }
+
+    #[test]
+    fn unset_flags_leave_the_file_and_the_defaults_alone() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.flags.tick_ms, None);
+        assert_eq!(args.flags.join, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_the_setting() {
+        let error = parse(&["--tick-ms=soon"]).unwrap_err().to_string();
+        assert!(error.contains("--tick-ms"), "{error}");
+        let error = parse(&["--election-ticks=99999999999"]).unwrap_err().to_string();
+        assert!(error.contains("election_ticks"), "{error}");
     }
 }

@@ -19,6 +19,11 @@ use conclave_sim::{
 
 use scenario::{RaftSettings, RecordedViolation, Scenario};
 
+#[cfg(feature = "bug-injection")]
+use crate::choices::bug_variants;
+#[cfg(feature = "bug-injection")]
+use conclave_raft::BugVariant;
+
 /// The protocols the simulator can run.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProtocolName {
@@ -145,24 +150,8 @@ pub struct SimArgs {
     record: Option<PathBuf>,
     /// Run a deliberately broken Raft variant, to watch the simulator catch it.
     #[cfg(feature = "bug-injection")]
-    #[arg(long, value_enum)]
-    bug: Vec<BugName>,
-}
-
-/// The deliberately broken Raft variants (see `conclave_raft::Bugs`).
-#[cfg(feature = "bug-injection")]
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BugName {
-    /// Commit entries of older terms by counting replicas (Figure 8).
-    Figure8Commit,
-    /// Leave the vote out of the persisted hard state.
-    ForgetVote,
-    /// Grant a second vote in the same term.
-    DoubleVote,
-    /// Keep a conflicting suffix instead of truncating it.
-    NoTruncate,
-    /// Apply entries once durable, before they are committed.
-    ApplyBeforeCommit,
+    #[arg(long, value_parser = bug_variants())]
+    bug: Vec<BugVariant>,
 }
 
 fn parse_seed_range(text: &str) -> Result<RangeInclusive<u64>, String> {
@@ -208,10 +197,7 @@ impl SimArgs {
 
     #[cfg(feature = "bug-injection")]
     fn bug_names(&self) -> Vec<String> {
-        let name = |bug: &BugName| {
-            bug.to_possible_value().expect("no skipped bugs").get_name().to_string()
-        };
-        self.bug.iter().map(name).collect()
+        self.bug.iter().map(|bug| bug.as_str().to_string()).collect()
     }
 
     #[cfg(not(feature = "bug-injection"))]
@@ -237,15 +223,7 @@ fn raft_config(settings: &RaftSettings, id: NodeId, voters: &[NodeId]) -> Result
 #[cfg(feature = "bug-injection")]
 fn set_bugs(config: &mut Config, names: &[String]) -> Result<()> {
     for name in names {
-        let bugs = &mut config.bugs;
-        match BugName::from_str(name, false) {
-            Ok(BugName::Figure8Commit) => bugs.commit_old_terms_by_counting = true,
-            Ok(BugName::ForgetVote) => bugs.forget_to_persist_vote = true,
-            Ok(BugName::DoubleVote) => bugs.grant_two_votes_per_term = true,
-            Ok(BugName::NoTruncate) => bugs.skip_truncating_conflicts = true,
-            Ok(BugName::ApplyBeforeCommit) => bugs.apply_before_commit = true,
-            Err(_) => bail!("unknown bug `{name}`"),
-        }
+        name.parse::<BugVariant>()?.enable(&mut config.bugs);
     }
     Ok(())
 }
@@ -359,9 +337,9 @@ fn single(args: &SimArgs, scenario: &Scenario, replayed: Option<&Path>) -> Resul
     }
     match &outcome {
         Ok(summary) => {
-            println!("{summary}");
+            outln!("{summary}");
             let events = summary.events_processed as f64;
-            println!(
+            outln!(
                 "wall time {:.3}s, {:.0} simulated events/s",
                 wall.as_secs_f64(),
                 events / wall.as_secs_f64().max(1e-9)
@@ -381,12 +359,12 @@ fn single(args: &SimArgs, scenario: &Scenario, replayed: Option<&Path>) -> Resul
         let violation = outcome.as_ref().err().map(RecordedViolation::from);
         let recorded = Scenario { raft: scenario.raft.clone(), options, violation };
         write_scenario(path, &recorded)?;
-        println!("recorded the run in {} (replay: conclave sim --replay {0})", path.display());
+        outln!("recorded the run in {} (replay: conclave sim --replay {0})", path.display());
     }
     match outcome {
         Ok(_) => {
             if args.shrink {
-                println!("no violation: nothing to shrink");
+                outln!("no violation: nothing to shrink");
             }
             Ok(0)
         }
@@ -417,13 +395,13 @@ fn report_violation(violation: &Violation, replayed: Option<&Path>, shrinking: b
 fn compare_with_recording(recorded: Option<&RecordedViolation>, now: Option<&Violation>) {
     match (recorded, now) {
         (Some(recorded), Some(now)) if recorded.invariant == now.invariant.name() => {
-            println!("replay: reproduced the recorded {} violation", recorded.invariant);
+            outln!("replay: reproduced the recorded {} violation", recorded.invariant);
         }
-        (None, None) => println!("replay: no violation, as recorded"),
+        (None, None) => outln!("replay: no violation, as recorded"),
         (recorded, now) => {
             let describe =
                 |invariant: Option<&str>| invariant.unwrap_or("no violation").to_string();
-            println!(
+            outln!(
                 "replay: the file recorded {}, this run gave {}",
                 describe(recorded.map(|r| r.invariant.as_str())),
                 describe(now.map(|v| v.invariant.name()))
@@ -507,14 +485,14 @@ fn shrink_and_write(args: &SimArgs, scenario: &Scenario) -> Result<()> {
     }
 
     let how = if shrunk.complete { "no smaller run found" } else { "budget spent" };
-    println!("shrunk in {} runs, {wall:.1}s ({how})", shrunk.runs);
-    println!("  before: {}", shrunk.original);
-    println!("  after:  {}", shrunk.shrunk);
-    println!("  {}", shrunk.violation);
-    println!("wrote {} (replay: conclave sim --replay {0})", out.display());
+    outln!("shrunk in {} runs, {wall:.1}s ({how})", shrunk.runs);
+    outln!("  before: {}", shrunk.original);
+    outln!("  after:  {}", shrunk.shrunk);
+    outln!("  {}", shrunk.violation);
+    outln!("wrote {} (replay: conclave sim --replay {0})", out.display());
     let lines =
         std::fs::read(&trace_out).map_or(0, |bytes| bytes.iter().filter(|b| **b == b'\n').count());
-    println!("and its trace {} ({lines} lines)", trace_out.display());
+    outln!("and its trace {} ({lines} lines)", trace_out.display());
     Ok(())
 }
 
@@ -532,7 +510,7 @@ fn sweep(args: &SimArgs, range: RangeInclusive<u64>) -> Result<i32> {
                     warned += 1;
                 }
                 if !args.quiet {
-                    println!(
+                    outln!(
                         "seed {seed}: ok, {} ops, {} elections, commit {}, virtual {:.1}s{}",
                         summary.ops_acknowledged,
                         summary.elections_started,
@@ -543,20 +521,20 @@ fn sweep(args: &SimArgs, range: RangeInclusive<u64>) -> Result<i32> {
                 }
             }
             Err(violation) => {
-                println!("seed {seed}: FAILED {violation}");
+                outln!("seed {seed}: FAILED {violation}");
                 failing.push(seed);
             }
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "swept {total} seeds in {wall:.1}s ({:.0} events/s): {} failed, {warned} with warnings",
         events as f64 / wall.max(1e-9),
         failing.len()
     );
     if !failing.is_empty() {
         let list: Vec<String> = failing.iter().map(u64::to_string).collect();
-        println!("failing seeds: {}", list.join(" "));
+        outln!("failing seeds: {}", list.join(" "));
     }
     Ok(i32::from(!failing.is_empty()))
 }

@@ -25,15 +25,24 @@ pub struct UpArgs {
     /// Where the nodes keep their data (node-N/) and logs (node-N.log); reused on the next run.
     #[arg(long, default_value = "conclave-data")]
     pub data_dir: PathBuf,
-    /// Require clients to AUTH with this password.
-    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
+    /// Passed to every node (see `conclave serve --help`).
+    #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true,
+          help = node_setting_help("password"))]
     pub password: Option<String>,
-    /// Log level of the nodes (their logs go to DATA_DIR/node-N.log).
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
+    /// Passed to every node; their logs go to DATA_DIR/node-N.log.
+    #[arg(long, value_name = "LEVEL", help = node_setting_help("log_level"))]
+    pub log_level: Option<String>,
     /// Extra flags passed to every `conclave serve`, e.g. `--serve-arg=--tick-ms=10`.
     #[arg(long = "serve-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
+}
+
+/// The help of a flag `up` passes on to every node: the node setting's own help, so the two
+/// commands describe it the same way.
+fn node_setting_help(key: &str) -> String {
+    let setting = conclave_server::config::settings().into_iter().find(|s| s.key == key);
+    let setting = setting.unwrap_or_else(|| panic!("{key} is not a node setting"));
+    format!("Passed to every node: {}", setting.help_text())
 }
 
 /// One node's three addresses.
@@ -142,7 +151,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
                 .arg(format!("--peer-addr={}", p.peer))
                 .arg(format!("--client-addr={}", p.client))
                 .arg(format!("--admin-addr={}", p.admin))
-                .arg(format!("--log-level={}", args.log_level))
+                .args(args.log_level.iter().map(|level| format!("--log-level={level}")))
                 .args(&args.serve_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log.try_clone()?))
@@ -153,15 +162,17 @@ pub fn run(args: &UpArgs) -> Result<()> {
             }
             children.push(command.spawn().with_context(|| format!("starting node {id}"))?);
         }
+        let logs: Vec<PathBuf> =
+            (1..=ports.len()).map(|id| args.data_dir.join(format!("node-{id}.log"))).collect();
         let outcome = tokio::select! {
-            ready = wait_ready(&ports, &mut children) => ready,
+            ready = wait_ready(&ports, &mut children, &logs) => ready,
             () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         };
-        match outcome {
+        let failed = match outcome {
             Ok(leader) => {
-                println!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
+                outln!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
                 for (i, p) in ports.iter().enumerate() {
-                    println!(
+                    outln!(
                         "  node {}  redis-cli -p {:<5}  admin http://{}/status  log {}",
                         i + 1,
                         p.client.port(),
@@ -169,27 +180,57 @@ pub fn run(args: &UpArgs) -> Result<()> {
                         args.data_dir.join(format!("node-{}.log", i + 1)).display()
                     );
                 }
-                println!("  leader: node {leader}. Any node accepts reads and writes.");
-                println!("Ctrl-C stops the cluster.");
+                outln!("  leader: node {leader}. Any node accepts reads and writes.");
+                outln!("Ctrl-C stops the cluster.");
                 tokio::select! {
                     () = crate::serve_cmd::shutdown_signal() => {}
                     () = watch_children(&mut children) => {}
                 }
+                None
             }
-            Err(error) => eprintln!("conclave up: {error:#}; stopping the nodes"),
-        }
+            Err(error) => {
+                eprintln!("conclave up: {error:#}; stopping the nodes");
+                Some(error)
+            }
+        };
         stop_all(&mut children).await;
-        Ok(())
+        match failed {
+            Some(error) => Err(error.context("the cluster did not start")),
+            None => Ok(()),
+        }
     })
 }
 
-/// Waits until every node answers on its admin port and they agree on a leader.
-async fn wait_ready(ports: &[Ports], children: &mut [Child]) -> Result<u64> {
+/// The line of a node's log that most likely says why it stopped: the last `Error: ...` line
+/// (how `conclave serve` reports a failure) or `ERROR` log line, else the last non-blank one.
+/// Backtrace frames that merely name an error type are not taken for the error.
+fn last_error_line(log: &str) -> Option<&str> {
+    let mut lines = log.lines().map(str::trim).filter(|line| !line.is_empty());
+    let is_error = |line: &&str| line.starts_with("Error:") || line.contains(" ERROR ");
+    lines.clone().rev().find(is_error).or_else(|| lines.next_back())
+}
+
+/// Waits until every node answers on its admin port and they agree on a leader. A node that
+/// exits first fails the start with the last error line of its log (`logs[i]` is node i+1's).
+async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (i, child) in children.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
-                bail!("node {} exited at start ({status}); see its log", i + 1);
+                let log = &logs[i];
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                match last_error_line(&text) {
+                    Some(line) => bail!(
+                        "node {} exited at start ({status}): {line} (log: {})",
+                        i + 1,
+                        log.display()
+                    ),
+                    None => bail!(
+                        "node {} exited at start ({status}) and wrote nothing to {}",
+                        i + 1,
+                        log.display()
+                    ),
+                }
             }
         }
         let mut leaders = Vec::new();
@@ -244,5 +285,22 @@ async fn stop_all(children: &mut [Child]) {
             let _ = child.kill().await;
         }
     }
-    println!("Conclave: stopped.");
+    outln!("Conclave: stopped.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_error_line_is_preferred_to_the_last_line() {
+        let log = "INFO starting\nError: invalid configuration: tick_ms: must be in 1..=10000\n\
+                   \nStack backtrace:\n  0: anyhow::error::<impl anyhow::Error>::msg\n  \n";
+        assert_eq!(
+            last_error_line(log),
+            Some("Error: invalid configuration: tick_ms: must be in 1..=10000")
+        );
+        assert_eq!(last_error_line("INFO a\nWARN b\n\n"), Some("WARN b"));
+        assert_eq!(last_error_line(" \n"), None);
+    }
 }

@@ -171,3 +171,46 @@ fn bank_balances_from_the_command_line() {
     let out = conclave(&["check", "--model", "bank", "--accounts", "2", "--balance", "11", path]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
+
+/// A store that answers a missing key with `""`: the read before any write is only linearizable
+/// when the checker is told the initial value, in Jepsen EDN as in JSON lines.
+#[test]
+fn initial_value_lets_a_read_of_a_missing_key_return_the_empty_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let edn = "{:process 0 :type :invoke :f :get :value [\"a\" nil]}\n\
+               {:process 0 :type :ok :f :get :value [\"a\" \"\"]}\n\
+               {:process 1 :type :invoke :f :put :key \"a\" :value \"x\"}\n\
+               {:process 1 :type :ok :f :put :key \"a\" :value \"x\"}\n";
+    let file = write(dir.path(), "empty.edn", edn);
+    let file = file.to_str().unwrap();
+    let out = conclave(&["check", "--format", "jepsen-edn", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = conclave(&["check", "--format", "jepsen-edn", "--initial-value", "", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The JSON format says the same on its meta line.
+    let jsonl = "{\"type\":\"meta\",\"model\":\"kv\",\"initial\":\"\"}\n\
+                 {\"process\":0,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"a\"}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"get\",\"key\":\"a\",\"result\":\"\"}\n";
+    let file = write(dir.path(), "empty.jsonl", jsonl);
+    let out = conclave(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A model whose state is not one value refuses it rather than ignoring it.
+    let out =
+        conclave(&["check", "--model", "counter", "--initial-value", "0", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// The models and formats the help lists are the checker's own, with their descriptions.
+#[test]
+fn help_lists_the_checkers_models_and_formats() {
+    let out = conclave(&["check", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in ["register", "cas-register", "kv", "counter", "set", "queue", "bank"] {
+        assert!(help.contains(name), "{name} missing from:\n{help}");
+    }
+    assert!(help.contains("cas [expected new]"), "{help}");
+    assert!(help.contains("jepsen-edn") && help.contains("Knossos EDN"), "{help}");
+    let out = conclave(&["check", "--model", "registr", "x.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cas-register"));
+}

@@ -123,6 +123,30 @@ fn a_replay_file_naming_a_bug_needs_the_feature() {
     assert!(stderr(&out).contains("--features bug-injection"), "{}", stderr(&out));
 }
 
+/// `--bug` offers exactly Raft's list of variants, each with its description, and a replay file
+/// naming a variant that is not on it is refused with the list.
+#[cfg(feature = "bug-injection")]
+#[test]
+fn bug_names_come_from_rafts_list() {
+    use conclave_raft::BugVariant;
+    let help = stdout(&conclave(&["sim", "--help"]));
+    for &bug in BugVariant::ALL {
+        assert!(help.contains(bug.as_str()), "{bug} missing from:\n{help}");
+        assert!(help.contains(bug.description()), "{bug}'s description missing from:\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = path(dir.path(), "bug.json");
+    let text = r#"{"conclave_replay": 1, "protocol": {"bugs": ["meteor"]}}"#;
+    std::fs::write(&file, text).unwrap();
+    let out = conclave(&["sim", "--replay", &file]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"meteor\"") && stderr(&out).contains("double-vote"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Shrinks `--bug bug` at `seed`, checks the report, replays the file and returns its text.
 #[cfg(feature = "bug-injection")]
 fn shrink_and_replay(bug: &str, seed: &str, extra: &[&str]) -> String {

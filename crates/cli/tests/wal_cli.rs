@@ -61,3 +61,54 @@ fn inspect_of_a_missing_directory_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/conclave-wal"));
 }
+
+/// The directory `conclave up` prints holds `node-N` directories, not a log: verify checks every
+/// node's log beneath it and reports each.
+#[test]
+fn verify_of_a_cluster_directory_checks_every_node() {
+    let dir = tempfile::tempdir().unwrap();
+    for node in ["node-1", "node-2"] {
+        std::fs::create_dir(dir.path().join(node)).unwrap();
+    }
+    store_with_entries(&dir.path().join("node-1"), 20);
+    store_with_entries(&dir.path().join("node-2"), 30);
+    std::fs::write(dir.path().join("ports"), "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3\n").unwrap();
+    std::fs::write(dir.path().join("node-1.log"), "INFO started\n").unwrap();
+    let out = conclave(&["wal", "verify", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("node-1") && stdout.contains("node-2"), "{stdout}");
+    assert!(stdout.contains("20 entries") && stdout.contains("30 entries"), "{stdout}");
+    assert!(stdout.contains("verified 2 logs: 2 ok, 0 corrupt"), "{stdout}");
+
+    // One node's corruption fails the whole verification and names that node's file.
+    let node2 = dir.path().join("node-2");
+    let segment = std::fs::read_dir(&node2)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[12] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let out = conclave(&["wal", "verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CORRUPT") && err.contains("node-2"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 ok, 1 corrupt"));
+}
+
+/// A directory with no log anywhere is an error, never "ok".
+#[test]
+fn verify_refuses_a_directory_without_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("node-1")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a log\n").unwrap();
+    for command in ["verify", "inspect"] {
+        let out = conclave(&["wal", command, dir.path().to_str().unwrap()]);
+        assert!(!out.status.success(), "{command} succeeded on an empty directory");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("verify: ok"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("holds no write-ahead log"), "{command}: {err}");
+    }
+}

@@ -46,7 +46,7 @@ pub use membership::{Membership, MembershipChange, MembershipDecodeError, Member
 pub use protocol::{
     LogView, MessageMeta, Proposal, ProposeError, Protocol, Role, Status, TransferError,
 };
-pub use read::{ReadError, ReadId, ReadMode, ReadState};
+pub use read::{ReadConsistency, ReadError, ReadId, ReadMode, ReadState, UnknownName};
 pub use ready::{Envelope, Ready};
 pub use rng::{RandomSource, SeededRng};
 pub use wire::{put_bytes, put_entry, DecodeError, WireMessage, WireReader, ENTRY_BYTES_MIN};

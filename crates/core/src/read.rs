@@ -8,6 +8,7 @@
 //! data.
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::ids::{Index, NodeId};
 
@@ -30,14 +31,139 @@ pub enum ReadMode {
     Lease,
 }
 
-impl fmt::Display for ReadMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl ReadMode {
+    /// Every mode, in the order help texts list them.
+    pub const ALL: &'static [ReadMode] = &[ReadMode::ReadIndex, ReadMode::Lease];
+
+    /// The mode's name in traces, histories and replay files.
+    pub fn as_str(self) -> &'static str {
+        match self {
             ReadMode::ReadIndex => "read-index",
             ReadMode::Lease => "lease",
-        })
+        }
     }
 }
+
+impl fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReadMode {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        let names = ReadMode::ALL.iter().map(|m| m.as_str());
+        ReadMode::ALL
+            .iter()
+            .copied()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownName::new("read mode", name, names))
+    }
+}
+
+/// The guarantee a client chooses for its reads, by the names clients use: the server's
+/// `READMODE` command, and `--read-mode` of `conclave chaos` and `conclave bench kv`. Defined
+/// here, beside [`ReadMode`], so every seam parses and prints the same three names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReadConsistency {
+    /// Linearizable: confirmed with a [`ReadMode::ReadIndex`] round. The default.
+    #[default]
+    Linearizable,
+    /// Linearizable while clocks drift less than the lease margin ([`ReadMode::Lease`]).
+    Lease,
+    /// Whatever the serving node has applied, at once: may be stale, never confirmed.
+    Stale,
+}
+
+impl ReadConsistency {
+    /// Every choice, in the order help texts list them.
+    pub const ALL: &'static [ReadConsistency] =
+        &[ReadConsistency::Linearizable, ReadConsistency::Lease, ReadConsistency::Stale];
+
+    /// The name clients use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadConsistency::Linearizable => "linearizable",
+            ReadConsistency::Lease => "lease",
+            ReadConsistency::Stale => "stale",
+        }
+    }
+
+    /// What the choice costs and guarantees, in one line, for help texts.
+    pub fn description(self) -> &'static str {
+        match self {
+            ReadConsistency::Linearizable => {
+                "confirmed by a quorum round (ReadIndex); never stale, relies on no clock"
+            }
+            ReadConsistency::Lease => {
+                "served under the leader's lease without a round; never stale while clocks \
+                 drift less than the lease margin"
+            }
+            ReadConsistency::Stale => "whatever the node has applied, at once; may be stale",
+        }
+    }
+
+    /// How the protocol confirms such a read; `None` for stale reads, which are not confirmed.
+    pub fn protocol_mode(self) -> Option<ReadMode> {
+        match self {
+            ReadConsistency::Linearizable => Some(ReadMode::ReadIndex),
+            ReadConsistency::Lease => Some(ReadMode::Lease),
+            ReadConsistency::Stale => None,
+        }
+    }
+}
+
+impl fmt::Display for ReadConsistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReadConsistency {
+    type Err = UnknownName;
+
+    /// Case-insensitive, as Redis command arguments are.
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        let names = ReadConsistency::ALL.iter().map(|c| c.as_str());
+        ReadConsistency::ALL
+            .iter()
+            .copied()
+            .find(|choice| choice.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownName::new("read mode", name, names))
+    }
+}
+
+/// A name that is not on a list, with the list, so the message tells the user what to type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What was being named ("read mode").
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names accepted, in list order.
+    pub expected: Vec<&'static str>,
+}
+
+impl UnknownName {
+    fn new(
+        what: &'static str,
+        name: &str,
+        expected: impl Iterator<Item = &'static str>,
+    ) -> UnknownName {
+        UnknownName { what, name: name.to_string(), expected: expected.collect() }
+    }
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, name) = (self.what, &self.name);
+        write!(f, "unknown {what} {name:?} (expected {})", self.expected.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownName {}
 
 /// Why a read cannot be served linearizably. The driver must answer the client with an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,4 +207,30 @@ pub struct ReadState {
     /// `Ok(index)`: serve the read once the state machine has applied `index`. `Err`: do not
     /// serve it.
     pub outcome: Result<Index, ReadError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_value() {
+        for &mode in ReadMode::ALL {
+            assert_eq!(mode.to_string().parse::<ReadMode>(), Ok(mode));
+        }
+        for &choice in ReadConsistency::ALL {
+            assert_eq!(choice.to_string().parse::<ReadConsistency>(), Ok(choice));
+        }
+        assert_eq!("LEASE".parse::<ReadConsistency>(), Ok(ReadConsistency::Lease));
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let error = "fast".parse::<ReadConsistency>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown read mode \"fast\" (expected linearizable, lease, stale)"
+        );
+        assert!("linearizable".parse::<ReadMode>().is_err());
+    }
 }

@@ -74,6 +74,111 @@ pub struct Bugs {
     pub apply_before_commit: bool,
 }
 
+/// Defines [`BugVariant`] from one table: each deliberately broken variant's name (as
+/// `conclave sim --bug` and replay files spell it), what it breaks, and the [`Bugs`] switch it
+/// turns on. The command line's choices, its help and replay files all read this table.
+#[cfg(feature = "bug-injection")]
+macro_rules! bug_variants {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $switch:ident, $description:literal;)*) => {
+        /// One deliberately broken Raft variant, by name: see [`Bugs`] for the switches.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum BugVariant {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl BugVariant {
+            /// Every variant, in the order help texts list them.
+            pub const ALL: &'static [BugVariant] = &[$(BugVariant::$variant),*];
+
+            /// The variant's name on the command line and in replay files.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(BugVariant::$variant => $name,)*
+                }
+            }
+
+            /// What the variant gets wrong, in one line, for help texts.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(BugVariant::$variant => $description,)*
+                }
+            }
+
+            /// Turns this variant's switch on in `bugs`.
+            pub fn enable(self, bugs: &mut Bugs) {
+                match self {
+                    $(BugVariant::$variant => bugs.$switch = true,)*
+                }
+            }
+
+            /// True if this variant's switch is on in `bugs`.
+            pub fn is_enabled(self, bugs: &Bugs) -> bool {
+                match self {
+                    $(BugVariant::$variant => bugs.$switch,)*
+                }
+            }
+        }
+    };
+}
+
+#[cfg(feature = "bug-injection")]
+bug_variants! {
+    /// Figure 8 of the Raft paper, done wrong.
+    Figure8Commit => "figure8-commit", commit_old_terms_by_counting,
+        "commit entries of older terms by counting replicas (Figure 8)";
+    /// A restarted node may vote again in the same term.
+    ForgetVote => "forget-vote", forget_to_persist_vote,
+        "leave the vote out of the persisted hard state";
+    /// Two leaders in one term.
+    DoubleVote => "double-vote", grant_two_votes_per_term,
+        "grant a second vote in the same term";
+    /// Followers keep entries the leader overwrote.
+    NoTruncate => "no-truncate", skip_truncating_conflicts,
+        "keep a conflicting suffix instead of truncating it";
+    /// State machines apply entries that may yet be lost.
+    ApplyBeforeCommit => "apply-before-commit", apply_before_commit,
+        "apply entries once durable, before they are committed";
+}
+
+#[cfg(feature = "bug-injection")]
+impl std::str::FromStr for BugVariant {
+    type Err = UnknownBug;
+
+    fn from_str(name: &str) -> Result<Self, UnknownBug> {
+        BugVariant::ALL
+            .iter()
+            .copied()
+            .find(|bug| bug.as_str() == name)
+            .ok_or_else(|| UnknownBug(name.to_string()))
+    }
+}
+
+#[cfg(feature = "bug-injection")]
+impl std::fmt::Display for BugVariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A bug name that is not in [`BugVariant::ALL`]; the message lists the ones that are.
+#[cfg(feature = "bug-injection")]
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unknown bug {0:?} (expected one of {names})", names = bug_names())]
+pub struct UnknownBug(pub String);
+
+#[cfg(feature = "bug-injection")]
+fn bug_names() -> String {
+    BugVariant::ALL.iter().map(|bug| bug.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(feature = "bug-injection")]
+impl Bugs {
+    /// The variants switched on, in list order.
+    pub fn enabled(&self) -> Vec<BugVariant> {
+        BugVariant::ALL.iter().copied().filter(|bug| bug.is_enabled(self)).collect()
+    }
+}
+
 /// A configuration value that cannot work, named so the operator can fix it.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -209,5 +314,30 @@ mod tests {
         let mut c = ok;
         c.inflight_messages_max = 0;
         assert_eq!(c.validate(), Err(ConfigError::ZeroLimit("inflight_messages_max")));
+    }
+}
+
+#[cfg(all(test, feature = "bug-injection"))]
+mod bug_variant_tests {
+    use super::*;
+
+    #[test]
+    fn each_variant_switches_on_exactly_its_own_bug() {
+        let mut seen = Vec::new();
+        for &bug in BugVariant::ALL {
+            let mut bugs = Bugs::default();
+            bug.enable(&mut bugs);
+            assert_eq!(bugs.enabled(), vec![bug], "{bug}");
+            assert_ne!(bugs, Bugs::default(), "{bug} switches nothing on");
+            assert!(!seen.contains(&bugs), "{bug} shares its switch with another variant");
+            seen.push(bugs);
+            assert_eq!(bug.as_str().parse::<BugVariant>(), Ok(bug));
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_variants() {
+        let error = "fast-commit".parse::<BugVariant>().unwrap_err().to_string();
+        assert!(error.contains("fast-commit") && error.contains("double-vote"), "{error}");
     }
 }

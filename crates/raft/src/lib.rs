@@ -53,7 +53,7 @@ mod transfer;
 
 pub use conclave_core::TransferError;
 #[cfg(feature = "bug-injection")]
-pub use config::Bugs;
+pub use config::{BugVariant, Bugs, UnknownBug};
 pub use config::{Config, ConfigError};
 pub use log::{AppendOutcome, RaftLog};
 pub use message::{AppendResult, Message};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use conclave_core::Role;
+use conclave_core::{ReadConsistency as Named, Role};
 use conclave_resp::{Frame, Version};
 use conclave_runtime::ReadConsistency;
 
@@ -195,23 +195,27 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
     }
 }
 
+/// The session's read guarantee by the name clients use: the names are `conclave_core`'s list,
+/// the runtime's type is what the session passes to read barriers.
 fn readmode_name(consistency: ReadConsistency) -> &'static str {
-    match consistency {
-        ReadConsistency::Linearizable => "linearizable",
-        ReadConsistency::Lease => "lease",
-        ReadConsistency::Stale => "stale",
-    }
+    let named = match consistency {
+        ReadConsistency::Linearizable => Named::Linearizable,
+        ReadConsistency::Lease => Named::Lease,
+        ReadConsistency::Stale => Named::Stale,
+    };
+    named.as_str()
 }
 
 fn readmode(session: &mut Session, args: &[Bytes]) -> Frame {
     match args.len() {
         1 => text(readmode_name(session.consistency)),
         2 => {
-            session.consistency = match args[1].to_ascii_lowercase().as_slice() {
-                b"linearizable" => ReadConsistency::Linearizable,
-                b"lease" => ReadConsistency::Lease,
-                b"stale" => ReadConsistency::Stale,
-                _ => return Frame::error("ERR READMODE takes linearizable, lease or stale"),
+            let name = String::from_utf8_lossy(&args[1]);
+            session.consistency = match name.parse::<Named>() {
+                Ok(Named::Linearizable) => ReadConsistency::Linearizable,
+                Ok(Named::Lease) => ReadConsistency::Lease,
+                Ok(Named::Stale) => ReadConsistency::Stale,
+                Err(unknown) => return Frame::error(format!("ERR READMODE: {unknown}")),
             };
             Frame::ok()
         }

@@ -29,52 +29,282 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError { field, reason: reason.into() }
 }
 
-/// Everything a node needs, as written in a TOML file; every field is optional there because
-/// flags may supply it. Unknown fields are refused (a typo must not be silently ignored).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// This node's id (at least 1).
-    pub id: Option<u64>,
-    /// Where the log, hard state and snapshots live.
-    pub data_dir: Option<PathBuf>,
-    /// Address peers connect to.
-    pub peer_addr: Option<String>,
-    /// Address Redis clients connect to.
-    pub client_addr: Option<String>,
-    /// Address of the HTTP admin port.
-    pub admin_addr: Option<String>,
-    /// The initial members as `id=host:port` (peer addresses).
-    pub members: Option<Vec<String>>,
-    /// A file with one peer `host:port` per line; line `n` (from 1) is node `n`.
-    pub hostfile: Option<PathBuf>,
-    /// With `hostfile`: this node's line (from 1), which is also its id.
-    pub index: Option<u64>,
-    /// Start outside the membership, to be added with `conclave cluster add`; `members` then
-    /// lists the running cluster.
-    pub join: Option<bool>,
-    /// Clients must AUTH with this password.
-    pub password: Option<String>,
-    /// Nodes of different clusters refuse each other's connections.
-    pub cluster_name: Option<String>,
-    /// Length of one protocol tick in milliseconds.
-    pub tick_ms: Option<u64>,
-    /// Election timeout in ticks.
-    pub election_ticks: Option<u32>,
-    /// Heartbeat interval in ticks.
-    pub heartbeat_ticks: Option<u32>,
-    /// Take a snapshot every this many applied entries.
-    pub snapshot_entries: Option<u64>,
-    /// How long a request may take before it fails with a timeout.
-    pub request_timeout_ms: Option<u64>,
-    /// How long a request waits for a leader during an election before failing.
-    pub election_wait_ms: Option<u64>,
+/// How a setting's value is written, which decides how the command line parses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A whole number (0 or more).
+    Integer,
+    /// Text.
+    Text,
+    /// A file or directory path.
+    Path,
+    /// On or off; a flag without a value turns it on.
+    Switch,
+    /// A list of text items; comma-separated on the command line.
+    List,
+}
+
+/// One value a command-line flag gives a setting, before it is stored in its field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlagValue {
+    /// For [`SettingKind::Integer`].
+    Integer(u64),
+    /// For [`SettingKind::Text`] and [`SettingKind::Path`].
+    Text(String),
+    /// For [`SettingKind::Switch`].
+    Switch(bool),
+    /// For [`SettingKind::List`].
+    List(Vec<String>),
+}
+
+/// A field type a setting may have: its kind, how a flag's value becomes it, and how its
+/// default is shown in help.
+pub trait SettingType: Sized {
+    /// How the value is written.
+    const KIND: SettingKind;
+    /// The field's value from a flag's; the reason when it does not fit.
+    fn from_flag(value: FlagValue) -> Result<Self, String>;
+    /// The value as help shows a default.
+    fn show(&self) -> String;
+}
+
+macro_rules! integer_setting {
+    ($($ty:ty),*) => {$(
+        impl SettingType for $ty {
+            const KIND: SettingKind = SettingKind::Integer;
+            fn from_flag(value: FlagValue) -> Result<Self, String> {
+                match value {
+                    FlagValue::Integer(n) => {
+                        <$ty>::try_from(n).map_err(|_| format!("{n} is out of range"))
+                    }
+                    other => Err(format!("expected a whole number, got {other:?}")),
+                }
+            }
+            fn show(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+integer_setting!(u32, u64, usize);
+
+impl SettingType for String {
+    const KIND: SettingKind = SettingKind::Text;
+    fn from_flag(value: FlagValue) -> Result<Self, String> {
+        match value {
+            FlagValue::Text(text) => Ok(text),
+            other => Err(format!("expected text, got {other:?}")),
+        }
+    }
+    fn show(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl SettingType for PathBuf {
+    const KIND: SettingKind = SettingKind::Path;
+    fn from_flag(value: FlagValue) -> Result<Self, String> {
+        String::from_flag(value).map(PathBuf::from)
+    }
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl SettingType for bool {
+    const KIND: SettingKind = SettingKind::Switch;
+    fn from_flag(value: FlagValue) -> Result<Self, String> {
+        match value {
+            FlagValue::Switch(on) => Ok(on),
+            other => Err(format!("expected on or off, got {other:?}")),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for Vec<String> {
+    const KIND: SettingKind = SettingKind::List;
+    fn from_flag(value: FlagValue) -> Result<Self, String> {
+        match value {
+            FlagValue::List(items) => Ok(items),
+            other => Err(format!("expected a list, got {other:?}")),
+        }
+    }
+    fn show(&self) -> String {
+        self.join(",")
+    }
+}
+
+/// One setting of a node, as the command line and help see it. Every field comes from the
+/// single definition of the setting in this module, so the TOML key, the flag and the help
+/// cannot drift apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// The TOML key, and the flag's name with `_` written `-` (`tick_ms`, `--tick-ms`).
+    pub key: &'static str,
+    /// The placeholder for the value in help (`MS`, `DIR`).
+    pub value_name: &'static str,
+    /// How the value is written.
+    pub kind: SettingKind,
+    /// What the setting does, in sentences.
+    pub help: String,
+    /// The value used when neither the file nor a flag sets it, as help shows it.
+    pub default: Option<String>,
+    /// An environment variable the command line also reads it from (secrets stay out of `ps`).
+    pub env: Option<&'static str>,
+    /// The rule its value must follow, when there is one beyond its type.
+    pub rule: Option<&'static str>,
+}
+
+impl Setting {
+    /// The command-line flag, without the dashes (`tick-ms`).
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// The help line: what it does, its rule and its default.
+    pub fn help_text(&self) -> String {
+        let mut text = self.help.clone();
+        if let Some(rule) = self.rule {
+            text.push_str(&format!(" Must be {rule}."));
+        }
+        if let Some(default) = &self.default {
+            text.push_str(&format!(" [default: {default}]"));
+        }
+        text
+    }
+}
+
+/// Defines every node setting once: its doc comment (the help text), TOML key and flag (the
+/// field name), type, default, help placeholder, environment variable and range. From it come
+/// [`ConfigFile`] (the TOML format, with every field optional), [`ConfigFile::merge`],
+/// [`ConfigFile::defaults`], [`ConfigFile::set_flag`], the range checks and [`settings`], which
+/// the command line turns into flags and help.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $key:ident: $ty:ty $(= $default:expr)?, $value_name:literal
+        $(, env = $env:literal)?
+        $(, range = $range:expr, $rule:literal)?;
+    )*) => {
+        /// Everything a node needs, as written in a TOML file; every field is optional there
+        /// because flags may supply it. Unknown fields are refused (a typo must not be silently
+        /// ignored).
+        #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct ConfigFile {
+            $($(#[doc = $doc])* pub $key: Option<$ty>,)*
+        }
+
+        impl ConfigFile {
+            /// Fields set in `flags` replace those here.
+            pub fn merge(self, flags: ConfigFile) -> ConfigFile {
+                ConfigFile { $($key: flags.$key.or(self.$key)),* }
+            }
+
+            /// Every setting that has a default, set to it; the others unset.
+            pub fn defaults() -> ConfigFile {
+                ConfigFile { $($key: settings!(@default $ty $(, $default)?)),* }
+            }
+
+            /// Sets the setting `key` from a command-line flag's value; the error names the
+            /// setting.
+            pub fn set_flag(&mut self, key: &str, value: FlagValue) -> Result<(), ConfigError> {
+                match key {
+                    $(stringify!($key) => {
+                        let field = stringify!($key);
+                        self.$key = Some(<$ty>::from_flag(value).map_err(|r| invalid(field, r))?);
+                    })*
+                    _ => return Err(invalid("flags", format!("no setting is called {key:?}"))),
+                }
+                Ok(())
+            }
+
+            /// Checks every value that has a range of its own.
+            fn check_ranges(&self) -> Result<(), ConfigError> {
+                $($(
+                    if let Some(value) = &self.$key {
+                        if !($range).contains(value) {
+                            return Err(invalid(stringify!($key), concat!("must be ", $rule)));
+                        }
+                    }
+                )?)*
+                Ok(())
+            }
+        }
+
+        /// Every node setting, in the order help lists them.
+        pub fn settings() -> Vec<Setting> {
+            vec![$(Setting {
+                key: stringify!($key),
+                value_name: $value_name,
+                kind: <$ty as SettingType>::KIND,
+                help: [$($doc),*].iter().map(|line| line.trim()).collect::<Vec<_>>().join(" "),
+                default: settings!(@default $ty $(, $default)?).map(|value| value.show()),
+                env: settings!(@option $($env)?),
+                rule: settings!(@option $($rule)?),
+            }),*]
+        }
+    };
+    (@default $ty:ty) => { None::<$ty> };
+    (@default $ty:ty, $default:expr) => { Some::<$ty>($default.into()) };
+    (@option) => { None };
+    (@option $value:literal) => { Some($value) };
+}
+
+settings! {
+    /// This node's id (1 or more). With a hostfile, the line index is the id.
+    id: u64, "ID";
+    /// Directory for the log, hard state and snapshots; reused across restarts.
+    data_dir: PathBuf, "DIR";
+    /// Address peers connect to. Default: this node's entry in the members, or the client
+    /// port + 100.
+    peer_addr: String, "HOST:PORT";
+    /// Address Redis clients connect to. Default: the peer port - 100.
+    client_addr: String, "HOST:PORT";
+    /// Address of the HTTP admin port (/status, /metrics, /members, /transfer-leader).
+    /// Default: the client port + 200.
+    admin_addr: String, "HOST:PORT";
+    /// The initial members and their peer addresses: `1=h:p,2=h:p,3=h:p` (a list in TOML).
+    /// Every node of a new cluster must be given the same list. Without it (and without a
+    /// hostfile) the node starts a single-node cluster.
+    members: Vec<String>, "ID=HOST:PORT,...";
+    /// A file with one peer `host:port` per line (blank lines and `#` comments skipped); line n
+    /// (from 1) is node n. Use with index.
+    hostfile: PathBuf, "FILE";
+    /// With a hostfile: this node's line (from 1), which is also its id.
+    index: u64, "N";
+    /// Start outside the membership, to be added later with `conclave cluster add`; the members
+    /// then list the running cluster's voters.
+    join: bool = false, "";
+    /// Require clients to AUTH with this password (forwarded writes use it too).
+    password: String, "PASSWORD", env = "CONCLAVE_PASSWORD";
+    /// Cluster name; nodes of clusters with different names refuse each other's connections.
+    cluster_name: String = "conclave", "NAME";
+    /// Length of one protocol tick, in milliseconds.
+    tick_ms: u64 = 20u64, "MS", range = 1..=10_000, "in 1..=10000";
+    /// Election timeout in ticks (the actual timeout is randomised in [1x, 2x)).
+    election_ticks: u32 = 10u32, "TICKS", range = 5.., "at least 5 (the lease keeps a 2-tick margin)";
+    /// Heartbeat interval in ticks, below the election timeout.
+    heartbeat_ticks: u32 = 1u32, "TICKS";
+    /// Snapshot the store every this many applied entries.
+    snapshot_entries: u64 = 100_000u64, "ENTRIES";
+    /// Fail a request that takes longer than this, in milliseconds.
+    request_timeout_ms: u64 = 10_000u64, "MS";
+    /// How long a request waits for a leader during an election before `-CLUSTERDOWN`, in
+    /// milliseconds.
+    election_wait_ms: u64 = 3_000u64, "MS";
     /// Most client connections at once.
-    pub max_clients: Option<usize>,
-    /// Largest request (one RESP command) a client may send, in bytes.
-    pub max_request_bytes: Option<usize>,
-    /// Log level when RUST_LOG is not set (read by the command line, not the server).
-    pub log_level: Option<String>,
+    max_clients: usize = 10_000usize, "N", range = 1.., "at least 1";
+    /// Largest request (one RESP command) a client may send, in bytes. A larger command could
+    /// not fit the transport's per-peer queue (32 MiB) with the rest of an AppendEntries.
+    max_request_bytes: usize = 8usize << 20, "BYTES", range = 1024..=16 << 20, "in 1 KiB..=16 MiB";
+    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace (read by the
+    /// command line, not the server).
+    log_level: String = "info", "LEVEL";
 }
 
 impl ConfigFile {
@@ -83,35 +313,6 @@ impl ConfigFile {
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid("config", format!("cannot read {}: {e}", path.display())))?;
         toml::from_str(&text).map_err(|e| invalid("config", format!("{}: {e}", path.display())))
-    }
-
-    /// Fields set in `flags` replace those here.
-    pub fn merge(self, flags: ConfigFile) -> ConfigFile {
-        macro_rules! pick {
-            ($($f:ident),*) => { ConfigFile { $($f: flags.$f.or(self.$f)),* } };
-        }
-        pick!(
-            id,
-            data_dir,
-            peer_addr,
-            client_addr,
-            admin_addr,
-            members,
-            hostfile,
-            index,
-            join,
-            password,
-            cluster_name,
-            tick_ms,
-            election_ticks,
-            heartbeat_ticks,
-            snapshot_entries,
-            request_timeout_ms,
-            election_wait_ms,
-            max_clients,
-            max_request_bytes,
-            log_level
-        )
     }
 }
 
@@ -175,9 +376,20 @@ fn cluster_id(name: &str) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
+/// A setting's value once [`ConfigFile::defaults`] are merged in. Only called for settings that
+/// have a default, so a missing value is a bug in this module, not a user's mistake.
+fn filled<T>(value: Option<T>, key: &str) -> T {
+    value.unwrap_or_else(|| panic!("the setting {key} has no default"))
+}
+
 impl ConfigFile {
     /// Checks everything and fills in defaults.
     pub fn resolve(self) -> Result<ServerConfig, ConfigError> {
+        self.check_ranges()?;
+        ConfigFile::defaults().merge(self).resolve_with_defaults()
+    }
+
+    fn resolve_with_defaults(self) -> Result<ServerConfig, ConfigError> {
         let mut members = BTreeMap::new();
         let mut id = self.id;
         if let Some(path) = &self.hostfile {
@@ -220,7 +432,7 @@ impl ConfigFile {
         if id.0 == 0 {
             return Err(invalid("id", "must be at least 1"));
         }
-        let join = self.join.unwrap_or(false);
+        let join = filled(self.join, "join");
         let peer_addr = match (&self.peer_addr, members.get(&id)) {
             (Some(text), _) => resolve("peer_addr", text)?,
             (None, Some(addr)) => *addr,
@@ -283,34 +495,17 @@ impl ConfigFile {
             return Err(invalid("client_addr", "peer, client and admin addresses must differ"));
         }
         let data_dir = self.data_dir.ok_or_else(|| invalid("data_dir", "required"))?;
-        let tick_ms = self.tick_ms.unwrap_or(20);
-        if !(1..=10_000).contains(&tick_ms) {
-            return Err(invalid("tick_ms", "must be in 1..=10000"));
-        }
-        let election_ticks = self.election_ticks.unwrap_or(10);
-        if election_ticks < 5 {
-            return Err(invalid(
-                "election_ticks",
-                "must be at least 5 (the lease keeps a 2-tick margin)",
-            ));
-        }
-        let heartbeat_ticks = self.heartbeat_ticks.unwrap_or(1);
+        let tick_ms = filled(self.tick_ms, "tick_ms");
+        let election_ticks = filled(self.election_ticks, "election_ticks");
+        let heartbeat_ticks = filled(self.heartbeat_ticks, "heartbeat_ticks");
         if heartbeat_ticks == 0 || heartbeat_ticks >= election_ticks {
             return Err(invalid(
                 "heartbeat_ticks",
                 format!("must be at least 1 and below election_ticks ({election_ticks})"),
             ));
         }
-        let max_clients = self.max_clients.unwrap_or(10_000);
-        if max_clients == 0 {
-            return Err(invalid("max_clients", "must be at least 1"));
-        }
-        let max_request_bytes = self.max_request_bytes.unwrap_or(8 << 20);
-        // A larger command could not fit the transport's per-peer queue (32 MiB) with the rest
-        // of an AppendEntries, and would stall replication.
-        if !(1024..=16 << 20).contains(&max_request_bytes) {
-            return Err(invalid("max_request_bytes", "must be in 1 KiB..=16 MiB"));
-        }
+        let max_clients = filled(self.max_clients, "max_clients");
+        let max_request_bytes = filled(self.max_request_bytes, "max_request_bytes");
         if self.password.as_deref() == Some("") {
             return Err(invalid("password", "must not be empty"));
         }
@@ -323,13 +518,16 @@ impl ConfigFile {
             members,
             join,
             password: self.password,
-            cluster_id: cluster_id(self.cluster_name.as_deref().unwrap_or("conclave")),
+            cluster_id: cluster_id(&filled(self.cluster_name, "cluster_name")),
             tick: Duration::from_millis(tick_ms),
             election_ticks,
             heartbeat_ticks,
-            snapshot_entries: self.snapshot_entries.unwrap_or(100_000),
-            request_timeout: Duration::from_millis(self.request_timeout_ms.unwrap_or(10_000)),
-            election_wait: Duration::from_millis(self.election_wait_ms.unwrap_or(3_000)),
+            snapshot_entries: filled(self.snapshot_entries, "snapshot_entries"),
+            request_timeout: Duration::from_millis(filled(
+                self.request_timeout_ms,
+                "request_timeout_ms",
+            )),
+            election_wait: Duration::from_millis(filled(self.election_wait_ms, "election_wait_ms")),
             max_clients,
             max_request_bytes,
         })
@@ -394,5 +592,74 @@ mod tests {
         let merged = ConfigFile { id: Some(1), ..ConfigFile::default() }
             .merge(ConfigFile { id: Some(5), ..ConfigFile::default() });
         assert_eq!(merged.id, Some(5));
+    }
+}
+
+#[cfg(test)]
+mod setting_tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_a_toml_key_and_a_flag() {
+        for setting in settings() {
+            // The key is accepted by the TOML format (which refuses unknown keys)...
+            let value = match setting.kind {
+                SettingKind::Integer => "7".to_string(),
+                SettingKind::Text | SettingKind::Path => "\"x\"".to_string(),
+                SettingKind::Switch => "true".to_string(),
+                SettingKind::List => "[\"x\"]".to_string(),
+            };
+            let parsed: Result<ConfigFile, _> =
+                toml::from_str(&format!("{} = {value}", setting.key));
+            assert!(parsed.is_ok(), "{}: {parsed:?}", setting.key);
+            // ...and by a flag of the same name, landing in the same field.
+            let flag = match setting.kind {
+                SettingKind::Integer => FlagValue::Integer(7),
+                SettingKind::Text | SettingKind::Path => FlagValue::Text("x".into()),
+                SettingKind::Switch => FlagValue::Switch(true),
+                SettingKind::List => FlagValue::List(vec!["x".into()]),
+            };
+            let mut flags = ConfigFile::default();
+            flags.set_flag(setting.key, flag).unwrap();
+            assert_eq!(Ok(flags), parsed, "{}", setting.key);
+            assert!(!setting.help.is_empty(), "{} has no help", setting.key);
+        }
+    }
+
+    #[test]
+    fn defaults_are_shown_and_used() {
+        let all = settings();
+        let tick = all.iter().find(|s| s.key == "tick_ms").unwrap();
+        assert_eq!(tick.flag(), "tick-ms");
+        assert!(tick.help_text().ends_with("Must be in 1..=10000. [default: 20]"), "{tick:?}");
+        let config = ConfigFile {
+            id: Some(1),
+            data_dir: Some("d".into()),
+            peer_addr: Some("127.0.0.1:7100".into()),
+            ..ConfigFile::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.tick, Duration::from_millis(20));
+        assert_eq!(config.max_request_bytes, 8 << 20);
+        assert_eq!(config.cluster_id, cluster_id("conclave"));
+    }
+
+    #[test]
+    fn a_flag_value_out_of_its_fields_range_names_the_setting() {
+        let mut flags = ConfigFile::default();
+        let error = flags.set_flag("election_ticks", FlagValue::Integer(1 << 40)).unwrap_err();
+        assert_eq!(error.field, "election_ticks");
+        let error = flags.set_flag("tick_mss", FlagValue::Integer(1)).unwrap_err();
+        assert!(error.reason.contains("tick_mss"), "{error}");
+        let field = |c: ConfigFile| c.resolve().unwrap_err().field;
+        assert_eq!(
+            field(ConfigFile { max_clients: Some(0), ..ConfigFile::default() }),
+            "max_clients"
+        );
+        assert_eq!(
+            field(ConfigFile { election_ticks: Some(4), ..ConfigFile::default() }),
+            "election_ticks"
+        );
     }
 }

@@ -28,7 +28,7 @@ mod shared;
 
 pub use advertise::Advertised;
 pub use client::RespClient;
-pub use config::{ConfigError, ConfigFile, ServerConfig};
+pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};
 pub use machine::KvMachine;
 pub use server::{ServeError, Server, KV_GROUP};
 pub use shared::{ClientStats, Shared};

@@ -40,7 +40,7 @@ pub fn parse_jepsen_edn(text: &str) -> Result<History, Error> {
             events.push(Event { line, ..event });
         }
     }
-    Ok(History { meta: Some(Meta { model: Some("kv".into()), balances: None }), events })
+    Ok(History { meta: Some(Meta { model: Some("kv".into()), ..Meta::default() }), events })
 }
 
 fn event_of(edn: &Edn) -> Result<Option<Event>, String> {

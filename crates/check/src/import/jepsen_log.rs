@@ -36,7 +36,10 @@ pub fn parse_jepsen_log(text: &str) -> Result<History, Error> {
             events.push(event);
         }
     }
-    Ok(History { meta: Some(Meta { model: Some("cas-register".into()), balances: None }), events })
+    Ok(History {
+        meta: Some(Meta { model: Some("cas-register".into()), ..Meta::default() }),
+        events,
+    })
 }
 
 fn parse_record(record: &str, line: usize) -> Result<Option<Event>, Error> {

@@ -24,6 +24,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order the help text lists them.
+    pub const ALL: &'static [Format] = &[Format::Json, Format::JepsenLog, Format::JepsenEdn];
+
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,18 +35,25 @@ impl Format {
             Format::JepsenEdn => "jepsen-edn",
         }
     }
+
+    /// What the format holds, in one line, for help texts.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Json => "Conclave's JSON lines (docs/HISTORY.md)",
+            Format::JepsenLog => "Jepsen's `jepsen.util` log lines for one CAS register",
+            Format::JepsenEdn => "Jepsen/Knossos EDN maps, one per line, for key-value operations",
+        }
+    }
 }
 
 impl FromStr for Format {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "json" => Ok(Format::Json),
-            "jepsen-log" => Ok(Format::JepsenLog),
-            "jepsen-edn" => Ok(Format::JepsenEdn),
-            _ => Err(format!("unknown format {name:?} (expected json, jepsen-log or jepsen-edn)")),
-        }
+        Format::ALL.iter().copied().find(|format| format.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format {name:?} (expected one of {})", names.join(", "))
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! A key-value map. Keys are independent objects, so the checker splits the history by key
-//! (P-compositionality) and this model describes one key's value: it starts absent (nil) and
+//! (P-compositionality) and this model describes one key's value: it starts absent (nil), or at
+//! a given initial value for stores that answer a missing key with one (often `""`), and
 //! supports `get`, `put` and `append`.
 
 use super::{bad_op, known_result, unknown_f, Model};
@@ -20,8 +21,19 @@ pub enum KvOp {
 }
 
 /// One key of a key-value map.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Kv;
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kv {
+    /// What a key holds before any write: nil (absent) unless the store under test answers a
+    /// missing key with a value.
+    initial: Value,
+}
+
+impl Kv {
+    /// A map whose keys start at `initial` instead of nil.
+    pub fn starting_at(initial: Value) -> Kv {
+        Kv { initial }
+    }
+}
 
 impl Model for Kv {
     type State = Value;
@@ -32,7 +44,7 @@ impl Model for Kv {
     }
 
     fn init(&self) -> Value {
-        Value::Nil
+        self.initial.clone()
     }
 
     fn prepare(&self, op: &Operation) -> Result<KvOp, Error> {

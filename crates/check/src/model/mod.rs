@@ -16,7 +16,7 @@ pub use bank::{Bank, BankOp};
 pub use counter::{Counter, CounterOp};
 pub use kv::{Kv, KvOp};
 pub use queue::{Queue, QueueOp};
-pub use register::{CasRegister, Register, RegisterOp};
+pub use register::{Register, RegisterOp};
 pub use set::{Set, SetOp};
 
 use crate::error::Error;
@@ -75,48 +75,62 @@ pub trait Model {
     }
 }
 
-/// The models the CLI offers, by name; it picks the concrete [`Model`] to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelKind {
+/// Defines [`ModelKind`] from one table: each model's variant, its name (as the command line
+/// and the meta line spell it) and a one-line description of its operations. Parsing, printing,
+/// the command line's list of possible values and its help all derive from this table, so a
+/// model is added in one place.
+macro_rules! model_kinds {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $description:literal;)*) => {
+        /// The models the checker offers, by name; [`check_history`](crate::check_history)
+        /// builds the concrete [`Model`] for the one chosen.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ModelKind {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ModelKind {
+            /// Every model, in the order the help text lists them.
+            pub const ALL: &'static [ModelKind] = &[$(ModelKind::$variant),*];
+
+            /// The name used on the command line and in the meta line.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ModelKind::$variant => $name,)*
+                }
+            }
+
+            /// What the model's operations are, in one line, for help texts.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(ModelKind::$variant => $description,)*
+                }
+            }
+        }
+    };
+}
+
+model_kinds! {
     /// A register with `read` and `write`.
-    Register,
+    Register => "register", "read, write";
     /// A register with `read`, `write` and `cas [expected new]`.
-    CasRegister,
+    CasRegister => "cas-register", "read, write, cas [expected new]";
     /// A map, one register per key, with `get`, `put` and `append`.
-    Kv,
+    Kv => "kv", "get, put, append; every key checked on its own";
     /// A counter with `add n` and `read`.
-    Counter,
+    Counter => "counter", "add n, read";
     /// A grow-only set with `add x` and `read` (the whole set).
-    Set,
+    Set => "set", "add x, read (the whole set)";
     /// A FIFO queue with `enqueue x` and `dequeue` (nil when empty).
-    Queue,
+    Queue => "queue", "enqueue x, dequeue (nil when empty)";
     /// Accounts with `transfer {from, to, amount}` and `read` (all balances).
-    Bank,
+    Bank => "bank", "transfer {from, to, amount}, read (all balances); needs initial balances";
 }
 
 impl ModelKind {
-    /// Every model, in the order the help text lists them.
-    pub const ALL: [ModelKind; 7] = [
-        ModelKind::Register,
-        ModelKind::CasRegister,
-        ModelKind::Kv,
-        ModelKind::Counter,
-        ModelKind::Set,
-        ModelKind::Queue,
-        ModelKind::Bank,
-    ];
-
-    /// The name used on the command line and in the meta line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::Register => "register",
-            ModelKind::CasRegister => "cas-register",
-            ModelKind::Kv => "kv",
-            ModelKind::Counter => "counter",
-            ModelKind::Set => "set",
-            ModelKind::Queue => "queue",
-            ModelKind::Bank => "bank",
-        }
+    /// True for the models whose state is one value that an initial value can replace
+    /// (`register`, `cas-register`, `kv`); the others start from their own empty state.
+    pub fn takes_initial_value(self) -> bool {
+        matches!(self, ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv)
     }
 }
 
@@ -124,7 +138,7 @@ impl FromStr for ModelKind {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        ModelKind::ALL.into_iter().find(|kind| kind.as_str() == name).ok_or_else(|| {
+        ModelKind::ALL.iter().copied().find(|kind| kind.as_str() == name).ok_or_else(|| {
             let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.as_str()).collect();
             format!("unknown model {name:?} (expected one of {})", names.join(", "))
         })

@@ -1,5 +1,6 @@
 //! Registers: one value, read and overwritten; the compare-and-set variant also swaps it
-//! conditionally. Both start at nil, as Jepsen's registers do.
+//! conditionally. Both start at nil, as Jepsen's registers do, unless given an initial value
+//! (a service whose missing value reads as the empty string starts at `""`).
 
 use super::{bad_op, known_result, unknown_f, Model};
 use crate::error::Error;
@@ -17,13 +18,39 @@ pub enum RegisterOp {
     Cas(Value, Value),
 }
 
-/// A read/write register.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Register;
+/// A register: `read` and `write`, plus `cas` when built with [`Register::cas`]. One type for
+/// both, since the only difference is which operations [`Model::prepare`] accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Register {
+    /// Whether `cas [expected new]` is an operation of this register.
+    cas: bool,
+    /// The value before any write.
+    initial: Value,
+}
 
-/// A read/write/compare-and-set register.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CasRegister;
+impl Register {
+    /// A read/write register starting at nil.
+    pub fn plain() -> Register {
+        Register { cas: false, initial: Value::Nil }
+    }
+
+    /// A read/write/compare-and-set register starting at nil.
+    pub fn cas() -> Register {
+        Register { cas: true, initial: Value::Nil }
+    }
+
+    /// The same register starting at `initial` instead of nil.
+    pub fn starting_at(self, initial: Value) -> Register {
+        Register { initial, ..self }
+    }
+}
+
+impl Default for Register {
+    /// A read/write register starting at nil.
+    fn default() -> Self {
+        Register::plain()
+    }
+}
 
 fn prepare(op: &Operation, cas: bool, model: &str) -> Result<RegisterOp, Error> {
     match op.f.as_str() {
@@ -74,52 +101,19 @@ impl Model for Register {
     type Op = RegisterOp;
 
     fn name(&self) -> &'static str {
-        "register"
+        if self.cas {
+            "cas-register"
+        } else {
+            "register"
+        }
     }
 
     fn init(&self) -> Value {
-        Value::Nil
+        self.initial.clone()
     }
 
     fn prepare(&self, op: &Operation) -> Result<RegisterOp, Error> {
-        prepare(op, false, self.name())
-    }
-
-    fn is_read_only(&self, op: &RegisterOp) -> bool {
-        matches!(op, RegisterOp::Read(_))
-    }
-
-    fn unobservable(&self, ops: &[(&RegisterOp, bool)]) -> Vec<bool> {
-        unobservable(ops)
-    }
-
-    fn show(&self, state: &Value) -> String {
-        state.to_string()
-    }
-
-    fn weight(&self, state: &Value) -> usize {
-        state.weight()
-    }
-
-    fn step(&self, state: &Value, op: &RegisterOp) -> Option<Value> {
-        step(state, op)
-    }
-}
-
-impl Model for CasRegister {
-    type State = Value;
-    type Op = RegisterOp;
-
-    fn name(&self) -> &'static str {
-        "cas-register"
-    }
-
-    fn init(&self) -> Value {
-        Value::Nil
-    }
-
-    fn prepare(&self, op: &Operation) -> Result<RegisterOp, Error> {
-        prepare(op, true, self.name())
+        prepare(op, self.cas, self.name())
     }
 
     fn is_read_only(&self, op: &RegisterOp) -> bool {

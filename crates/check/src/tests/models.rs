@@ -605,3 +605,71 @@ mod budget {
         assert!(report.steps <= 300_000);
     }
 }
+
+/// Stores that answer a missing key with `""` (or a register that starts at 0) are judged
+/// against that initial value when the history says so, and against nil when it does not.
+mod initial_values {
+    use super::*;
+    use crate::{Error, Value};
+
+    const READ_BEFORE_WRITE: &str = r#"0 invoke get @x
+                                         0 ok get @x ""
+                                         1 invoke put @x "a"
+                                         1 ok put @x
+                                         0 invoke append @x "b"
+                                         0 ok append @x
+                                         0 invoke get @x
+                                         0 ok get @x "ab""#;
+
+    fn check_with(model: ModelKind, initial: Option<Value>, text: &str) -> Result<Report, Error> {
+        let mut history = story(text);
+        if let Some(initial) = initial {
+            history.set_initial_value(initial);
+        }
+        let options = CheckOptions { model: Some(model), ..CheckOptions::default() };
+        check_history(&history, &options).map(|(_, report)| report)
+    }
+
+    #[test]
+    fn an_empty_string_read_before_any_write_needs_the_initial_value() {
+        let without = check_with(ModelKind::Kv, None, READ_BEFORE_WRITE).unwrap();
+        assert!(matches!(without.verdict, Verdict::NotLinearizable(_)), "{without:#?}");
+        let with = check_with(ModelKind::Kv, Some(Value::from("")), READ_BEFORE_WRITE).unwrap();
+        assert_eq!(with.verdict, Verdict::Linearizable, "{with:#?}");
+    }
+
+    #[test]
+    fn an_initial_value_replaces_nil_rather_than_adding_to_it() {
+        // With `""` as the initial value, a read of nil is now the value from thin air.
+        let text = "0 invoke read\n0 ok read nil";
+        let report = check_with(ModelKind::Register, Some(Value::from("")), text).unwrap();
+        assert!(matches!(report.verdict, Verdict::NotLinearizable(_)), "{report:#?}");
+    }
+
+    #[test]
+    fn registers_and_cas_registers_start_at_the_initial_value() {
+        let text = "0 invoke cas [0 1]\n0 ok cas\n1 invoke read\n1 ok read 1";
+        let report = check_with(ModelKind::CasRegister, Some(Value::Int(0)), text).unwrap();
+        assert_eq!(report.verdict, Verdict::Linearizable, "{report:#?}");
+        let report = check_with(ModelKind::CasRegister, None, text).unwrap();
+        assert!(matches!(report.verdict, Verdict::NotLinearizable(_)), "{report:#?}");
+    }
+
+    #[test]
+    fn a_model_without_a_single_value_refuses_an_initial_value() {
+        let text = "0 invoke add 1\n0 ok add";
+        let error = check_with(ModelKind::Counter, Some(Value::Int(5)), text).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("counter") && message.contains("kv"), "{message}");
+    }
+
+    #[test]
+    fn the_meta_line_carries_the_initial_value() {
+        let text = "{\"type\":\"meta\",\"model\":\"kv\",\"initial\":\"\"}\n\
+                    {\"process\":0,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\"}\n\
+                    {\"process\":0,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\",\"result\":\"\"}\n";
+        let history = History::parse_jsonl(text).unwrap();
+        let (_, report) = check_history(&history, &CheckOptions::default()).unwrap();
+        assert_eq!(report.verdict, Verdict::Linearizable, "{report:#?}");
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::synth::{generate, Synth, SynthModel};
+use crate::synth::{generate, Synth};
 use crate::{check_history, Budget, CheckOptions, ModelKind, Verdict};
 
 fn big_kv(ops: usize, seed: u64) -> crate::History {
@@ -14,7 +14,7 @@ fn big_kv(ops: usize, seed: u64) -> crate::History {
         info_percent: 5,
         fail_percent: 5,
         duration_max: 40,
-        ..Synth::new(SynthModel::Kv, 20, ops, seed)
+        ..Synth::new(ModelKind::Kv, 20, ops, seed)
     })
 }
 

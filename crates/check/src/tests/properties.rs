@@ -8,42 +8,16 @@
 
 use proptest::prelude::*;
 
-use crate::model::{CasRegister, Kv, Model, Queue, Set};
-use crate::synth::{generate, SplitMix, Synth, SynthModel};
+use crate::model::{Kv, Model, Queue, Register, Set};
+use crate::synth::{generate, SplitMix, Synth};
 use crate::{
     check_history, check_operations, pair_operations, Budget, CheckOptions, Event, History,
-    Operation, Outcome, Value, Verdict,
+    ModelKind, Operation, Outcome, Value, Verdict,
 };
 
-const MODELS: [SynthModel; 7] = [
-    SynthModel::Register,
-    SynthModel::CasRegister,
-    SynthModel::Kv,
-    SynthModel::Counter,
-    SynthModel::Set,
-    SynthModel::Queue,
-    SynthModel::Bank { accounts: 4, balance: 20 },
-];
-
-fn model_kind(model: SynthModel) -> crate::ModelKind {
-    use crate::ModelKind as K;
-    match model {
-        SynthModel::Register => K::Register,
-        SynthModel::CasRegister => K::CasRegister,
-        SynthModel::Kv => K::Kv,
-        SynthModel::Counter => K::Counter,
-        SynthModel::Set => K::Set,
-        SynthModel::Queue => K::Queue,
-        SynthModel::Bank { .. } => K::Bank,
-    }
-}
-
-fn verdict_of(model: SynthModel, history: &History) -> (Vec<Operation>, Verdict) {
-    let options = CheckOptions {
-        model: Some(model_kind(model)),
-        balances: None,
-        budget: Budget::steps(20_000_000),
-    };
+fn verdict_of(model: ModelKind, history: &History) -> (Vec<Operation>, Verdict) {
+    let options =
+        CheckOptions { model: Some(model), balances: None, budget: Budget::steps(20_000_000) };
     let (ops, report) = check_history(history, &options).expect("a usable history");
     (ops, report.verdict)
 }
@@ -52,11 +26,22 @@ fn verdict_of(model: SynthModel, history: &History) -> (Vec<Operation>, Verdict)
 /// every reachable configuration, which grows exponentially with concurrency; queues worst of
 /// all (every order of concurrent enqueues is a different state), so they get fewer operations.
 fn synth_strategy() -> impl Strategy<Value = Synth> {
-    (0..MODELS.len(), 1usize..6, 1usize..26, 0usize..3, 0u32..20, 0u32..30, 2u64..12, any::<u64>())
+    (
+        0..ModelKind::ALL.len(),
+        1usize..6,
+        1usize..26,
+        0usize..3,
+        0u32..20,
+        0u32..30,
+        2u64..12,
+        any::<u64>(),
+    )
         .prop_map(|(m, clients, ops, keys, info, fail, duration, seed)| Synth {
-            model: MODELS[m],
+            model: ModelKind::ALL[m],
+            accounts: 4,
+            balance: 20,
             clients,
-            ops: if MODELS[m] == SynthModel::Queue { ops.min(11) } else { ops },
+            ops: if ModelKind::ALL[m] == ModelKind::Queue { ops.min(11) } else { ops },
             keys,
             info_percent: info,
             fail_percent: fail,
@@ -98,14 +83,14 @@ proptest! {
         let mut history = generate(&spec);
         let key = (spec.keys > 0).then(|| Value::from("k0"));
         let (f, result) = match spec.model {
-            SynthModel::Register | SynthModel::CasRegister => ("read", Value::Int(i64::MAX)),
-            SynthModel::Kv => ("get", Value::from("never written")),
+            ModelKind::Register | ModelKind::CasRegister => ("read", Value::Int(i64::MAX)),
+            ModelKind::Kv => ("get", Value::from("never written")),
             // Adds are 1 to 5, so no execution reaches this.
-            SynthModel::Counter => ("read", Value::Int(6 * spec.ops as i64 + 1)),
-            SynthModel::Set => ("read", Value::List(vec![Value::Int(-5)])),
-            SynthModel::Queue => ("dequeue", Value::Int(-5)),
+            ModelKind::Counter => ("read", Value::Int(6 * spec.ops as i64 + 1)),
+            ModelKind::Set => ("read", Value::List(vec![Value::Int(-5)])),
+            ModelKind::Queue => ("dequeue", Value::Int(-5)),
             // Four accounts of 20: the total is 80.
-            SynthModel::Bank { .. } => ("read", Value::List(vec![Value::Int(81), 0.into(), 0.into(), 0.into()])),
+            ModelKind::Bank => ("read", Value::List(vec![Value::Int(81), 0.into(), 0.into(), 0.into()])),
         };
         append_late_op(&mut history, f, key, Value::Nil, result);
         let (_, verdict) = verdict_of(spec.model, &history);
@@ -119,7 +104,7 @@ proptest! {
     /// against.)
     #[test]
     fn a_stale_read_after_an_overwrite_is_caught(
-        model in prop::sample::select(vec![SynthModel::Register, SynthModel::CasRegister, SynthModel::Kv]),
+        model in prop::sample::select(vec![ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv]),
         clients in 1usize..5,
         ops in 2usize..30,
         keys in 0usize..3,
@@ -146,7 +131,7 @@ proptest! {
             ("cas", Value::List(pair)) => pair[1].clone(),
             (_, v) => v.clone(),
         };
-        let f = if model == SynthModel::Kv { "get" } else { "read" };
+        let f = if model == ModelKind::Kv { "get" } else { "read" };
         append_late_op(&mut history, f, w1.key.clone(), Value::Nil, written);
         let (_, verdict) = verdict_of(model, &history);
         prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)), "{:?}", verdict);
@@ -155,7 +140,7 @@ proptest! {
     /// Queues: an element dequeued by an `ok` dequeue is dequeued again later.
     #[test]
     fn a_duplicate_dequeue_is_caught(clients in 1usize..5, ops in 2usize..12, seed in any::<u64>()) {
-        let spec = Synth { info_percent: 10, ..Synth::new(SynthModel::Queue, clients, ops, seed) };
+        let spec = Synth { info_percent: 10, ..Synth::new(ModelKind::Queue, clients, ops, seed) };
         let mut history = generate(&spec);
         let all = pair_operations(&history.events).unwrap();
         let taken = all.iter().find_map(|op| match (&op.outcome, op.f.as_str(), &op.result) {
@@ -164,7 +149,7 @@ proptest! {
         });
         prop_assume!(taken.is_some());
         append_late_op(&mut history, "dequeue", None, Value::Nil, taken.unwrap_or_default());
-        let (_, verdict) = verdict_of(SynthModel::Queue, &history);
+        let (_, verdict) = verdict_of(ModelKind::Queue, &history);
         prop_assert!(matches!(verdict, Verdict::NotLinearizable(_)));
     }
 
@@ -173,7 +158,7 @@ proptest! {
     fn a_late_read_missing_an_acknowledged_add_is_caught(
         counter in any::<bool>(), clients in 1usize..5, ops in 2usize..30, seed in any::<u64>(),
     ) {
-        let model = if counter { SynthModel::Counter } else { SynthModel::Set };
+        let model = if counter { ModelKind::Counter } else { ModelKind::Set };
         let spec = Synth { info_percent: 20, fail_percent: 10, ..Synth::new(model, clients, ops, seed) };
         let mut history = generate(&spec);
         let all = pair_operations(&history.events).unwrap();
@@ -341,9 +326,9 @@ proptest! {
     ) {
         let history = random_history(seed, processes, ops, object);
         match object {
-            Object::CasRegister => agrees(&CasRegister, &history)?,
+            Object::CasRegister => agrees(&Register::cas(), &history)?,
             Object::Queue => agrees(&Queue, &history)?,
-            Object::Kv => agrees(&Kv, &history)?,
+            Object::Kv => agrees(&Kv::default(), &history)?,
             Object::Set => agrees(&Set, &history)?,
         }
     }
