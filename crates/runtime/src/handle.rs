@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use conclave_core::{Index, Membership, MembershipChange, NodeId, ReadMode, Role, Status, Term};
+use conclave_core::{
+    Index, Membership, MembershipChange, NodeId, ReadConsistency, Role, Status, Term,
+};
 use conclave_transport::GroupId;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -14,19 +16,6 @@ use crate::error::ClientError;
 use crate::group::{Reply, Request};
 use crate::metrics::Metrics;
 use crate::state_machine::StateMachine;
-
-/// How a read is made safe to serve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReadConsistency {
-    /// Linearizable: a ReadIndex round confirms leadership (followers ask the leader), then the
-    /// read waits until the local state machine has applied the read index. The default.
-    Linearizable,
-    /// Linearizable while clocks drift less than the lease margin: the leader skips the round
-    /// while its lease holds.
-    Lease,
-    /// Whatever this node has applied, at once: may be stale, never confirmed.
-    Stale,
-}
 
 /// A group's externally visible state, published by its loop after every turn.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,12 +207,8 @@ impl<S: StateMachine> GroupHandle<S> {
         consistency: ReadConsistency,
     ) -> Result<PendingRead, ClientError> {
         let timeout = self.request_timeout;
-        let mode = match consistency {
-            ReadConsistency::Stale => {
-                return Ok(PendingRead { answer: ReadAnswer::Ready, timeout })
-            }
-            ReadConsistency::Linearizable => ReadMode::ReadIndex,
-            ReadConsistency::Lease => ReadMode::Lease,
+        let Some(mode) = consistency.protocol_mode() else {
+            return Ok(PendingRead { answer: ReadAnswer::Ready, timeout });
         };
         let (reply, answer) = oneshot::channel();
         self.enqueue(Request::Read { mode, reply }).await?;
@@ -241,11 +226,7 @@ impl<S: StateMachine> GroupHandle<S> {
 
     /// Waits until a read may be served from the local state machine with `consistency`.
     pub async fn read_barrier(&self, consistency: ReadConsistency) -> Result<(), ClientError> {
-        let mode = match consistency {
-            ReadConsistency::Stale => return Ok(()),
-            ReadConsistency::Linearizable => ReadMode::ReadIndex,
-            ReadConsistency::Lease => ReadMode::Lease,
-        };
+        let Some(mode) = consistency.protocol_mode() else { return Ok(()) };
         self.call(|reply| Request::Read { mode, reply }).await?
     }
 

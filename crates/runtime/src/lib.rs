@@ -32,13 +32,13 @@ mod metrics;
 mod node;
 mod state_machine;
 
+/// The read guarantees sessions choose from, by the names clients use (one list, in the core).
+pub use conclave_core::ReadConsistency;
 pub use envelope::AddressBook;
 pub use error::{
     BoxError, ClientError, EnvelopeError, FailureReason, GroupFailure, RuntimeError, SnapshotError,
 };
-pub use handle::{
-    GroupHandle, GroupStatus, MemberProgress, PendingRead, PendingWrite, ReadConsistency,
-};
+pub use handle::{GroupHandle, GroupStatus, MemberProgress, PendingRead, PendingWrite};
 pub use metrics::{Histogram, Metrics};
 pub use node::{GroupOptions, Runtime};
 pub use state_machine::StateMachine;

@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use conclave_core::{ReadConsistency as Named, Role};
+use conclave_core::{ReadConsistency, Role};
 use conclave_resp::{Frame, Version};
-use conclave_runtime::ReadConsistency;
 
 use crate::session::Session;
 
@@ -185,7 +184,7 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_default(),
             if session.version == Version::Resp3 { 3 } else { 2 },
-            readmode_name(session.consistency)
+            session.consistency.as_str()
         )),
         (b"SETNAME" | b"GETNAME" | b"ID" | b"SETINFO" | b"INFO", _) => arity(b"client"),
         _ => Frame::error(format!(
@@ -195,26 +194,13 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
     }
 }
 
-/// The session's read guarantee by the name clients use: the names are `conclave_core`'s list,
-/// the runtime's type is what the session passes to read barriers.
-fn readmode_name(consistency: ReadConsistency) -> &'static str {
-    let named = match consistency {
-        ReadConsistency::Linearizable => Named::Linearizable,
-        ReadConsistency::Lease => Named::Lease,
-        ReadConsistency::Stale => Named::Stale,
-    };
-    named.as_str()
-}
-
 fn readmode(session: &mut Session, args: &[Bytes]) -> Frame {
     match args.len() {
-        1 => text(readmode_name(session.consistency)),
+        1 => text(session.consistency.as_str()),
         2 => {
             let name = String::from_utf8_lossy(&args[1]);
-            session.consistency = match name.parse::<Named>() {
-                Ok(Named::Linearizable) => ReadConsistency::Linearizable,
-                Ok(Named::Lease) => ReadConsistency::Lease,
-                Ok(Named::Stale) => ReadConsistency::Stale,
+            session.consistency = match name.parse::<ReadConsistency>() {
+                Ok(consistency) => consistency,
                 Err(unknown) => return Frame::error(format!("ERR READMODE: {unknown}")),
             };
             Frame::ok()
