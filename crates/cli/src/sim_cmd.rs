@@ -67,11 +67,8 @@ pub struct SimArgs {
     /// Sweep a range of seeds, e.g. `1..500` (inclusive); prints every failing seed.
     #[arg(long, value_parser = parse_seed_range)]
     seeds: Option<RangeInclusive<u64>>,
-    /// Faults the nemesis injects: a comma list of partition, crash, drop, delay, duplicate,
-    /// reorder, torn-write, fsync-error, slow-disk (or `disk` for the three disk faults),
-    /// membership (add, promote and remove members, joint changes), transfer (leadership
-    /// transfers); or `all`, or `none`.
-    #[arg(long, default_value = "partition,crash,drop,delay,duplicate")]
+    /// The faults the nemesis injects; the help lists them from the simulator's one list.
+    #[arg(long, default_value = "partition,crash,drop,delay,duplicate", help = FaultSet::help())]
     faults: FaultSet,
     /// Write every event as a JSON line to FILE (single runs only).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
