@@ -7,7 +7,10 @@
 //! `persisted_messages`, report the durable prefix with `on_persisted`, restore the state machine
 //! from the snapshot if it is ahead of it, apply `committed_entries`, and take the image
 //! `snapshot_due` asks for. Then, once the node has nothing more to do, its status is compared with
-//! the previous one to trace role, term and commit changes and feed the safety checker.
+//! the previous one to trace role, term and commit changes.
+//!
+//! The driver checks nothing itself beyond the contract: at each of these points it tells the
+//! registered observers (`observer.rs`), which hold the protocol's invariants.
 
 use conclave_core::{Entry, Envelope, Index, MessageMeta, NodeId, Protocol, Ready, Role, Snapshot};
 
@@ -16,6 +19,7 @@ use crate::image;
 use crate::nemesis::NemesisEvent;
 use crate::network::Route;
 use crate::node::Job;
+use crate::observer::DurableWrite;
 use crate::options::Fault;
 use crate::simulation::{Event, Simulation};
 use crate::trace::TraceEvent;
@@ -135,18 +139,21 @@ impl<P: Protocol> Simulation<P> {
         let applied = result.map_err(|error| {
             Breach::new(Invariant::DriverContract, format!("node {id}: {error}"))
         })?;
-        if let Some(snapshot) = &write.snapshot {
-            self.checker.observe_snapshot(id, snapshot.index, snapshot.term)?;
-        }
-        if job.has_log && !write.entries.is_empty() {
-            self.checker.observe_written(id, applied.term_prev, &write.entries)?;
-        }
+        let durable = DurableWrite {
+            hard_state: write.hard_state.as_ref(),
+            entries: &write.entries,
+            snapshot: write.snapshot.as_ref(),
+            compact_to: write.compact_to,
+            term_prev: applied.term_prev,
+            has_log: job.has_log,
+        };
+        self.notify(|observer, sim| observer.on_durable(sim, id, &durable))?;
         if let Some(upto) = write.compact_to {
             self.trace.record(self.now_us, TraceEvent::Compact { node: id, upto });
         }
 
         if let Some((term, vote)) = job.promised {
-            self.check_promises_durable(id, term, vote)?;
+            self.notify(|observer, sim| observer.on_promises(sim, id, term, vote))?;
             for envelope in job.persisted_messages {
                 self.send(id, envelope)?;
             }
@@ -201,7 +208,10 @@ impl<P: Protocol> Simulation<P> {
                 ),
             )
         })?;
-        self.checker.observe_restored(id, snapshot.index, snapshot.term, &restored)?;
+        self.notify(|observer, sim| observer.on_restore(sim, id, snapshot, &restored))?;
+        for entry in restored.iter().skip(self.applied_global.len()) {
+            self.applied_global.push(entry.clone());
+        }
         let event = TraceEvent::Restore { node: id, index: snapshot.index, term: snapshot.term };
         self.trace.record(self.now_us, event);
         self.counters.snapshots_restored += 1;
@@ -277,8 +287,10 @@ impl<P: Protocol> Simulation<P> {
     /// Applies one committed entry to `id`'s state machine: checks it against every other node's,
     /// records it, and tells any client waiting on it.
     fn apply(&mut self, id: NodeId, entry: Entry) -> Result<(), Breach> {
-        let slot = &self.nodes[(id.0 - 1) as usize];
-        self.checker.observe_applied(id, &slot.applied, &entry)?;
+        self.notify(|observer, sim| observer.on_apply(sim, id, &entry))?;
+        if entry.index.0 == self.applied_global.len() as u64 + 1 {
+            self.applied_global.push(entry.clone());
+        }
         self.trace.record(
             self.now_us,
             TraceEvent::Apply {
@@ -295,8 +307,7 @@ impl<P: Protocol> Simulation<P> {
     }
 
     /// Compares `id`'s status with the last one seen: traces role and commit changes, counts
-    /// elections, and runs the status-based checks (Election Safety, Leader Completeness,
-    /// monotonic commit).
+    /// elections, and shows the status to the observers.
     pub(crate) fn observe(&mut self, id: NodeId) -> Result<(), Breach> {
         let slot_index = (id.0 - 1) as usize;
         let Some(protocol) = self.nodes[slot_index].protocol.as_ref() else { return Ok(()) };
@@ -317,34 +328,45 @@ impl<P: Protocol> Simulation<P> {
                 self.counters.elections_started += 1;
             }
         }
-        if status.role == Role::Leader {
-            let first_in_term = self.checker.observe_leader(id, status.term)?;
-            if first_in_term {
-                self.counters.leaders_elected += 1;
-                if self.leader_elected_last.is_some_and(|last| last != id) {
-                    self.counters.leader_changes += 1;
-                }
-                self.leader_elected_last = Some(id);
+        if status.role == Role::Leader && self.terms_led.insert(status.term) {
+            self.counters.leaders_elected += 1;
+            if self.leader_elected_last.is_some_and(|last| last != id) {
+                self.counters.leader_changes += 1;
             }
-            if role_changed {
-                if let Some(log) = log {
-                    self.checker.check_leader_completeness(id, status.term, log)?;
-                }
+            self.leader_elected_last = Some(id);
+        }
+        let commit_changed = before.is_none_or(|b| b.commit != status.commit);
+        if let Some(log) = log.filter(|_| commit_changed) {
+            // The newest index this report newly commits, as far as the node's log shows it.
+            let from = before.map_or(Index(0), |b| b.commit).next().max(log.first_index());
+            let to = status.commit.min(log.last_index());
+            let newest = (from.0..=to.0).rev().find(|index| log.entry(Index(*index)).is_some());
+            if let Some(newest) = newest {
+                self.committed_last = self.committed_last.max(Index(newest));
             }
         }
-        if before.is_none_or(|b| b.commit != status.commit) {
-            self.checker.observe_commit(id, status.commit, status.term, log)?;
-            if self.options.check_commit_durability {
-                self.check_commit_durable(id, status.commit)?;
-            }
-            if before.is_some_and(|b| status.commit > b.commit)
-                || (before.is_none() && status.commit.0 > 0)
-            {
-                self.trace
-                    .record(self.now_us, TraceEvent::Commit { node: id, commit: status.commit });
-            }
+        self.notify(|observer, sim| observer.on_status(sim, id, before, status))?;
+        if before.is_some_and(|b| status.commit > b.commit)
+            || (before.is_none() && status.commit.0 > 0)
+        {
+            self.trace.record(self.now_us, TraceEvent::Commit { node: id, commit: status.commit });
         }
         self.nodes[slot_index].status_last = Some(status);
         self.observe_membership(id)
+    }
+
+    /// Traces a change in the membership `id` acts on and shows it to the observers.
+    fn observe_membership(&mut self, id: NodeId) -> Result<(), Breach> {
+        let slot = self.slot(id);
+        let Some(protocol) = slot.protocol.as_ref() else { return Ok(()) };
+        let Some(membership) = protocol.membership() else { return Ok(()) };
+        if slot.membership_last.as_ref() == Some(membership) {
+            return Ok(());
+        }
+        let membership = membership.clone();
+        let event = TraceEvent::Membership { node: id, membership: membership.to_string() };
+        self.trace.record(self.now_us, event);
+        self.slot_mut(id).membership_last = Some(membership.clone());
+        self.notify(|observer, sim| observer.on_membership(sim, id, &membership))
     }
 }

@@ -69,7 +69,9 @@ mod invariants;
 mod nemesis;
 mod network;
 mod node;
+mod observer;
 mod options;
+mod raft_invariants;
 mod reads;
 mod schedule;
 mod shrink;
@@ -79,15 +81,20 @@ mod trace;
 mod violation;
 mod workload;
 
+pub use configuration::ConfigurationSafety;
+pub use durability::Durability;
 pub use history::{to_check_events, HistoryEvent, HistoryKind};
+pub use invariants::LogSafety;
 pub use network::NetworkStats;
+pub use observer::{DurableWrite, Observer, SimulationBuilder};
 pub use options::{
     Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,
     SPARE_NODES_MAX, TOTAL_NODES_MAX,
 };
+pub use raft_invariants::raft_observers;
 pub use reads::{ReadFailure, ReadOutcome, ServedRead};
 pub use schedule::{FaultAction, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
 pub use shrink::{shrink, RunSize, ShrinkError, ShrinkProgress, ShrinkStep, Shrunk};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
-pub use violation::{Invariant, Violation};
+pub use violation::{Breach, Invariant, Violation};

@@ -113,7 +113,7 @@ impl<P: Protocol> Simulation<P> {
     ) -> Result<ReadId, ReadError> {
         let id = self.reads.next_id;
         self.reads.next_id += 1;
-        let floor = self.checker.last_command_applied();
+        let floor = self.last_command_applied();
         let request = ReadRequest { node, mode, origin, invoked_us: self.now_us, floor };
         self.trace.record(self.now_us, TraceEvent::Read { node, id, mode: mode_name(mode) });
         let protocol = self.slot_mut(node).protocol.as_mut().expect("reads go to live nodes");

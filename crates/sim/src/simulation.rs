@@ -9,22 +9,24 @@
 //! Reading order: this file (state, manual API, event loop), then `drive.rs` (how a node's `Ready`
 //! is carried out and observed), then `workload.rs` (random runs: clients and the nemesis).
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use bytes::Bytes;
 use conclave_core::{
-    DurableState, Entry, Envelope, NodeId, Proposal, ProposeError, Protocol, RandomSource, Role,
-    SeededRng, Status,
+    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Proposal, ProposeError, Protocol,
+    RandomSource, Role, SeededRng, Status, Term,
 };
 
 use crate::disk::SimDisk;
 use crate::event_queue::EventQueue;
 use crate::history::HistoryEvent;
-use crate::invariants::Checker;
 use crate::nemesis::NemesisEvent;
 use crate::network::{DropReason, Network, NetworkStats};
 use crate::node::NodeSlot;
+use crate::observer::{Observer, SimulationBuilder};
 use crate::options::{Options, OptionsError};
+use crate::raft_invariants::raft_observers;
 use crate::reads::Reads;
 use crate::trace::{Trace, TraceEvent};
 use crate::violation::{Breach, Violation};
@@ -93,11 +95,18 @@ pub struct Counters {
 ///   [`partition`](Simulation::partition), [`propose`](Simulation::propose), and the accessors.
 ///   Only ticks and messages move on their own; no clients, no nemesis.
 ///
-/// Safety invariants are checked after every event in both modes. The first violation stops the
-/// simulation: it is returned by the `run*` call that hit it (or by the next one, when a manual
-/// call such as [`restart`](Simulation::restart) hit it) and kept in
-/// [`violation`](Simulation::violation).
+/// Safety invariants are checked after every event in both modes, by the [`Observer`]s the
+/// simulation was built with ([`new`](Simulation::new) registers
+/// [`raft_observers`](crate::raft_observers); [`builder`](Simulation::builder) lets a protocol
+/// bring its own). The first violation stops the simulation: it is returned by the `run*` call
+/// that hit it (or by the next one, when a manual call such as [`restart`](Simulation::restart)
+/// hit it) and kept in [`violation`](Simulation::violation).
+///
+/// The struct holds three things: the world (clock, event queue, network, nodes with their disks
+/// and state machines), what the driver needs to carry out `Ready`s (the factory, counters, the
+/// random streams), and the observers, which only watch.
 pub struct Simulation<P: Protocol> {
+    // The world.
     pub(crate) options: Options,
     pub(crate) factory: Factory<P>,
     /// Every node: the initial voters, then the spares.
@@ -108,11 +117,21 @@ pub struct Simulation<P: Protocol> {
     pub(crate) queue: EventQueue<Event<P::Message>>,
     pub(crate) now_us: u64,
     pub(crate) network: Network,
+    /// The global applied sequence: the longest any node applied, entry `i` at position `i - 1`.
+    /// Every node's is a prefix of it when State Machine Safety holds (an observer's business);
+    /// the driver keeps it for reads, clients and the final acknowledged-write check.
+    pub(crate) applied_global: Vec<Entry>,
+    /// The highest index any node (showing its log) has reported committed: what convergence
+    /// must reach.
+    pub(crate) committed_last: Index,
+
+    // The driver's records.
     pub(crate) trace: Trace,
-    pub(crate) checker: Checker,
     pub(crate) counters: Counters,
     /// The node that won the latest election, for counting leader changes.
     pub(crate) leader_elected_last: Option<NodeId>,
+    /// The terms some node was seen leading, for counting elections won.
+    pub(crate) terms_led: BTreeSet<Term>,
     /// Streams reserved for the workload, forked at construction so that starting a workload
     /// late does not shift anything else.
     pub(crate) rng_clients: SeededRng,
@@ -122,18 +141,30 @@ pub struct Simulation<P: Protocol> {
     pub(crate) violation: Option<Violation>,
     /// Reads in flight and their outcomes.
     pub(crate) reads: Reads,
-    /// The highest commit index the commit-durability check has examined.
-    pub(crate) commit_durability_checked: conclave_core::Index,
+
+    // The watchers.
+    /// The checks, in registration order; taken out while they are called (see `notify`).
+    pub(crate) observers: Vec<Box<dyn Observer<P>>>,
 }
 
 impl<P: Protocol> Simulation<P> {
     /// A cluster of `options.nodes` fresh nodes built by `factory`, all up, with their first ticks
-    /// scheduled at random phases within one tick. No trace sink.
+    /// scheduled at random phases within one tick, checked by
+    /// [`raft_observers`](crate::raft_observers). No trace sink.
     pub fn new(
         options: Options,
         factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
     ) -> Result<Simulation<P>, OptionsError> {
-        Simulation::build(options, Box::new(factory), None)
+        Simulation::builder(options, factory).observers(raft_observers()).build()
+    }
+
+    /// A builder for a simulation checked by the observers it is given (none by default), for
+    /// protocols that bring their own invariants.
+    pub fn builder(
+        options: Options,
+        factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
+    ) -> SimulationBuilder<P> {
+        SimulationBuilder::new(options, factory)
     }
 
     /// Like [`new`](Simulation::new), writing every trace event as a JSON line to `sink` (buffered
@@ -144,12 +175,13 @@ impl<P: Protocol> Simulation<P> {
         factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
         sink: Box<dyn Write>,
     ) -> Result<Simulation<P>, OptionsError> {
-        Simulation::build(options, Box::new(factory), Some(sink))
+        Simulation::builder(options, factory).observers(raft_observers()).trace(sink).build()
     }
 
-    fn build(
+    pub(crate) fn build(
         options: Options,
         factory: Factory<P>,
+        observers: Vec<Box<dyn Observer<P>>>,
         sink: Option<Box<dyn Write>>,
     ) -> Result<Simulation<P>, OptionsError> {
         options.validate()?;
@@ -188,7 +220,6 @@ impl<P: Protocol> Simulation<P> {
             trace.set_sink(sink);
         }
         let mut simulation = Simulation {
-            checker: Checker::new(total),
             options,
             factory,
             ids,
@@ -197,15 +228,18 @@ impl<P: Protocol> Simulation<P> {
             queue: EventQueue::new(),
             now_us: 0,
             network,
+            applied_global: Vec::new(),
+            committed_last: Index(0),
             trace,
             counters: Counters::default(),
             leader_elected_last: None,
+            terms_led: BTreeSet::new(),
             rng_clients,
             rng_nemesis,
             workload: None,
             violation: None,
             reads: Reads::default(),
-            commit_durability_checked: conclave_core::Index(0),
+            observers,
         };
         for id in simulation.ids.clone() {
             if let Err(breach) = simulation.start_node(id) {
@@ -306,7 +340,14 @@ impl<P: Protocol> Simulation<P> {
     /// The global applied sequence: the longest any node has applied, which every node's applied
     /// sequence is a prefix of (that is State Machine Safety, checked at every apply).
     pub fn applied_sequence(&self) -> &[Entry] {
-        self.checker.applied()
+        &self.applied_global
+    }
+
+    /// The index of the newest command in the global applied sequence (0 if none): every read
+    /// that begins now must return it or something newer.
+    pub(crate) fn last_command_applied(&self) -> Index {
+        let newest = self.applied_global.iter().rev().find(|e| e.kind == EntryKind::Command);
+        newest.map_or(Index(0), |e| e.index)
     }
 
     /// `id`'s durable state, exactly as a restart would find it: only writes that completed.
@@ -399,11 +440,7 @@ impl<P: Protocol> Simulation<P> {
 
     fn check_node(&mut self, id: NodeId) -> Result<(), Breach> {
         self.observe(id)?;
-        let slot = &self.nodes[(id.0 - 1) as usize];
-        if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
-            self.checker.check_log(id, log)?;
-        }
-        self.checker.check_applied(id, &slot.applied)
+        self.notify(|observer, sim| observer.recheck(sim, id))
     }
 
     /// Returns the stored violation, if the simulation already stopped on one.
@@ -434,7 +471,9 @@ impl<P: Protocol> Simulation<P> {
         );
         self.now_us = time_us;
         self.counters.events_processed += 1;
-        if let Err(breach) = self.handle(event) {
+        if let Err(breach) =
+            self.handle(event).and_then(|()| self.notify(|observer, sim| observer.after_event(sim)))
+        {
             return Err(self.fail(breach));
         }
         Ok(true)
@@ -533,6 +572,10 @@ impl<P: Protocol> Simulation<P> {
         }
         self.clients_on_crash(id);
         self.reads_on_crash(id);
+        let _ = self.notify(|observer, sim| {
+            observer.on_crash(sim, id);
+            Ok(())
+        });
         true
     }
 
@@ -667,7 +710,10 @@ impl<P: Protocol> Simulation<P> {
         slot.status_last = None;
         slot.membership_last = None;
         let incarnation = slot.incarnation;
-        self.checker.on_restart(id);
+        let _ = self.notify(|observer, sim| {
+            observer.on_start(sim, id);
+            Ok(())
+        });
         self.queue.push(self.now_us + phase_us, Event::Tick { node: id, incarnation });
         self.after_call(id)
     }

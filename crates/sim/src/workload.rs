@@ -8,6 +8,7 @@ use conclave_core::{
 
 use crate::client::{Client, ClientState, Op, RETRY_HINTED_US};
 use crate::history::{HistoryEvent, HistoryKind};
+use crate::invariants::check_acknowledged;
 use crate::nemesis::Nemesis;
 use crate::reads::{mode_name, ReadFailure, ReadOrigin, ReadOutcome};
 use crate::schedule::ScheduledFault;
@@ -95,6 +96,9 @@ impl<P: Protocol> Simulation<P> {
 
         self.finish_clients();
         self.check_invariants()?;
+        if let Err(breach) = self.notify(|observer, sim| observer.at_end(sim)) {
+            return Err(self.fail(breach));
+        }
         self.check_acknowledged()?;
         let linearizability = self.check_history(&mut warnings)?;
         self.trace.record(self.now_us, TraceEvent::Phase { name: "done" });
@@ -207,7 +211,7 @@ impl<P: Protocol> Simulation<P> {
                 return false;
             }
         }
-        commit.is_some_and(|commit| commit >= self.checker.committed_last())
+        commit.is_some_and(|commit| commit >= self.committed_last)
     }
 
     /// Each node's commit and applied index, for a liveness report.
@@ -266,7 +270,7 @@ impl<P: Protocol> Simulation<P> {
         let mut result = Ok(());
         for event in &self.workload().history {
             if let HistoryKind::Ok { index, term } = event.kind {
-                result = self.checker.check_acknowledged(index, term, &event.value);
+                result = check_acknowledged(&self.applied_global, index, term, &event.value);
                 if result.is_err() {
                     break;
                 }

@@ -7,9 +7,72 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 
-use conclave_core::{Index, NodeId};
-use conclave_sim::{FaultSet, HistoryKind, Invariant, Options, Simulation};
+use conclave_core::{Index, NodeId, Status};
+use conclave_sim::{
+    raft_observers, Breach, FaultSet, HistoryKind, Invariant, Observer, Options, Simulation,
+};
 use support::{simulation, simulation_with_bugs, Bugs, PrimaryBackup};
+
+/// The primary-backup protocol's own invariant, which the simulator knows nothing about: the
+/// primary commits only what a majority holds durably, so whenever any node reports a commit
+/// index, a majority of the disks must hold that index already (a crash can never take it
+/// back). Raft's commit durability asks about elections, which this protocol does not hold.
+struct MajorityDurable;
+
+/// The name it reports under.
+const MAJORITY_DURABLE: Invariant = Invariant::Protocol("majority-durable-commit");
+
+impl Observer<PrimaryBackup> for MajorityDurable {
+    fn name(&self) -> &'static str {
+        MAJORITY_DURABLE.name()
+    }
+
+    fn on_status(
+        &mut self,
+        sim: &Simulation<PrimaryBackup>,
+        node: NodeId,
+        previous: Option<Status>,
+        status: Status,
+    ) -> Result<(), Breach> {
+        if previous.is_some_and(|previous| previous.commit == status.commit) {
+            return Ok(());
+        }
+        let voters = sim.initial_voters();
+        let holding: Vec<NodeId> = voters
+            .iter()
+            .copied()
+            .filter(|id| {
+                let disk = sim.disk(*id);
+                let snapshot = disk.snapshot.as_ref().map_or(Index(0), |s| s.index);
+                let entries = disk.entries.last().map_or(Index(0), |e| e.index);
+                snapshot.max(entries) >= status.commit
+            })
+            .collect();
+        if holding.len() * 2 > voters.len() {
+            return Ok(());
+        }
+        Err(Breach::new(
+            MAJORITY_DURABLE,
+            format!(
+                "node {node} reports commit {} but only nodes {holding:?} hold it durably",
+                status.commit
+            ),
+        ))
+    }
+}
+
+/// A primary-backup simulation checked by Raft's invariants (its log obeys them too) and by its
+/// own, registered the same way.
+fn checked_by_its_own_invariant(options: Options, bugs: Bugs) -> Simulation<PrimaryBackup> {
+    let options = Options { check_commit_durability: false, ..options };
+    Simulation::builder(options, move |id, all, durable, _rng| {
+        PrimaryBackup::new(id, all, durable, bugs)
+    })
+    .observers(raft_observers())
+    .observer(Box::new(MajorityDurable))
+    .build()
+    .unwrap()
+}
 
 /// A `Write` whose bytes the test can read after handing it to the simulation.
 #[derive(Clone, Default)]
@@ -206,4 +269,34 @@ fn no_progress_under_faults_is_only_a_warning() {
     let summary = simulation_with_bugs(options, bugs).run().unwrap();
     assert!(!summary.ops_phase_completed);
     assert_eq!(summary.warnings.len(), 1, "{summary}");
+}
+
+#[test]
+fn the_protocols_own_invariant_holds_under_every_fault() {
+    for seed in 0..4 {
+        let options = Options { seed, ops: 500, faults: FaultSet::all(), ..Options::default() };
+        checked_by_its_own_invariant(options, Bugs::default()).run().unwrap_or_else(|violation| {
+            panic!("seed {seed}: {violation}\n{}", violation.recent_trace.join("\n"))
+        });
+    }
+}
+
+/// A primary that counts its own unsynced entries durable breaks nothing Raft's checks can see
+/// until a crash loses such an entry; with no crash at all, only the protocol's own invariant,
+/// registered beside them, notices that a commit rests on too few disks.
+#[test]
+fn the_protocols_own_invariant_catches_what_the_general_checks_cannot_see() {
+    let bugs = Bugs { early_durable: true, ..Bugs::default() };
+    let faults: FaultSet = "slow-disk".parse().unwrap();
+    let caught = (0..10).find_map(|seed| {
+        let options = Options { seed, ops: 300, faults, ..Options::default() };
+        let violation = checked_by_its_own_invariant(options.clone(), bugs).run().err()?;
+        Some((options, violation))
+    });
+    let (options, violation) = caught.expect("a slow primary disk in 10 seeds");
+    assert_eq!(violation.invariant, MAJORITY_DURABLE, "{violation}");
+    assert_eq!(violation.invariant.name(), "majority-durable-commit");
+    assert!(violation.detail.contains("hold it durably"), "{violation}");
+    // The same run with only the standard observers passes: the check is the protocol's own.
+    simulation_with_bugs(options, bugs).run().unwrap();
 }
