@@ -93,7 +93,7 @@ pub use options::{
 };
 pub use raft_invariants::raft_observers;
 pub use reads::{ReadFailure, ReadOutcome, ServedRead};
-pub use schedule::{FaultAction, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
+pub use schedule::{FaultAction, ScheduleFormatError, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
 pub use shrink::{shrink, RunSize, ShrinkError, ShrinkProgress, ShrinkStep, Shrunk};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
