@@ -86,7 +86,7 @@ pub use durability::Durability;
 pub use history::{to_check_events, HistoryEvent, HistoryKind};
 pub use invariants::LogSafety;
 pub use network::NetworkStats;
-pub use observer::{DurableWrite, Observer, SimulationBuilder};
+pub use observer::{DurableWrite, NemesisAction, Observer, SimulationBuilder};
 pub use options::{
     Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,
     SPARE_NODES_MAX, TOTAL_NODES_MAX,

@@ -15,10 +15,12 @@
 use std::io::Write;
 
 use conclave_core::{DurableState, Status, Term};
-use conclave_core::{Entry, HardState, Index, Membership, NodeId, Protocol, SeededRng, Snapshot};
+use conclave_core::{Entry, HardState, Index, Membership, NodeId, Protocol, RandomSource};
+use conclave_core::{SeededRng, Snapshot};
 
 use crate::options::{Options, OptionsError};
-use crate::simulation::{Factory, Simulation};
+use crate::simulation::{Event, Factory, Simulation};
+use crate::trace::TraceEvent;
 use crate::violation::Breach;
 
 /// A check (or any other watcher) of a simulated run, called by the driver at fixed points.
@@ -141,13 +143,42 @@ pub struct DurableWrite<'a> {
     pub has_log: bool,
 }
 
+/// A fault a protocol brings along for the random nemesis, beyond the built-in ones (`crash`,
+/// `partition`, ...): say, bouncing a primary, or asking a node for a protocol-specific step.
+///
+/// During [`Simulation::run`]'s op phase, each registered action is injected again and again,
+/// at gaps drawn from [`gap_us`](NemesisAction::gap_us) by a random stream of its own (forked after
+/// every built-in stream, so registering one changes nothing else in the run), and stops when the
+/// op phase ends (faults are then undone and every node restarted). It acts through the manual
+/// API ([`Simulation::crash`], [`Simulation::partition`], [`Simulation::with_node`], ...), so
+/// whatever it causes is carried out and checked like any other event.
+pub trait NemesisAction<P: Protocol> {
+    /// A short, stable name, traced at each injection.
+    fn name(&self) -> &'static str;
+
+    /// The range the gap before each injection is drawn from, in virtual µs (inclusive).
+    fn gap_us(&self) -> (u64, u64) {
+        (100_000, 1_000_000)
+    }
+
+    /// Injects the fault now. Any violation it causes stops the run at the next event.
+    fn inject(&mut self, sim: &mut Simulation<P>, rng: &mut SeededRng);
+}
+
+/// A registered nemesis action and its random stream.
+pub(crate) struct ActionSlot<P: Protocol> {
+    pub(crate) action: Box<dyn NemesisAction<P>>,
+    pub(crate) rng: SeededRng,
+}
+
 /// How a simulation is put together: options, the protocol's factory, the observers that check
-/// it, and an optional trace sink. [`Simulation::new`] is this with
+/// it, the protocol's own nemesis actions, and an optional trace sink. [`Simulation::new`] is this with
 /// [`raft_observers`](crate::raft_observers) registered.
 pub struct SimulationBuilder<P: Protocol> {
     options: Options,
     factory: Factory<P>,
     observers: Vec<Box<dyn Observer<P>>>,
+    actions: Vec<Box<dyn NemesisAction<P>>>,
     sink: Option<Box<dyn Write>>,
 }
 
@@ -157,7 +188,13 @@ impl<P: Protocol> SimulationBuilder<P> {
         options: Options,
         factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
     ) -> SimulationBuilder<P> {
-        SimulationBuilder { options, factory: Box::new(factory), observers: Vec::new(), sink: None }
+        SimulationBuilder {
+            options,
+            factory: Box::new(factory),
+            observers: Vec::new(),
+            actions: Vec::new(),
+            sink: None,
+        }
     }
 
     /// Registers `observer`, after those registered before it.
@@ -175,6 +212,12 @@ impl<P: Protocol> SimulationBuilder<P> {
         self
     }
 
+    /// Registers a nemesis action of the protocol's own, injected during random runs.
+    pub fn nemesis_action(mut self, action: Box<dyn NemesisAction<P>>) -> SimulationBuilder<P> {
+        self.actions.push(action);
+        self
+    }
+
     /// Writes every trace event as a JSON line to `sink` (see [`Simulation::with_trace`]).
     pub fn trace(mut self, sink: Box<dyn Write>) -> SimulationBuilder<P> {
         self.sink = Some(sink);
@@ -183,11 +226,38 @@ impl<P: Protocol> SimulationBuilder<P> {
 
     /// The simulation, its nodes started.
     pub fn build(self) -> Result<Simulation<P>, OptionsError> {
-        Simulation::build(self.options, self.factory, self.observers, self.sink)
+        Simulation::build(self.options, self.factory, self.observers, self.actions, self.sink)
     }
 }
 
 impl<P: Protocol> Simulation<P> {
+    /// Schedules every registered nemesis action's first injection (the op phase starts).
+    pub(crate) fn start_actions(&mut self) {
+        for index in 0..self.actions.len() {
+            self.schedule_action(index);
+        }
+    }
+
+    fn schedule_action(&mut self, index: usize) {
+        let slot = &mut self.actions[index];
+        let (gap_min_us, gap_max_us) = slot.action.gap_us();
+        let at_us = self.now_us + slot.rng.between(gap_min_us, gap_max_us.max(gap_min_us) + 1);
+        self.queue.push(at_us, Event::Action { index });
+    }
+
+    /// Injects action `index` and schedules its next injection, unless the op phase is over.
+    pub(crate) fn on_action(&mut self, index: usize) {
+        if self.workload.as_ref().is_none_or(|workload| workload.ops_phase_over) {
+            return;
+        }
+        let mut actions = std::mem::take(&mut self.actions);
+        let slot = &mut actions[index];
+        self.trace.record(self.now_us, TraceEvent::Action { name: slot.action.name() });
+        slot.action.inject(self, &mut slot.rng);
+        self.actions = actions;
+        self.schedule_action(index);
+    }
+
     /// Calls `hook` on every observer in order, stopping at the first breach. The observers are
     /// taken out of the simulation for the call so that each can read all of it.
     pub(crate) fn notify(

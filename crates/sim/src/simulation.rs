@@ -24,7 +24,7 @@ use crate::history::HistoryEvent;
 use crate::nemesis::NemesisEvent;
 use crate::network::{DropReason, Network, NetworkStats};
 use crate::node::NodeSlot;
-use crate::observer::{Observer, SimulationBuilder};
+use crate::observer::{ActionSlot, NemesisAction, Observer, SimulationBuilder};
 use crate::options::{Options, OptionsError};
 use crate::raft_invariants::raft_observers;
 use crate::reads::Reads;
@@ -50,6 +50,8 @@ pub(crate) enum Event<M> {
     Nemesis(NemesisEvent),
     /// A node's disk write `seq` completes, valid only for the incarnation that issued it.
     DiskDone { node: NodeId, incarnation: u64, seq: u64 },
+    /// A protocol's own nemesis action (by registration index) is due.
+    Action { index: usize },
 }
 
 /// Running totals over the whole simulation, for summaries and scenario assertions.
@@ -145,6 +147,8 @@ pub struct Simulation<P: Protocol> {
     // The watchers.
     /// The checks, in registration order; taken out while they are called (see `notify`).
     pub(crate) observers: Vec<Box<dyn Observer<P>>>,
+    /// The protocol's own nemesis actions, with their random streams.
+    pub(crate) actions: Vec<ActionSlot<P>>,
 }
 
 impl<P: Protocol> Simulation<P> {
@@ -182,6 +186,7 @@ impl<P: Protocol> Simulation<P> {
         options: Options,
         factory: Factory<P>,
         observers: Vec<Box<dyn Observer<P>>>,
+        actions: Vec<Box<dyn NemesisAction<P>>>,
         sink: Option<Box<dyn Write>>,
     ) -> Result<Simulation<P>, OptionsError> {
         options.validate()?;
@@ -202,6 +207,12 @@ impl<P: Protocol> Simulation<P> {
         let mut disk_master = master.fork();
         // And clocks after disks.
         let mut clock_rng = master.fork();
+        // And the protocol's own nemesis actions last, so that registering one shifts nothing.
+        let mut actions_master = master.fork();
+        let actions: Vec<ActionSlot<P>> = actions
+            .into_iter()
+            .map(|action| ActionSlot { action, rng: actions_master.fork() })
+            .collect();
         let (disk_latency_min_us, disk_latency_max_us) = options.disk_latency_us();
         let nodes = ids
             .iter()
@@ -240,6 +251,7 @@ impl<P: Protocol> Simulation<P> {
             violation: None,
             reads: Reads::default(),
             observers,
+            actions,
         };
         for id in simulation.ids.clone() {
             if let Err(breach) = simulation.start_node(id) {
@@ -495,6 +507,10 @@ impl<P: Protocol> Simulation<P> {
             Event::Deliver(envelope) => self.deliver(envelope),
             Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
             Event::Nemesis(event) => self.on_nemesis(event),
+            Event::Action { index } => {
+                self.on_action(index);
+                Ok(())
+            }
             Event::DiskDone { node, incarnation, seq } => self.on_disk_done(node, incarnation, seq),
         }
     }

@@ -157,6 +157,7 @@ impl<P: Protocol> Simulation<P> {
             crash_points_seen: vec![(u64::MAX, 0); nodes],
         });
         self.trace.record(self.now_us, TraceEvent::Phase { name: "ops" });
+        self.start_actions();
     }
 
     /// Stops the nemesis and undoes every fault: heal, calm weather (slow disks included), take

@@ -7,11 +7,12 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 
-use conclave_core::{Index, NodeId, Status};
+use conclave_core::{Index, NodeId, SeededRng, Status};
 use conclave_sim::{
-    raft_observers, Breach, FaultSet, HistoryKind, Invariant, Observer, Options, Simulation,
+    raft_observers, Breach, FaultSet, HistoryKind, Invariant, NemesisAction, Observer, Options,
+    Simulation,
 };
-use support::{simulation, simulation_with_bugs, Bugs, PrimaryBackup};
+use support::{simulation, simulation_with_bugs, Bugs, PrimaryBackup, PRIMARY};
 
 /// The primary-backup protocol's own invariant, which the simulator knows nothing about: the
 /// primary commits only what a majority holds durably, so whenever any node reports a commit
@@ -299,4 +300,76 @@ fn the_protocols_own_invariant_catches_what_the_general_checks_cannot_see() {
     assert!(violation.detail.contains("hold it durably"), "{violation}");
     // The same run with only the standard observers passes: the check is the protocol's own.
     simulation_with_bugs(options, bugs).run().unwrap();
+}
+
+/// The primary-backup protocol's own nemesis action: bounce the fixed primary (crash it and
+/// restart it at once from its disk), the moment this protocol is most fragile. The simulator's
+/// nemesis knows nothing of primaries.
+struct BouncePrimary;
+
+impl NemesisAction<PrimaryBackup> for BouncePrimary {
+    fn name(&self) -> &'static str {
+        "bounce-primary"
+    }
+
+    fn gap_us(&self) -> (u64, u64) {
+        (50_000, 300_000)
+    }
+
+    fn inject(&mut self, sim: &mut Simulation<PrimaryBackup>, _rng: &mut SeededRng) {
+        sim.crash(PRIMARY);
+        sim.restart(PRIMARY);
+    }
+}
+
+fn bounced(
+    options: Options,
+    bugs: Bugs,
+    sink: Option<Box<dyn Write>>,
+) -> Simulation<PrimaryBackup> {
+    let options = Options { check_commit_durability: false, ..options };
+    let builder = Simulation::builder(options, move |id, all, durable, _rng| {
+        PrimaryBackup::new(id, all, durable, bugs)
+    })
+    .observers(raft_observers())
+    .nemesis_action(Box::new(BouncePrimary));
+    match sink {
+        Some(sink) => builder.trace(sink),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+#[test]
+fn the_protocols_own_nemesis_action_is_injected_deterministically() {
+    let options = Options { seed: 4, ops: 300, ..Options::default() };
+    let traces: Vec<Vec<u8>> = (0..2)
+        .map(|_| {
+            let buffer = SharedBuffer::default();
+            let summary = bounced(options.clone(), Bugs::default(), Some(Box::new(buffer.clone())))
+                .run()
+                .unwrap_or_else(|violation| panic!("{violation}"));
+            // No built-in fault is enabled: every crash is the action's.
+            assert!(summary.crashes > 0, "{summary}");
+            let trace = buffer.0.borrow().clone();
+            trace
+        })
+        .collect();
+    assert_eq!(traces[0], traces[1]);
+    let text = String::from_utf8(traces[0].clone()).unwrap();
+    assert!(text.contains(r#""ev":"action","name":"bounce-primary""#));
+}
+
+#[test]
+fn the_protocols_own_nemesis_action_finds_the_amnesia_bug() {
+    let bugs = Bugs { amnesia: true, ..Bugs::default() };
+    let options = Options { seed: 1, ops: 300, ..Options::default() };
+    // Without faults the bug never shows; with the action alone, it does.
+    simulation_with_bugs(options.clone(), bugs).run().unwrap();
+    let violation = bounced(options, bugs, None).run().unwrap_err();
+    assert!(
+        [Invariant::LogMatching, Invariant::StateMachineSafety].contains(&violation.invariant),
+        "{violation}"
+    );
 }
