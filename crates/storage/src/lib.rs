@@ -11,7 +11,7 @@
 //!   Raft's rule).
 //! - [`GroupCommit`]: a thread-safe handle whose appends return once durable, sharing one
 //!   `fdatasync` among every append queued before it.
-//! - [`MemStore`]: the in-memory twin for the simulator, which loses unsynced data on
+//! - [`MemStore`]: the in-memory twin for tests of drivers, which loses unsynced data on
 //!   [`MemStore::crash`] exactly as a disk may, driven by a seeded
 //!   [`RandomSource`](conclave_core::RandomSource).
 //! - [`inspect`] / [`verify`]: read-only reports on a directory, for operators.
