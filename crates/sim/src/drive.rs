@@ -328,7 +328,8 @@ impl<P: Protocol> Simulation<P> {
                 self.counters.elections_started += 1;
             }
         }
-        if status.role == Role::Leader && self.terms_led.insert(status.term) {
+        // A leader's term is new to it only when its role or term just changed.
+        if role_changed && status.role == Role::Leader && self.terms_led.insert(status.term) {
             self.counters.leaders_elected += 1;
             if self.leader_elected_last.is_some_and(|last| last != id) {
                 self.counters.leader_changes += 1;
@@ -345,7 +346,9 @@ impl<P: Protocol> Simulation<P> {
                 self.committed_last = self.committed_last.max(Index(newest));
             }
         }
-        self.notify(|observer, sim| observer.on_status(sim, id, before, status))?;
+        if role_changed || commit_changed {
+            self.notify(|observer, sim| observer.on_status(sim, id, before, status))?;
+        }
         if before.is_some_and(|b| status.commit > b.commit)
             || (before.is_none() && status.commit.0 > 0)
         {

@@ -40,8 +40,11 @@ pub trait Observer<P: Protocol> {
     /// `node` crashed; its protocol object is gone.
     fn on_crash(&mut self, _sim: &Simulation<P>, _node: NodeId) {}
 
-    /// The driver looked at `node`'s status after a call into it. `previous` is the status it
-    /// reported last in this incarnation (`None` on its first look). Called after every call.
+    /// `node`'s role, term or commit index changed (or this is its first look in this
+    /// incarnation, `previous` being `None`): the driver looked at its status after a call into
+    /// it. Only changes are reported because the driver looks after every call, and most calls
+    /// change none of the three; `previous` is the status of the driver's last look (with the
+    /// role, term and commit index of the last report).
     fn on_status(
         &mut self,
         _sim: &Simulation<P>,
@@ -107,7 +110,15 @@ pub trait Observer<P: Protocol> {
         Ok(())
     }
 
-    /// An event was handled and everything it caused was carried out.
+    /// Whether [`after_event`](Observer::after_event) should be called. Opt-in, because a call
+    /// after every one of a run's hundreds of thousands of events costs even when it does
+    /// nothing; asked once, when the simulation is built.
+    fn watches_events(&self) -> bool {
+        false
+    }
+
+    /// An event was handled and everything it caused was carried out. Called only for observers
+    /// whose [`watches_events`](Observer::watches_events) is true.
     fn after_event(&mut self, _sim: &Simulation<P>) -> Result<(), Breach> {
         Ok(())
     }
@@ -258,6 +269,31 @@ impl<P: Protocol> Simulation<P> {
         self.schedule_action(index);
     }
 
+    /// Calls `after_event` on the observers that watch events, if any do.
+    pub(crate) fn notify_after_event(&mut self) -> Result<(), Breach> {
+        if !self.observers_watch_events {
+            return Ok(());
+        }
+        self.notify(
+            |observer, sim| {
+                if observer.watches_events() {
+                    observer.after_event(sim)
+                } else {
+                    Ok(())
+                }
+            },
+        )
+    }
+
+    /// Calls `hook`, which cannot fail, on every observer in order.
+    pub(crate) fn tell(&mut self, mut hook: impl FnMut(&mut dyn Observer<P>, &Simulation<P>)) {
+        let result = self.notify(|observer, sim| {
+            hook(observer, sim);
+            Ok(())
+        });
+        debug_assert!(result.is_ok(), "a hook that cannot fail failed");
+    }
+
     /// Calls `hook` on every observer in order, stopping at the first breach. The observers are
     /// taken out of the simulation for the call so that each can read all of it.
     pub(crate) fn notify(
@@ -268,7 +304,15 @@ impl<P: Protocol> Simulation<P> {
             return Ok(());
         }
         let mut observers = std::mem::take(&mut self.observers);
-        let result = observers.iter_mut().try_for_each(|observer| hook(observer.as_mut(), self));
+        // A plain loop rather than `try_for_each`: this runs several times per event, and debug
+        // builds (where the driver is instantiated unoptimised) pay for every adapter layer.
+        let mut result = Ok(());
+        for observer in &mut observers {
+            result = hook(observer.as_mut(), self);
+            if result.is_err() {
+                break;
+            }
+        }
         self.observers = observers;
         result
     }

@@ -147,6 +147,8 @@ pub struct Simulation<P: Protocol> {
     // The watchers.
     /// The checks, in registration order; taken out while they are called (see `notify`).
     pub(crate) observers: Vec<Box<dyn Observer<P>>>,
+    /// Whether any observer watches every event (`Observer::watches_events`).
+    pub(crate) observers_watch_events: bool,
     /// The protocol's own nemesis actions, with their random streams.
     pub(crate) actions: Vec<ActionSlot<P>>,
 }
@@ -250,6 +252,7 @@ impl<P: Protocol> Simulation<P> {
             workload: None,
             violation: None,
             reads: Reads::default(),
+            observers_watch_events: observers.iter().any(|observer| observer.watches_events()),
             observers,
             actions,
         };
@@ -483,9 +486,7 @@ impl<P: Protocol> Simulation<P> {
         );
         self.now_us = time_us;
         self.counters.events_processed += 1;
-        if let Err(breach) =
-            self.handle(event).and_then(|()| self.notify(|observer, sim| observer.after_event(sim)))
-        {
+        if let Err(breach) = self.handle(event).and_then(|()| self.notify_after_event()) {
             return Err(self.fail(breach));
         }
         Ok(true)
@@ -588,10 +589,7 @@ impl<P: Protocol> Simulation<P> {
         }
         self.clients_on_crash(id);
         self.reads_on_crash(id);
-        let _ = self.notify(|observer, sim| {
-            observer.on_crash(sim, id);
-            Ok(())
-        });
+        self.tell(|observer, sim| observer.on_crash(sim, id));
         true
     }
 
@@ -726,10 +724,7 @@ impl<P: Protocol> Simulation<P> {
         slot.status_last = None;
         slot.membership_last = None;
         let incarnation = slot.incarnation;
-        let _ = self.notify(|observer, sim| {
-            observer.on_start(sim, id);
-            Ok(())
-        });
+        self.tell(|observer, sim| observer.on_start(sim, id));
         self.queue.push(self.now_us + phase_us, Event::Tick { node: id, incarnation });
         self.after_call(id)
     }
