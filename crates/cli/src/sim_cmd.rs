@@ -14,7 +14,8 @@ use clap::{Args, ValueEnum};
 use conclave_core::{DurableState, NodeId, SeededRng};
 use conclave_raft::{Config, Raft};
 use conclave_sim::{
-    shrink, FaultSet, Options, OptionsError, ShrinkProgress, ShrinkStep, Simulation, Violation,
+    raft_observers, shrink, FaultSet, Options, OptionsError, ShrinkProgress, ShrinkStep,
+    Simulation, Violation,
 };
 
 use scenario::{RaftSettings, RecordedViolation, Scenario};
@@ -288,10 +289,13 @@ impl RaftBuilder {
                 Raft::new(config, durable, Box::new(rng))
                     .expect("configuration validated before the run")
             };
+        // Raft's invariants come in as observers, like any protocol's.
+        let builder = Simulation::builder(options, factory).observers(raft_observers());
         match trace {
-            Some(sink) => Simulation::with_trace(options, factory, sink),
-            None => Simulation::new(options, factory),
+            Some(sink) => builder.trace(sink),
+            None => builder,
         }
+        .build()
     }
 }
 
