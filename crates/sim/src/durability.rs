@@ -124,9 +124,10 @@ impl Durability {
             return Ok(()); // Compacted away here; another node's report will be checked.
         };
         self.commit_durability_checked = commit;
-        let ends: Vec<LogEnd> = sim.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
-        let bootstrap = Membership::new(sim.voters_initial.iter().copied());
-        for slot in &sim.nodes {
+        let ends: Vec<LogEnd> =
+            sim.world.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
+        let bootstrap = Membership::new(sim.world.voters_initial.iter().copied());
+        for slot in &sim.world.nodes {
             let candidate = slot.id;
             // Each way the candidate's log could look in an election, with the membership that
             // log would give it: what its disk holds (after a crash), and what it holds now.

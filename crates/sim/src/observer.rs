@@ -252,8 +252,9 @@ impl<P: Protocol> Simulation<P> {
     fn schedule_action(&mut self, index: usize) {
         let slot = &mut self.actions[index];
         let (gap_min_us, gap_max_us) = slot.action.gap_us();
-        let at_us = self.now_us + slot.rng.between(gap_min_us, gap_max_us.max(gap_min_us) + 1);
-        self.queue.push(at_us, Event::Action { index });
+        let at_us =
+            self.world.now_us + slot.rng.between(gap_min_us, gap_max_us.max(gap_min_us) + 1);
+        self.world.queue.push(at_us, Event::Action { index });
     }
 
     /// Injects action `index` and schedules its next injection, unless the op phase is over.
@@ -263,7 +264,7 @@ impl<P: Protocol> Simulation<P> {
         }
         let mut actions = std::mem::take(&mut self.actions);
         let slot = &mut actions[index];
-        self.trace.record(self.now_us, TraceEvent::Action { name: slot.action.name() });
+        self.trace.record(self.world.now_us, TraceEvent::Action { name: slot.action.name() });
         slot.action.inject(self, &mut slot.rng);
         self.actions = actions;
         self.schedule_action(index);
