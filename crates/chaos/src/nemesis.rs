@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conclave_core::{RandomSource, SeededRng};
+use conclave_sim::Fault;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -22,11 +23,10 @@ use crate::proxy::Weather;
 use crate::recorder::Recorder;
 
 /// A kind of fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FaultKind {
-    /// SIGKILL a node, restart it later on its data.
-    Kill,
+    /// SIGKILL a node, restart it later on its data: the simulator's `crash`, under its name.
+    Crash,
     /// SIGSTOP a node, SIGCONT it later.
     Pause,
     /// Split the nodes in two groups that cannot talk (both directions).
@@ -44,7 +44,7 @@ pub enum FaultKind {
 impl FaultKind {
     /// Every kind.
     pub const ALL: [FaultKind; 7] = [
-        FaultKind::Kill,
+        FaultKind::Crash,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Cut,
@@ -53,22 +53,53 @@ impl FaultKind {
         FaultKind::Membership,
     ];
 
-    fn name(self) -> &'static str {
+    /// The simulator's fault this kind is, for the kinds both know: one fault, one name.
+    pub fn sim_fault(self) -> Option<Fault> {
         match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::Partition => "partition",
-            FaultKind::Cut => "cut",
-            FaultKind::Drop => "drop",
-            FaultKind::Delay => "delay",
-            FaultKind::Membership => "membership",
+            FaultKind::Crash => Some(Fault::Crash),
+            FaultKind::Partition => Some(Fault::Partition),
+            FaultKind::Drop => Some(Fault::Drop),
+            FaultKind::Delay => Some(Fault::Delay),
+            FaultKind::Membership => Some(Fault::Membership),
+            FaultKind::Pause | FaultKind::Cut => None,
         }
+    }
+
+    /// The name on the command line and in the nemesis log: the simulator's name for a fault
+    /// both share ([`Fault::name`] is its one definition), the runner's own for the rest.
+    pub fn name(self) -> &'static str {
+        match (self, self.sim_fault()) {
+            (_, Some(fault)) => fault.name(),
+            (FaultKind::Pause, None) => "pause",
+            (FaultKind::Cut, None) => "cut",
+            (kind, None) => unreachable!("{kind:?} is a simulator fault"),
+        }
+    }
+
+    /// Every kind's name, comma-separated: what the `--faults` help and errors list.
+    pub fn names() -> String {
+        FaultKind::ALL.map(FaultKind::name).join(", ")
     }
 }
 
-/// A set of fault kinds, parsed from a comma list (`kill,partition`), `all` or `none`.
+impl Serialize for FaultKind {
+    /// By [`name`](FaultKind::name), so the nemesis log uses the command line's names.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A set of fault kinds, parsed from a comma list (`crash,partition`), `all` or `none`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultSet(pub BTreeSet<FaultKind>);
+
+impl FaultSet {
+    /// The help text of `conclave chaos --faults`, written from [`FaultKind::ALL`] (whose
+    /// shared names come from the simulator), so help, errors and parsing cannot disagree.
+    pub fn help() -> String {
+        format!("Faults: a comma list of {}; or all or none", FaultKind::names())
+    }
+}
 
 impl FromStr for FaultSet {
     type Err = String;
@@ -83,8 +114,8 @@ impl FromStr for FaultSet {
                     let kind =
                         FaultKind::ALL.into_iter().find(|k| k.name() == word).ok_or_else(|| {
                             format!(
-                                "unknown fault {word:?}: use kill, pause, partition, cut, drop, \
-                                 delay, membership, all or none"
+                                "unknown fault {word:?}: use {}, all or none",
+                                FaultKind::names()
                             )
                         })?;
                     set.insert(kind);
@@ -165,7 +196,7 @@ pub async fn run(
         let mut c = cluster.lock().await;
         let n = c.nodes.len();
         match kind {
-            FaultKind::Kill => {
+            FaultKind::Crash => {
                 let victim = target(&c, &mut rng).await;
                 c.kill(victim);
                 note("start", kind, json!({ "node": victim + 1 }));
@@ -348,3 +379,23 @@ pub async fn heal_all(cluster: &Arc<Mutex<Cluster>>) -> Vec<String> {
 }
 
 type SocketAddrText = String;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_faults_carry_the_simulators_names() {
+        assert_eq!(FaultKind::Crash.name(), Fault::Crash.name());
+        for kind in FaultKind::ALL {
+            if let Some(fault) = kind.sim_fault() {
+                assert_eq!(kind.name(), fault.name());
+            }
+            let parsed: FaultSet = kind.name().parse().unwrap();
+            assert_eq!(parsed.0.into_iter().collect::<Vec<_>>(), vec![kind]);
+        }
+        let error = "crash,kill".parse::<FaultSet>().unwrap_err();
+        assert!(error.contains("\"kill\"") && error.contains(&FaultKind::names()), "{error}");
+        assert_eq!(serde_json::to_string(&FaultKind::Crash).unwrap(), "\"crash\"");
+    }
+}

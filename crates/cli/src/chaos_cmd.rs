@@ -43,9 +43,8 @@ pub struct ChaosArgs {
     /// see the checker catch them).
     #[arg(long, default_value_t = ReadConsistency::Linearizable, value_parser = read_modes())]
     pub read_mode: ReadConsistency,
-    /// Faults: a comma list of kill, pause, partition, cut, drop, delay, membership; or all or
-    /// none.
-    #[arg(long, default_value = "all")]
+    /// The faults the nemesis injects; the help lists them from the chaos runner's one list.
+    #[arg(long, default_value = "all", help = FaultSet::help())]
     pub faults: FaultSet,
     /// Quiet time between fault episodes, e.g. `500ms..2s`.
     #[arg(long, default_value = "500ms..2s", value_parser = parse_range)]

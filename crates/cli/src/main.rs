@@ -46,7 +46,7 @@ enum Command {
     Kv(kv_cmd::KvArgs),
     /// Show a cluster's status, change its membership or move its leadership.
     Cluster(cluster_cmd::ClusterArgs),
-    /// Run a local cluster of real processes under a seeded nemesis (kill, pause, partition,
+    /// Run a local cluster of real processes under a seeded nemesis (crash, pause, partition,
     /// membership) while clients record a history; check it and write a report folder. Exits 1
     /// on a linearizability violation or a lost acknowledged write.
     Chaos(Box<chaos_cmd::ChaosArgs>),

@@ -14,7 +14,8 @@ use clap::{Args, ValueEnum};
 use conclave_core::{DurableState, NodeId, SeededRng};
 use conclave_raft::{Config, Raft};
 use conclave_sim::{
-    shrink, FaultSet, Options, OptionsError, ShrinkProgress, ShrinkStep, Simulation, Violation,
+    raft_observers, shrink, FaultSet, Options, OptionsError, ShrinkProgress, ShrinkStep,
+    Simulation, Violation,
 };
 
 use scenario::{RaftSettings, RecordedViolation, Scenario};
@@ -72,11 +73,8 @@ pub struct SimArgs {
     /// Sweep a range of seeds, e.g. `1..500` (inclusive); prints every failing seed.
     #[arg(long, value_parser = parse_seed_range)]
     seeds: Option<RangeInclusive<u64>>,
-    /// Faults the nemesis injects: a comma list of partition, crash, drop, delay, duplicate,
-    /// reorder, torn-write, fsync-error, slow-disk (or `disk` for the three disk faults),
-    /// membership (add, promote and remove members, joint changes), transfer (leadership
-    /// transfers); or `all`, or `none`.
-    #[arg(long, default_value = "partition,crash,drop,delay,duplicate")]
+    /// The faults the nemesis injects; the help lists them from the simulator's one list.
+    #[arg(long, default_value = "partition,crash,drop,delay,duplicate", help = FaultSet::help())]
     faults: FaultSet,
     /// Write every event as a JSON line to FILE (single runs only).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
@@ -269,10 +267,13 @@ impl RaftBuilder {
                 Raft::new(config, durable, Box::new(rng))
                     .expect("configuration validated before the run")
             };
+        // Raft's invariants come in as observers, like any protocol's.
+        let builder = Simulation::builder(options, factory).observers(raft_observers());
         match trace {
-            Some(sink) => Simulation::with_trace(options, factory, sink),
-            None => Simulation::new(options, factory),
+            Some(sink) => builder.trace(sink),
+            None => builder,
         }
+        .build()
     }
 }
 

@@ -13,26 +13,36 @@
 
 use conclave_core::{EntryKind, Index, LogView, Membership, NodeId, Protocol, Role, Term};
 
+use crate::observer::Observer;
 use crate::simulation::Simulation;
-use crate::trace::TraceEvent;
 use crate::violation::{Breach, Invariant};
 
-impl<P: Protocol> Simulation<P> {
-    /// Traces a membership change of `id` and checks it.
-    pub(crate) fn observe_membership(&mut self, id: NodeId) -> Result<(), Breach> {
-        let slot = self.slot(id);
-        let Some(protocol) = slot.protocol.as_ref() else { return Ok(()) };
-        let Some(membership) = protocol.membership() else { return Ok(()) };
-        if slot.membership_last.as_ref() == Some(membership) {
-            return Ok(());
-        }
+/// Configuration safety as an [`Observer`]: checked whenever a node's membership changes.
+#[derive(Debug, Default)]
+pub struct ConfigurationSafety;
+
+impl ConfigurationSafety {
+    /// The check; it keeps no memory between calls.
+    pub fn new() -> ConfigurationSafety {
+        ConfigurationSafety
+    }
+}
+
+impl<P: Protocol> Observer<P> for ConfigurationSafety {
+    fn name(&self) -> &'static str {
+        "configuration-safety"
+    }
+
+    fn on_membership(
+        &mut self,
+        sim: &Simulation<P>,
+        id: NodeId,
+        membership: &Membership,
+    ) -> Result<(), Breach> {
+        let Some(protocol) = sim.node(id) else { return Ok(()) };
         let membership = membership.clone();
         let status = protocol.status();
         let configs = protocol.log_view().map(|log| newest_configs(log, 2)).unwrap_or_default();
-        let event = TraceEvent::Membership { node: id, membership: membership.to_string() };
-        self.trace.record(self.now_us, event);
-        self.slot_mut(id).membership_last = Some(membership.clone());
-
         let breach = |detail: String| Err(Breach::new(Invariant::ConfigurationSafety, detail));
         let Some((index, term, newest)) = configs.first() else { return Ok(()) };
         let Some(newest) = newest else {

@@ -7,8 +7,9 @@
 //! a write never completes before one issued earlier, as with one fsync'd log. Each write carries
 //! a payload the driver needs on completion (the messages that wait for it, the entries to apply).
 //!
-//! What can go wrong mirrors `conclave_storage` (whose `MemStore` the simulator cannot use: it
-//! depends on `conclave-core` alone, see docs/ARCHITECTURE.md):
+//! What can go wrong mirrors `conclave_storage`, and a torn record is built from the same record
+//! format (`conclave-log-format`, the storage crate's pure part: no IO, so the simulator may use
+//! it, see docs/ARCHITECTURE.md):
 //! - a crash loses every write that has not completed (the unsynced tail);
 //! - a crash while a write with entries is in flight may leave the first of its records half
 //!   written (a *torn* record); recovery cuts it on restart, exactly as the storage crate's scan
@@ -33,8 +34,6 @@ const SLOW_TAIL_PROBABILITY: f64 = 0.1;
 /// The long tail of a slow disk: an fsync stuck behind other IO, or a device garbage-collecting.
 const SLOW_TAIL_MIN_US: u64 = 10_000;
 const SLOW_TAIL_MAX_US: u64 = 100_000;
-/// Bytes of a log record besides its data, as `conclave_storage` frames it (FORMAT.md).
-const RECORD_OVERHEAD_BYTES: u64 = 25;
 
 /// A write the disk refuses because it breaks the shape of a log or the snapshot rules. Each is a
 /// protocol bug: the [`Ready`](conclave_core::Ready) contract promises contiguous entries that
@@ -163,8 +162,8 @@ pub(crate) struct SimDisk<T> {
     latency_max_us: u64,
     slow: bool,
     fail_next_sync: bool,
-    /// A half-written record the last crash left, which recovery cuts.
-    torn_tail: Option<u64>,
+    /// The bytes of a half-written record the last crash left, which recovery cuts.
+    torn_tail: Option<(Index, Vec<u8>)>,
     /// The indexes of the durable configuration entries, ascending.
     configs: Vec<Index>,
 }
@@ -308,11 +307,17 @@ impl<T> SimDisk<T> {
     /// cut by [`recover`](SimDisk::recover)). An armed sync failure goes with the process.
     pub(crate) fn crash(&mut self, tear_probability: f64) -> CrashLoss {
         let mut loss = CrashLoss::default();
+        self.torn_tail = None;
         let writing = self.pending.iter().find(|pending| !pending.write.is_empty());
         if let Some(first) = writing.and_then(|pending| pending.write.entries.first()) {
             if self.rng.chance(tear_probability) {
-                let record_bytes = RECORD_OVERHEAD_BYTES + first.data.len() as u64;
-                loss.torn_bytes = Some(self.rng.between(1, record_bytes));
+                let mut record = Vec::with_capacity(conclave_log_format::record_len(first));
+                // Invariant: a simulated entry fits a record (its data is far below 4 GiB).
+                conclave_log_format::encode(first, &mut record).expect("an entry too large");
+                let torn = self.rng.between(1, record.len() as u64);
+                record.truncate(torn as usize);
+                loss.torn_bytes = Some(torn);
+                self.torn_tail = Some((first.index, record));
             }
         }
         for pending in self.pending.drain(..) {
@@ -321,7 +326,6 @@ impl<T> SimDisk<T> {
                 loss.entries += pending.write.entries.len() as u64;
             }
         }
-        self.torn_tail = loss.torn_bytes;
         self.fail_next_sync = false;
         loss
     }
@@ -329,7 +333,15 @@ impl<T> SimDisk<T> {
     /// Recovery at restart: cuts a torn record the last crash left, returning its size. The
     /// durable state is untouched: the torn record was never part of it.
     pub(crate) fn recover(&mut self) -> Option<u64> {
-        self.torn_tail.take()
+        let (index, bytes) = self.torn_tail.take()?;
+        // Invariant: what a crash left is a record cut short, which the record check refuses
+        // (so the storage crate's scan would cut it as a torn tail, as done here).
+        assert!(
+            conclave_log_format::check_record(&bytes, index).is_err(),
+            "a torn record of {} bytes checks as whole",
+            bytes.len()
+        );
+        Some(bytes.len() as u64)
     }
 
     /// The membership a restart would find: the newest durable configuration entry's, else the
@@ -601,6 +613,7 @@ mod tests {
             let loss = disk.crash(1.0);
             // A record is 25 bytes plus its data ("3@1"): a torn one holds fewer.
             let torn = loss.torn_bytes.expect("a crash mid-write with tearing on tears");
+            assert_eq!(conclave_log_format::RECORD_BYTES_MIN, 25);
             assert!((1..28).contains(&torn), "{torn}");
             assert_eq!(disk.recover(), Some(torn));
             assert_eq!(disk.recover(), None, "cut once");

@@ -6,11 +6,57 @@
 //! prefix was compacted into a snapshot ends at the snapshot's `(index, term)` when nothing
 //! follows it, and holds every entry the snapshot covers.
 
-use conclave_core::{Index, LogView, Membership, NodeId, Protocol, Term};
+use conclave_core::{Index, LogView, Membership, NodeId, Protocol, Status, Term};
 
 use crate::disk::SimDisk;
+use crate::observer::Observer;
 use crate::simulation::Simulation;
 use crate::violation::{Breach, Invariant};
+
+/// The durability checks as an [`Observer`]: durable promises before `persisted_messages` leave,
+/// and commit durability whenever a node's commit index moves (unless the options turn it off).
+#[derive(Debug, Default)]
+pub struct Durability {
+    /// The highest commit index the commit-durability check has examined.
+    commit_durability_checked: Index,
+}
+
+impl Durability {
+    /// A checker that has examined nothing yet.
+    pub fn new() -> Durability {
+        Durability::default()
+    }
+}
+
+impl<P: Protocol> Observer<P> for Durability {
+    fn name(&self) -> &'static str {
+        "durability"
+    }
+
+    fn on_status(
+        &mut self,
+        sim: &Simulation<P>,
+        node: NodeId,
+        previous: Option<Status>,
+        status: Status,
+    ) -> Result<(), Breach> {
+        if sim.options.check_commit_durability && previous.is_none_or(|b| b.commit != status.commit)
+        {
+            self.check_commit_durable(sim, node, status.commit)?;
+        }
+        Ok(())
+    }
+
+    fn on_promises(
+        &mut self,
+        sim: &Simulation<P>,
+        node: NodeId,
+        term: Term,
+        vote: Option<NodeId>,
+    ) -> Result<(), Breach> {
+        check_promises_durable(sim, node, term, vote)
+    }
+}
 
 /// The end of a log, as an election compares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,42 +73,47 @@ impl LogEnd {
     }
 }
 
-impl<P: Protocol> Simulation<P> {
-    /// Durable promises: `id` is about to send votes or acknowledgements, made when it reported
-    /// `term` and `vote` (as it handed over the `Ready` holding them); once that `Ready`'s writes
-    /// (and every earlier one's) are durable, that term and vote must be on its disk.
-    pub(crate) fn check_promises_durable(
-        &self,
-        id: NodeId,
-        term: Term,
-        vote: Option<NodeId>,
-    ) -> Result<(), Breach> {
-        if vote.is_none() {
-            return Ok(());
-        }
-        let durable = self.slot(id).disk.state().hard_state;
-        if durable.term != term || durable.vote != vote {
-            return Err(Breach::new(
+/// Durable promises: `id` is about to send votes or acknowledgements, made when it reported
+/// `term` and `vote` (as it handed over the `Ready` holding them); once that `Ready`'s writes
+/// (and every earlier one's) are durable, that term and vote must be on its disk.
+fn check_promises_durable<P: Protocol>(
+    sim: &Simulation<P>,
+    id: NodeId,
+    term: Term,
+    vote: Option<NodeId>,
+) -> Result<(), Breach> {
+    if vote.is_none() {
+        return Ok(());
+    }
+    let durable = sim.slot(id).disk.state().hard_state;
+    if durable.term != term || durable.vote != vote {
+        return Err(Breach::new(
                 Invariant::DurablePromises,
                 format!(
                     "node {id} sends promises in term {term} having voted for {vote:?}, but its disk holds term {} and vote {:?}",
                     durable.term, durable.vote
                 ),
             ));
-        }
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Commit durability: `id` reports commit index `commit`. If that is the highest commit seen
-    /// so far, no node lacking the entry there may be able to collect a quorum of votes (of the
-    /// membership its log gives it; both majorities while joint), each voter judged by its durable
-    /// log (the log a crash would leave it), each candidate by its durable log and by its log in
-    /// memory.
-    pub(crate) fn check_commit_durable(&mut self, id: NodeId, commit: Index) -> Result<(), Breach> {
+/// Commit durability: `id` reports commit index `commit`. If that is the highest commit seen
+/// so far, no node lacking the entry there may be able to collect a quorum of votes (of the
+/// membership its log gives it; both majorities while joint), each voter judged by its durable
+/// log (the log a crash would leave it), each candidate by its durable log and by its log in
+/// memory.
+impl Durability {
+    fn check_commit_durable<P: Protocol>(
+        &mut self,
+        sim: &Simulation<P>,
+        id: NodeId,
+        commit: Index,
+    ) -> Result<(), Breach> {
         if commit <= self.commit_durability_checked || commit.0 == 0 {
             return Ok(());
         }
-        let Some(term) = self
+        let Some(term) = sim
             .slot(id)
             .protocol
             .as_ref()
@@ -73,9 +124,10 @@ impl<P: Protocol> Simulation<P> {
             return Ok(()); // Compacted away here; another node's report will be checked.
         };
         self.commit_durability_checked = commit;
-        let ends: Vec<LogEnd> = self.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
-        let bootstrap = Membership::new(self.voters_initial.iter().copied());
-        for slot in &self.nodes {
+        let ends: Vec<LogEnd> =
+            sim.world.nodes.iter().map(|slot| durable_end(&slot.disk)).collect();
+        let bootstrap = Membership::new(sim.world.voters_initial.iter().copied());
+        for slot in &sim.world.nodes {
             let candidate = slot.id;
             // Each way the candidate's log could look in an election, with the membership that
             // log would give it: what its disk holds (after a crash), and what it holds now.

@@ -37,25 +37,25 @@ impl<P: Protocol> Simulation<P> {
         }
         match event {
             NemesisEvent::Step => {
-                let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
+                let live: Vec<bool> = self.world.nodes.iter().map(|slot| slot.is_up()).collect();
                 let writing: Vec<bool> =
-                    self.nodes.iter().map(|slot| slot.disk.is_writing()).collect();
+                    self.world.nodes.iter().map(|slot| slot.disk.is_writing()).collect();
                 let leader = self.leader();
                 let membership =
                     leader.and_then(|l| self.node(l)).and_then(|p| p.membership()).cloned();
                 let workload = self.workload.as_mut().expect("workload started");
                 let plan = workload.nemesis.plan(&live, &writing, leader, membership.as_ref());
-                let next_us = self.now_us + workload.nemesis.step_delay_us();
-                self.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
+                let next_us = self.world.now_us + workload.nemesis.step_delay_us();
+                self.world.queue.push(next_us, Event::Nemesis(NemesisEvent::Step));
                 if let Some(plan) = plan {
                     self.begin_fault(plan.action, plan.duration_us)?;
                 }
             }
             NemesisEvent::Scripted { index } => {
                 if let Some((at_us, next)) =
-                    workload.nemesis.scripted_after(Some(index), self.now_us)
+                    workload.nemesis.scripted_after(Some(index), self.world.now_us)
                 {
-                    self.queue.push(at_us, Event::Nemesis(next));
+                    self.world.queue.push(at_us, Event::Nemesis(next));
                 }
                 let fault = workload.nemesis.scripted_fault(index).clone();
                 self.begin_fault(fault.action, fault.duration_us)?;
@@ -85,7 +85,7 @@ impl<P: Protocol> Simulation<P> {
     /// Starts `action` now: records it in the schedule, schedules its undo after `duration_us`,
     /// and carries it out.
     fn begin_fault(&mut self, action: FaultAction, duration_us: Option<u64>) -> Result<(), Breach> {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let workload = self.workload.as_mut().expect("workload started");
         let episode = workload.schedule.len() as u64;
         let undo = workload.nemesis.begin(&action, episode);
@@ -95,7 +95,7 @@ impl<P: Protocol> Simulation<P> {
             duration_us,
         });
         if let (Some(undo), Some(duration_us)) = (undo, duration_us) {
-            self.queue.push(now_us + duration_us, Event::Nemesis(undo));
+            self.world.queue.push(now_us + duration_us, Event::Nemesis(undo));
         }
         self.start_fault(action)
     }
@@ -174,14 +174,14 @@ impl<P: Protocol> Simulation<P> {
         if outcome == "ok" {
             workload.admin_requests.1 += 1;
         }
-        self.trace.record(self.now_us, TraceEvent::Admin { node, request, outcome });
+        self.trace.record(self.world.now_us, TraceEvent::Admin { node, request, outcome });
     }
 
     /// Lets the nemesis crash `id` at this crash point (it just sent promises); records the crash
     /// and schedules its restart. True if it crashed.
     pub(crate) fn maybe_crash_at_point(&mut self, id: NodeId) -> bool {
-        let now_us = self.now_us;
-        let live: Vec<bool> = self.nodes.iter().map(|slot| slot.is_up()).collect();
+        let now_us = self.world.now_us;
+        let live: Vec<bool> = self.world.nodes.iter().map(|slot| slot.is_up()).collect();
         let Some(workload) = self.workload.as_mut() else { return false };
         let seen = &mut workload.crash_points_seen[(id.0 - 1) as usize];
         *seen = if seen.0 == now_us { (now_us, seen.1 + 1) } else { (now_us, 0) };
@@ -196,7 +196,7 @@ impl<P: Protocol> Simulation<P> {
             duration_us: Some(down_us),
         });
         self.crash(id);
-        self.queue.push(now_us + down_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
+        self.world.queue.push(now_us + down_us, Event::Nemesis(NemesisEvent::Restart { node: id }));
         true
     }
 

@@ -10,9 +10,104 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use conclave_core::{Entry, EntryKind, Index, LogView, NodeId, Term};
+use conclave_core::Term;
+use conclave_core::{Entry, EntryKind, Index, LogView, NodeId, Protocol, Role, Snapshot, Status};
 
+use crate::observer::{DurableWrite, Observer};
+use crate::simulation::Simulation;
 use crate::violation::{Breach, Invariant};
+
+/// The log-replication safety properties of the Raft paper (§5: Election Safety, Log Matching,
+/// Leader Completeness, State Machine Safety) and monotonic commit, as an [`Observer`] over
+/// `Status`, `LogView` and the durable writes: core types only, so any protocol that replicates
+/// a log may register it. Log checks are skipped for protocols without a `log_view()`.
+#[derive(Default)]
+pub struct LogSafety {
+    /// Made on first use, when the cluster's size is known.
+    checker: Option<Checker>,
+}
+
+impl LogSafety {
+    /// A checker that has seen nothing yet.
+    pub fn new() -> LogSafety {
+        LogSafety::default()
+    }
+
+    fn checker<P: Protocol>(&mut self, sim: &Simulation<P>) -> &mut Checker {
+        self.checker.get_or_insert_with(|| Checker::new(sim.node_ids().len()))
+    }
+}
+
+impl<P: Protocol> Observer<P> for LogSafety {
+    fn name(&self) -> &'static str {
+        "log-safety"
+    }
+
+    fn on_start(&mut self, sim: &Simulation<P>, node: NodeId) {
+        self.checker(sim).on_restart(node);
+    }
+
+    fn on_status(
+        &mut self,
+        sim: &Simulation<P>,
+        node: NodeId,
+        previous: Option<Status>,
+        status: Status,
+    ) -> Result<(), Breach> {
+        let log = sim.node(node).and_then(|protocol| protocol.log_view());
+        let checker = self.checker(sim);
+        if status.role == Role::Leader {
+            checker.observe_leader(node, status.term)?;
+            let role_changed =
+                previous.is_none_or(|b| b.role != status.role || b.term != status.term);
+            if let Some(log) = log.filter(|_| role_changed) {
+                checker.check_leader_completeness(node, status.term, log)?;
+            }
+        }
+        if previous.is_none_or(|b| b.commit != status.commit) {
+            checker.observe_commit(node, status.commit, status.term, log)?;
+        }
+        Ok(())
+    }
+
+    fn on_durable(
+        &mut self,
+        sim: &Simulation<P>,
+        node: NodeId,
+        write: &DurableWrite<'_>,
+    ) -> Result<(), Breach> {
+        let checker = self.checker(sim);
+        if let Some(snapshot) = write.snapshot {
+            checker.observe_snapshot(node, snapshot.index, snapshot.term)?;
+        }
+        if write.has_log && !write.entries.is_empty() {
+            checker.observe_written(node, write.term_prev, write.entries)?;
+        }
+        Ok(())
+    }
+
+    fn on_apply(&mut self, sim: &Simulation<P>, node: NodeId, entry: &Entry) -> Result<(), Breach> {
+        self.checker(sim).observe_applied(node, sim.applied(node), entry)
+    }
+
+    fn on_restore(
+        &mut self,
+        sim: &Simulation<P>,
+        node: NodeId,
+        snapshot: &Snapshot,
+        restored: &[Entry],
+    ) -> Result<(), Breach> {
+        self.checker(sim).observe_restored(node, snapshot.index, snapshot.term, restored)
+    }
+
+    fn recheck(&mut self, sim: &Simulation<P>, node: NodeId) -> Result<(), Breach> {
+        let checker = self.checker(sim);
+        if let Some(log) = sim.node(node).and_then(|protocol| protocol.log_view()) {
+            checker.check_log(node, log)?;
+        }
+        checker.check_applied(node, sim.applied(node))
+    }
+}
 
 /// What the first writer of an `(index, term)` entry wrote, for Log Matching.
 struct WrittenEntry {
@@ -65,21 +160,13 @@ impl Checker {
     }
 
     /// The global applied sequence so far.
+    #[cfg(test)]
     pub(crate) fn applied(&self) -> &[Entry] {
         &self.applied
     }
 
-    /// The index of the newest command in the global applied sequence (0 if none): every read
-    /// that begins now must return it or something newer.
-    pub(crate) fn last_command_applied(&self) -> Index {
-        self.applied
-            .iter()
-            .rev()
-            .find(|e| e.kind == EntryKind::Command)
-            .map_or(Index(0), |e| e.index)
-    }
-
     /// The highest index any node has claimed committed.
+    #[cfg(test)]
     pub(crate) fn committed_last(&self) -> Index {
         Index(self.committed.len() as u64)
     }
@@ -405,17 +492,18 @@ impl Checker {
             _ => Ok(()),
         }
     }
+}
 
-    /// The client check: a write acknowledged at `(index, term)` with `data` must be in the final
-    /// applied sequence exactly there.
-    pub(crate) fn check_acknowledged(
-        &self,
-        index: Index,
-        term: Term,
-        data: &Bytes,
-    ) -> Result<(), Breach> {
-        let found = index.0.checked_sub(1).and_then(|position| self.applied.get(position as usize));
-        match found {
+/// The client check: a write acknowledged at `(index, term)` with `data` must be in the final
+/// `applied` sequence exactly there.
+pub(crate) fn check_acknowledged(
+    applied: &[Entry],
+    index: Index,
+    term: Term,
+    data: &Bytes,
+) -> Result<(), Breach> {
+    let found = index.0.checked_sub(1).and_then(|position| applied.get(position as usize));
+    match found {
             Some(entry) if entry.term == term && entry.data == *data => Ok(()),
             Some(entry) => Err(Breach::new(
                 Invariant::AcknowledgedWrite,
@@ -428,11 +516,10 @@ impl Checker {
                 Invariant::AcknowledgedWrite,
                 format!(
                     "write {data:?} was acknowledged at {index}@{term}, but only {} entries were ever applied",
-                    self.applied.len()
+                    applied.len()
                 ),
             )),
         }
-    }
 }
 
 /// The per-node table position of `node`.
@@ -626,11 +713,11 @@ mod tests {
     fn acknowledged_writes_must_be_applied_where_acknowledged() {
         let mut checker = Checker::new(1);
         checker.check_applied(NodeId(1), &[cmd(1, 1, "a"), cmd(2, 1, "b")]).unwrap();
-        checker.check_acknowledged(Index(2), Term(1), &Bytes::from_static(b"b")).unwrap();
+        let applied = checker.applied();
+        check_acknowledged(applied, Index(2), Term(1), &Bytes::from_static(b"b")).unwrap();
         for (index, term, data) in [(2, 1, "a"), (2, 2, "b"), (3, 1, "c"), (0, 1, "a")] {
-            let breach = checker
-                .check_acknowledged(Index(index), Term(term), &Bytes::from_static(data.as_bytes()))
-                .unwrap_err();
+            let data = Bytes::from_static(data.as_bytes());
+            let breach = check_acknowledged(applied, Index(index), Term(term), &data).unwrap_err();
             assert_eq!(breach.invariant, Invariant::AcknowledgedWrite);
         }
     }

@@ -8,20 +8,32 @@
 //!
 //! Start at [`Simulation`]: [`Simulation::run`] for a random workload, or the manual API
 //! ([`Simulation::run_until`], [`Simulation::crash`], [`Simulation::partition`], ...) for
-//! scenario tests. Module map, one concept each:
+//! scenario tests.
 //!
-//! - `simulation` — the clock, the event loop, the manual API;
-//! - `drive` — carrying out a node's `Ready` in contract order, and observing its status;
+//! Three layers: the world (clock, event queue, network, disks, nodes), the driver that carries
+//! out each node's `Ready`, and the [`Observer`]s that watch it and hold the invariants. A protocol
+//! plugs in through a factory and a list of observers ([`Simulation::new`] registers
+//! [`raft_observers`]; [`Simulation::builder`] takes any list) and may bring its own faults as
+//! [`NemesisAction`]s; the driver does not change. Module map, one concept each:
+//!
+//! - `simulation` — the world's state, the event loop, the manual API;
+//! - `drive` — the driver: carrying out a node's `Ready` in contract order, telling the
+//!   observers at each step;
+//! - `observer` — [`Observer`], [`NemesisAction`] and [`SimulationBuilder`]: the plug-in points;
+//! - `raft_invariants` — [`raft_observers`], the list of Raft's checks: `invariants`
+//!   ([`LogSafety`]: election safety, log matching, leader completeness, state machine safety,
+//!   monotonic commit), `durability` ([`Durability`]) and `configuration`
+//!   ([`ConfigurationSafety`]), all written in core types;
 //! - `workload` — random runs: clients, nemesis, convergence, final checks;
 //! - `event_queue`, `network`, `disk`, `nemesis`, `client` — the simulated world (`disk`: writes
-//!   durable only when they complete, FIFO; lost, torn and failed writes; slow disks; snapshots);
+//!   durable only when they complete, FIFO; lost, torn and failed writes, torn records built with
+//!   `conclave-log-format`; slow disks; snapshots);
 //! - `image` — the state machine's snapshot image;
 //! - `reads` — reads outside the log, served at their read index and checked against the writes;
-//! - `invariants` — the safety checker; `durability` and `configuration` — the checks that look
-//!   at disks and memberships;
 //! - `trace` — JSON-lines traces; `history` — the client history;
-//! - `schedule` — a run's faults as data ([`ScheduledFault`]); `faults` — carrying out the
-//!   nemesis's faults, random or scripted, and recording them ([`Simulation::fault_schedule`]);
+//! - `schedule` — a run's faults as data ([`ScheduledFault`], serde for replay files); `faults` —
+//!   carrying out the nemesis's faults, random or scripted, and recording them
+//!   ([`Simulation::fault_schedule`]);
 //! - `shrink` — reducing a failing run to a small reproducer ([`shrink`]).
 //!
 //! Every random run records the faults its nemesis injected; put back into
@@ -69,7 +81,9 @@ mod invariants;
 mod nemesis;
 mod network;
 mod node;
+mod observer;
 mod options;
+mod raft_invariants;
 mod reads;
 mod schedule;
 mod shrink;
@@ -79,15 +93,20 @@ mod trace;
 mod violation;
 mod workload;
 
+pub use configuration::ConfigurationSafety;
+pub use durability::Durability;
 pub use history::{to_check_events, HistoryEvent, HistoryKind};
+pub use invariants::LogSafety;
 pub use network::NetworkStats;
+pub use observer::{DurableWrite, NemesisAction, Observer, SimulationBuilder};
 pub use options::{
     Fault, FaultSet, Options, OptionsError, ParseFaultSetError, DISK_LATENCY_DEFAULT_US, NODES_MAX,
     SPARE_NODES_MAX, TOTAL_NODES_MAX,
 };
+pub use raft_invariants::raft_observers;
 pub use reads::{ReadFailure, ReadOutcome, ServedRead};
-pub use schedule::{FaultAction, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
+pub use schedule::{FaultAction, ScheduleFormatError, ScheduledFault, FAIL_SYNC_DOWN_DEFAULT_US};
 pub use shrink::{shrink, RunSize, ShrinkError, ShrinkProgress, ShrinkStep, Shrunk};
 pub use simulation::{Counters, Factory, Simulation};
 pub use summary::Summary;
-pub use violation::{Invariant, Violation};
+pub use violation::{Breach, Invariant, Violation};

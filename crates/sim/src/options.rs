@@ -60,7 +60,9 @@ impl Fault {
     /// The disk faults, which the list item `disk` stands for.
     pub const DISK: [Fault; 3] = [Fault::TornWrite, Fault::FsyncError, Fault::SlowDisk];
 
-    /// The name used on the command line and in traces.
+    /// The name used on the command line, in traces and in replay files. This list is the one
+    /// definition of the fault names: the CLI's help and errors, and the chaos runner's names for
+    /// the faults it shares with the simulator (`crash`, `partition`, ...), all derive from it.
     pub fn name(self) -> &'static str {
         match self {
             Fault::Partition => "partition",
@@ -74,6 +76,16 @@ impl Fault {
             Fault::SlowDisk => "slow-disk",
             Fault::Membership => "membership",
             Fault::Transfer => "transfer",
+        }
+    }
+
+    /// What the fault does, in a few words, for the command line's help (empty when the name says
+    /// it all).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Fault::Membership => "add, promote and remove members, joint changes",
+            Fault::Transfer => "leadership transfers",
+            _ => "",
         }
     }
 
@@ -153,10 +165,37 @@ impl FaultSet {
 
 /// A fault list that names something the nemesis does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("unknown fault `{item}` (expected a comma list of partition, crash, drop, delay, duplicate, reorder, torn-write, fsync-error, slow-disk, disk, or none / all)")]
+#[error("unknown fault `{item}` (expected a comma list of {names}, disk, or none / all)", names = fault_names())]
 pub struct ParseFaultSetError {
     /// The offending item, trimmed, exactly as given.
     pub item: String,
+}
+
+/// Every fault's name, comma-separated in the canonical order: what parse errors list.
+fn fault_names() -> String {
+    Fault::ALL.map(Fault::name).join(", ")
+}
+
+impl FaultSet {
+    /// The help text of a `--faults` flag, written from [`Fault::ALL`] so that a new fault shows
+    /// up in the help without anyone editing it.
+    pub fn help() -> String {
+        let mut items = Vec::new();
+        for fault in Fault::ALL {
+            let item = match fault.summary() {
+                "" => fault.name().to_string(),
+                summary => format!("{} ({summary})", fault.name()),
+            };
+            items.push(item);
+            if fault == Fault::DISK[Fault::DISK.len() - 1] {
+                items.push("disk (the three disk faults)".to_string());
+            }
+        }
+        format!(
+            "Faults the nemesis injects: a comma list of {}; or `all`, or `none`",
+            items.join(", ")
+        )
+    }
 }
 
 impl FromStr for FaultSet {
@@ -501,6 +540,18 @@ mod tests {
         for fault in Fault::ALL {
             assert_eq!(fault.name().parse::<FaultSet>().unwrap(), FaultSet::of(&[fault]));
         }
+    }
+
+    #[test]
+    fn errors_and_help_name_every_fault() {
+        let error = "crash,kill".parse::<FaultSet>().unwrap_err();
+        assert_eq!(error.item, "kill");
+        let (message, help) = (error.to_string(), FaultSet::help());
+        for fault in Fault::ALL {
+            assert!(message.contains(fault.name()), "{message}");
+            assert!(help.contains(fault.name()), "{help}");
+        }
+        assert!(help.contains("disk (the three disk faults)"), "{help}");
     }
 
     #[test]

@@ -113,9 +113,9 @@ impl<P: Protocol> Simulation<P> {
     ) -> Result<ReadId, ReadError> {
         let id = self.reads.next_id;
         self.reads.next_id += 1;
-        let floor = self.checker.last_command_applied();
-        let request = ReadRequest { node, mode, origin, invoked_us: self.now_us, floor };
-        self.trace.record(self.now_us, TraceEvent::Read { node, id, mode: mode_name(mode) });
+        let floor = self.last_command_applied();
+        let request = ReadRequest { node, mode, origin, invoked_us: self.world.now_us, floor };
+        self.trace.record(self.world.now_us, TraceEvent::Read { node, id, mode: mode_name(mode) });
         let protocol = self.slot_mut(node).protocol.as_mut().expect("reads go to live nodes");
         match protocol.read(id, mode) {
             Ok(()) => {
@@ -125,7 +125,7 @@ impl<P: Protocol> Simulation<P> {
             Err(error) => {
                 let event =
                     TraceEvent::ReadDone { node, id, served: None, error: Some(error.to_string()) };
-                self.trace.record(self.now_us, event);
+                self.trace.record(self.world.now_us, event);
                 self.reads.failed += 1;
                 Err(error)
             }
@@ -227,13 +227,13 @@ impl<P: Protocol> Simulation<P> {
             self.reads.failed += 1;
         }
         let event = TraceEvent::ReadDone { node: request.node, id, served, error };
-        self.trace.record(self.now_us, event);
+        self.trace.record(self.world.now_us, event);
         let outcome = ReadOutcome {
             id,
             node: request.node,
             mode: request.mode,
             invoked_us: request.invoked_us,
-            completed_us: self.now_us,
+            completed_us: self.world.now_us,
             result,
         };
         match request.origin {

@@ -9,22 +9,24 @@
 //! Reading order: this file (state, manual API, event loop), then `drive.rs` (how a node's `Ready`
 //! is carried out and observed), then `workload.rs` (random runs: clients and the nemesis).
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use bytes::Bytes;
 use conclave_core::{
-    DurableState, Entry, Envelope, NodeId, Proposal, ProposeError, Protocol, RandomSource, Role,
-    SeededRng, Status,
+    DurableState, Entry, EntryKind, Envelope, Index, NodeId, Proposal, ProposeError, Protocol,
+    RandomSource, Role, SeededRng, Status, Term,
 };
 
 use crate::disk::SimDisk;
 use crate::event_queue::EventQueue;
 use crate::history::HistoryEvent;
-use crate::invariants::Checker;
 use crate::nemesis::NemesisEvent;
 use crate::network::{DropReason, Network, NetworkStats};
 use crate::node::NodeSlot;
+use crate::observer::{ActionSlot, NemesisAction, Observer, SimulationBuilder};
 use crate::options::{Options, OptionsError};
+use crate::raft_invariants::raft_observers;
 use crate::reads::Reads;
 use crate::trace::{Trace, TraceEvent};
 use crate::violation::{Breach, Violation};
@@ -48,6 +50,8 @@ pub(crate) enum Event<M> {
     Nemesis(NemesisEvent),
     /// A node's disk write `seq` completes, valid only for the incarnation that issued it.
     DiskDone { node: NodeId, incarnation: u64, seq: u64 },
+    /// A protocol's own nemesis action (by registration index) is due.
+    Action { index: usize },
 }
 
 /// Running totals over the whole simulation, for summaries and scenario assertions.
@@ -83,6 +87,23 @@ pub struct Counters {
     pub nemesis_steps: u64,
 }
 
+/// The simulated world: the virtual clock, the events waiting for their time, the network, and
+/// the nodes (each a protocol object while up, a disk, a state machine, a clock speed). It holds
+/// no policy: the driver (`drive.rs`) and the workload act on it, and observers read it.
+pub(crate) struct World<P: Protocol> {
+    /// Every node: the initial voters, then the spares.
+    pub(crate) ids: Vec<NodeId>,
+    /// The voters the cluster starts with.
+    pub(crate) voters_initial: Vec<NodeId>,
+    /// The nodes, by `id - 1`.
+    pub(crate) nodes: Vec<NodeSlot<P>>,
+    /// Events by virtual time (ties in insertion order).
+    pub(crate) queue: EventQueue<Event<P::Message>>,
+    /// The virtual clock, in µs since the start.
+    pub(crate) now_us: u64,
+    pub(crate) network: Network,
+}
+
 /// A deterministic simulation of a cluster running protocol `P`.
 ///
 /// Two ways to use it:
@@ -93,26 +114,39 @@ pub struct Counters {
 ///   [`partition`](Simulation::partition), [`propose`](Simulation::propose), and the accessors.
 ///   Only ticks and messages move on their own; no clients, no nemesis.
 ///
-/// Safety invariants are checked after every event in both modes. The first violation stops the
-/// simulation: it is returned by the `run*` call that hit it (or by the next one, when a manual
-/// call such as [`restart`](Simulation::restart) hit it) and kept in
-/// [`violation`](Simulation::violation).
+/// Safety invariants are checked after every event in both modes, by the [`Observer`]s the
+/// simulation was built with ([`new`](Simulation::new) registers
+/// [`raft_observers`](crate::raft_observers); [`builder`](Simulation::builder) lets a protocol
+/// bring its own). The first violation stops the simulation: it is returned by the `run*` call
+/// that hit it (or by the next one, when a manual call such as [`restart`](Simulation::restart)
+/// hit it) and kept in [`violation`](Simulation::violation).
+///
+/// The struct holds three things: the [`World`] (clock, event queue, network, nodes with their
+/// disks and state machines), what the driver needs to carry out `Ready`s (the options, the
+/// factory, counters, the trace, the random streams, the workload), and the observers, which only
+/// watch.
 pub struct Simulation<P: Protocol> {
+    /// What is simulated; everything else here drives or watches it.
+    pub(crate) world: World<P>,
+
+    // The driver's state.
     pub(crate) options: Options,
     pub(crate) factory: Factory<P>,
-    /// Every node: the initial voters, then the spares.
-    pub(crate) ids: Vec<NodeId>,
-    /// The voters the cluster starts with.
-    pub(crate) voters_initial: Vec<NodeId>,
-    pub(crate) nodes: Vec<NodeSlot<P>>,
-    pub(crate) queue: EventQueue<Event<P::Message>>,
-    pub(crate) now_us: u64,
-    pub(crate) network: Network,
+    /// The global applied sequence: the longest any node applied, entry `i` at position `i - 1`.
+    /// Every node's is a prefix of it when State Machine Safety holds (an observer's business);
+    /// the driver keeps it for reads, clients and the final acknowledged-write check.
+    pub(crate) applied_global: Vec<Entry>,
+    /// The highest index any node (showing its log) has reported committed: what convergence
+    /// must reach.
+    pub(crate) committed_last: Index,
+
+    // The driver's records.
     pub(crate) trace: Trace,
-    pub(crate) checker: Checker,
     pub(crate) counters: Counters,
     /// The node that won the latest election, for counting leader changes.
     pub(crate) leader_elected_last: Option<NodeId>,
+    /// The terms some node was seen leading, for counting elections won.
+    pub(crate) terms_led: BTreeSet<Term>,
     /// Streams reserved for the workload, forked at construction so that starting a workload
     /// late does not shift anything else.
     pub(crate) rng_clients: SeededRng,
@@ -122,18 +156,34 @@ pub struct Simulation<P: Protocol> {
     pub(crate) violation: Option<Violation>,
     /// Reads in flight and their outcomes.
     pub(crate) reads: Reads,
-    /// The highest commit index the commit-durability check has examined.
-    pub(crate) commit_durability_checked: conclave_core::Index,
+
+    // The watchers.
+    /// The checks, in registration order; taken out while they are called (see `notify`).
+    pub(crate) observers: Vec<Box<dyn Observer<P>>>,
+    /// Whether any observer watches every event (`Observer::watches_events`).
+    pub(crate) observers_watch_events: bool,
+    /// The protocol's own nemesis actions, with their random streams.
+    pub(crate) actions: Vec<ActionSlot<P>>,
 }
 
 impl<P: Protocol> Simulation<P> {
     /// A cluster of `options.nodes` fresh nodes built by `factory`, all up, with their first ticks
-    /// scheduled at random phases within one tick. No trace sink.
+    /// scheduled at random phases within one tick, checked by
+    /// [`raft_observers`](crate::raft_observers). No trace sink.
     pub fn new(
         options: Options,
         factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
     ) -> Result<Simulation<P>, OptionsError> {
-        Simulation::build(options, Box::new(factory), None)
+        Simulation::builder(options, factory).observers(raft_observers()).build()
+    }
+
+    /// A builder for a simulation checked by the observers it is given (none by default), for
+    /// protocols that bring their own invariants.
+    pub fn builder(
+        options: Options,
+        factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
+    ) -> SimulationBuilder<P> {
+        SimulationBuilder::new(options, factory)
     }
 
     /// Like [`new`](Simulation::new), writing every trace event as a JSON line to `sink` (buffered
@@ -144,12 +194,14 @@ impl<P: Protocol> Simulation<P> {
         factory: impl FnMut(NodeId, &[NodeId], DurableState, SeededRng) -> P + 'static,
         sink: Box<dyn Write>,
     ) -> Result<Simulation<P>, OptionsError> {
-        Simulation::build(options, Box::new(factory), Some(sink))
+        Simulation::builder(options, factory).observers(raft_observers()).trace(sink).build()
     }
 
-    fn build(
+    pub(crate) fn build(
         options: Options,
         factory: Factory<P>,
+        observers: Vec<Box<dyn Observer<P>>>,
+        actions: Vec<Box<dyn NemesisAction<P>>>,
         sink: Option<Box<dyn Write>>,
     ) -> Result<Simulation<P>, OptionsError> {
         options.validate()?;
@@ -170,6 +222,12 @@ impl<P: Protocol> Simulation<P> {
         let mut disk_master = master.fork();
         // And clocks after disks.
         let mut clock_rng = master.fork();
+        // And the protocol's own nemesis actions last, so that registering one shifts nothing.
+        let mut actions_master = master.fork();
+        let actions: Vec<ActionSlot<P>> = actions
+            .into_iter()
+            .map(|action| ActionSlot { action, rng: actions_master.fork() })
+            .collect();
         let (disk_latency_min_us, disk_latency_max_us) = options.disk_latency_us();
         let nodes = ids
             .iter()
@@ -187,27 +245,28 @@ impl<P: Protocol> Simulation<P> {
         if let Some(sink) = sink {
             trace.set_sink(sink);
         }
+        let world =
+            World { ids, voters_initial, nodes, queue: EventQueue::new(), now_us: 0, network };
         let mut simulation = Simulation {
-            checker: Checker::new(total),
+            world,
             options,
             factory,
-            ids,
-            voters_initial,
-            nodes,
-            queue: EventQueue::new(),
-            now_us: 0,
-            network,
+            applied_global: Vec::new(),
+            committed_last: Index(0),
             trace,
             counters: Counters::default(),
             leader_elected_last: None,
+            terms_led: BTreeSet::new(),
             rng_clients,
             rng_nemesis,
             workload: None,
             violation: None,
             reads: Reads::default(),
-            commit_durability_checked: conclave_core::Index(0),
+            observers_watch_events: observers.iter().any(|observer| observer.watches_events()),
+            observers,
+            actions,
         };
-        for id in simulation.ids.clone() {
+        for id in simulation.world.ids.clone() {
             if let Err(breach) = simulation.start_node(id) {
                 // Kept for the first `run*` call to return, like any breach outside the loop.
                 simulation.fail(breach);
@@ -227,17 +286,17 @@ impl<P: Protocol> Simulation<P> {
 
     /// The virtual clock, in microseconds since the start.
     pub fn now_us(&self) -> u64 {
-        self.now_us
+        self.world.now_us
     }
 
     /// Every node id, in order: the initial voters, then the spares.
     pub fn node_ids(&self) -> &[NodeId] {
-        &self.ids
+        &self.world.ids
     }
 
     /// The voters the cluster started with.
     pub fn initial_voters(&self) -> &[NodeId] {
-        &self.voters_initial
+        &self.world.voters_initial
     }
 
     /// The length of `id`'s tick in virtual microseconds (its clock's speed).
@@ -287,7 +346,7 @@ impl<P: Protocol> Simulation<P> {
     /// of a newer term still counts until a newer leader exists.
     pub fn leader(&self) -> Option<NodeId> {
         let mut best: Option<(NodeId, Status)> = None;
-        for slot in &self.nodes {
+        for slot in &self.world.nodes {
             let Some(status) = slot.protocol.as_ref().map(|p| p.status()) else { continue };
             if status.role == Role::Leader && best.is_none_or(|(_, b)| status.term > b.term) {
                 best = Some((slot.id, status));
@@ -306,7 +365,14 @@ impl<P: Protocol> Simulation<P> {
     /// The global applied sequence: the longest any node has applied, which every node's applied
     /// sequence is a prefix of (that is State Machine Safety, checked at every apply).
     pub fn applied_sequence(&self) -> &[Entry] {
-        self.checker.applied()
+        &self.applied_global
+    }
+
+    /// The index of the newest command in the global applied sequence (0 if none): every read
+    /// that begins now must return it or something newer.
+    pub(crate) fn last_command_applied(&self) -> Index {
+        let newest = self.applied_global.iter().rev().find(|e| e.kind == EntryKind::Command);
+        newest.map_or(Index(0), |e| e.index)
     }
 
     /// `id`'s durable state, exactly as a restart would find it: only writes that completed.
@@ -321,7 +387,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// Message counts so far, in total and by kind.
     pub fn stats(&self) -> &NetworkStats {
-        self.network.stats()
+        self.world.network.stats()
     }
 
     /// Elections, leader changes, crashes and other totals so far.
@@ -360,7 +426,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// Processes events for `duration_us` of virtual time.
     pub fn run_for(&mut self, duration_us: u64) -> Result<(), Violation> {
-        let limit_us = self.now_us.saturating_add(duration_us);
+        let limit_us = self.world.now_us.saturating_add(duration_us);
         while self.step_event(limit_us)? {}
         Ok(())
     }
@@ -373,7 +439,7 @@ impl<P: Protocol> Simulation<P> {
         max_us: u64,
     ) -> Result<bool, Violation> {
         self.check_stopped()?;
-        let limit_us = self.now_us.saturating_add(max_us);
+        let limit_us = self.world.now_us.saturating_add(max_us);
         if done(self) {
             return Ok(true);
         }
@@ -389,7 +455,7 @@ impl<P: Protocol> Simulation<P> {
     /// every applied sequence), beyond the incremental checks made after each event.
     pub fn check_invariants(&mut self) -> Result<(), Violation> {
         self.check_stopped()?;
-        for id in self.ids.clone() {
+        for id in self.world.ids.clone() {
             if let Err(breach) = self.check_node(id) {
                 return Err(self.fail(breach));
             }
@@ -399,11 +465,7 @@ impl<P: Protocol> Simulation<P> {
 
     fn check_node(&mut self, id: NodeId) -> Result<(), Breach> {
         self.observe(id)?;
-        let slot = &self.nodes[(id.0 - 1) as usize];
-        if let Some(log) = slot.protocol.as_ref().and_then(|p| p.log_view()) {
-            self.checker.check_log(id, log)?;
-        }
-        self.checker.check_applied(id, &slot.applied)
+        self.notify(|observer, sim| observer.recheck(sim, id))
     }
 
     /// Returns the stored violation, if the simulation already stopped on one.
@@ -418,23 +480,23 @@ impl<P: Protocol> Simulation<P> {
     /// and returns false.
     pub(crate) fn step_event(&mut self, limit_us: u64) -> Result<bool, Violation> {
         self.check_stopped()?;
-        match self.queue.peek_time_us() {
+        match self.world.queue.peek_time_us() {
             Some(time_us) if time_us <= limit_us => {}
             _ => {
-                self.now_us = self.now_us.max(limit_us);
+                self.world.now_us = self.world.now_us.max(limit_us);
                 return Ok(false);
             }
         }
-        let (time_us, event) = self.queue.pop().expect("peeked");
+        let (time_us, event) = self.world.queue.pop().expect("peeked");
         // Invariant: virtual time never runs backwards.
         assert!(
-            time_us >= self.now_us,
+            time_us >= self.world.now_us,
             "event at {time_us} scheduled in the past of {}",
-            self.now_us
+            self.world.now_us
         );
-        self.now_us = time_us;
+        self.world.now_us = time_us;
         self.counters.events_processed += 1;
-        if let Err(breach) = self.handle(event) {
+        if let Err(breach) = self.handle(event).and_then(|()| self.notify_after_event()) {
             return Err(self.fail(breach));
         }
         Ok(true)
@@ -450,12 +512,18 @@ impl<P: Protocol> Simulation<P> {
                 }
                 let Some(protocol) = slot.protocol.as_mut() else { return Ok(()) };
                 protocol.tick();
-                self.queue.push(self.now_us + tick_us, Event::Tick { node, incarnation });
+                self.world
+                    .queue
+                    .push(self.world.now_us + tick_us, Event::Tick { node, incarnation });
                 self.after_call(node)
             }
             Event::Deliver(envelope) => self.deliver(envelope),
             Event::ClientWake { client, generation } => self.on_client_wake(client, generation),
             Event::Nemesis(event) => self.on_nemesis(event),
+            Event::Action { index } => {
+                self.on_action(index);
+                Ok(())
+            }
             Event::DiskDone { node, incarnation, seq } => self.on_disk_done(node, incarnation, seq),
         }
     }
@@ -465,7 +533,7 @@ impl<P: Protocol> Simulation<P> {
         let (from, to) = (envelope.from, envelope.to);
         let kind = envelope.msg.kind();
         // Checked again on arrival: a partition that formed while the message flew stops it.
-        let reason = if !self.network.can_reach(from, to) {
+        let reason = if !self.world.network.can_reach(from, to) {
             Some(DropReason::Partition)
         } else if !self.slot(to).is_up() {
             Some(DropReason::Crashed)
@@ -473,14 +541,16 @@ impl<P: Protocol> Simulation<P> {
             None
         };
         if let Some(reason) = reason {
-            self.network.record_dropped(reason);
-            self.trace
-                .record(self.now_us, TraceEvent::Drop { from, to, kind, reason: reason.name() });
+            self.world.network.record_dropped(reason);
+            self.trace.record(
+                self.world.now_us,
+                TraceEvent::Drop { from, to, kind, reason: reason.name() },
+            );
             return Ok(());
         }
-        self.network.record_delivered();
+        self.world.network.record_delivered();
         let term = envelope.msg.term();
-        self.trace.record(self.now_us, TraceEvent::Deliver { from, to, kind, term });
+        self.trace.record(self.world.now_us, TraceEvent::Deliver { from, to, kind, term });
         self.slot_mut(to).protocol.as_mut().expect("checked up").step(envelope);
         self.after_call(to)
     }
@@ -525,26 +595,32 @@ impl<P: Protocol> Simulation<P> {
         self.counters.crashes += 1;
         self.counters.writes_lost += loss.writes;
         self.counters.torn_writes += u64::from(loss.torn_bytes.is_some());
-        self.trace.record(self.now_us, TraceEvent::Crash { node: id });
+        self.trace.record(self.world.now_us, TraceEvent::Crash { node: id });
         if loss.writes > 0 {
             let event =
                 TraceEvent::DiskLost { node: id, writes: loss.writes, entries: loss.entries };
-            self.trace.record(self.now_us, event);
+            self.trace.record(self.world.now_us, event);
         }
         self.clients_on_crash(id);
         self.reads_on_crash(id);
+        self.tell(|observer, sim| observer.on_crash(sim, id));
         true
     }
 
     /// Makes the disks of exactly `nodes` slow (some writes take 10–100 ms); `&[]` makes every
     /// disk normal again.
     pub fn set_slow_disks(&mut self, nodes: &[NodeId]) {
-        for slot in &mut self.nodes {
+        for slot in &mut self.world.nodes {
             slot.disk.set_slow(nodes.contains(&slot.id));
         }
-        let nodes: Vec<NodeId> =
-            self.nodes.iter().filter(|slot| slot.disk.is_slow()).map(|slot| slot.id).collect();
-        self.trace.record(self.now_us, TraceEvent::SlowDisk { nodes });
+        let nodes: Vec<NodeId> = self
+            .world
+            .nodes
+            .iter()
+            .filter(|slot| slot.disk.is_slow())
+            .map(|slot| slot.id)
+            .collect();
+        self.trace.record(self.world.now_us, TraceEvent::SlowDisk { nodes });
     }
 
     /// Makes `id`'s next disk sync (of a write with something to write) fail: the write is not
@@ -574,7 +650,7 @@ impl<P: Protocol> Simulation<P> {
             return Ok(false);
         }
         self.counters.restarts += 1;
-        self.trace.record(self.now_us, TraceEvent::Restart { node: id });
+        self.trace.record(self.world.now_us, TraceEvent::Restart { node: id });
         self.start_node(id)?;
         Ok(true)
     }
@@ -582,9 +658,12 @@ impl<P: Protocol> Simulation<P> {
     /// Splits the network into `groups`: nodes reach each other only within a group; a node named
     /// in no group is alone. Replaces any earlier grouping; one-way cuts stay.
     pub fn partition(&mut self, groups: &[&[NodeId]]) {
-        self.network.partition(groups);
+        self.world.network.partition(groups);
         self.counters.partitions += 1;
-        self.trace.record(self.now_us, TraceEvent::Partition { groups: self.network.groups() });
+        self.trace.record(
+            self.world.now_us,
+            TraceEvent::Partition { groups: self.world.network.groups() },
+        );
     }
 
     /// Blocks messages from `from` to `to`, leaving the other direction open.
@@ -596,49 +675,49 @@ impl<P: Protocol> Simulation<P> {
     pub(crate) fn cut_links(&mut self, cuts: &[(NodeId, NodeId)]) {
         self.counters.partitions += 1;
         for (from, to) in cuts {
-            self.network.cut_one_way(*from, *to);
-            self.trace.record(self.now_us, TraceEvent::Cut { from: *from, to: *to });
+            self.world.network.cut_one_way(*from, *to);
+            self.trace.record(self.world.now_us, TraceEvent::Cut { from: *from, to: *to });
         }
     }
 
     /// Removes every partition and one-way cut.
     pub fn heal(&mut self) {
-        self.network.heal();
-        self.trace.record(self.now_us, TraceEvent::Heal);
+        self.world.network.heal();
+        self.trace.record(self.world.now_us, TraceEvent::Heal);
     }
 
     /// Sets the probability that any one message is lost.
     pub fn set_drop_probability(&mut self, probability: f64) {
-        self.network.set_drop_probability(probability);
+        self.world.network.set_drop_probability(probability);
         self.trace_weather();
     }
 
     /// Sets the probability that any one message is delivered twice.
     pub fn set_duplicate_probability(&mut self, probability: f64) {
-        self.network.set_duplicate_probability(probability);
+        self.world.network.set_duplicate_probability(probability);
         self.trace_weather();
     }
 
     /// Turns the long latency tail (some messages take 10–200 ms) on or off.
     pub fn set_delay_spike(&mut self, on: bool) {
-        self.network.set_delay_spike(on);
+        self.world.network.set_delay_spike(on);
         self.trace_weather();
     }
 
     /// Turns reordering on (links stop being FIFO and some messages are held back) or off.
     pub fn set_reorder(&mut self, on: bool) {
-        self.network.set_reorder(on);
+        self.world.network.set_reorder(on);
         self.trace_weather();
     }
 
     fn trace_weather(&mut self) {
         let event = TraceEvent::Weather {
-            drop: self.network.drop_probability(),
-            duplicate: self.network.duplicate_probability(),
-            delay: self.network.delay_spike(),
-            reorder: self.network.reorder(),
+            drop: self.world.network.drop_probability(),
+            duplicate: self.world.network.duplicate_probability(),
+            delay: self.world.network.delay_spike(),
+            reorder: self.world.network.reorder(),
         };
-        self.trace.record(self.now_us, event);
+        self.trace.record(self.world.now_us, event);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -649,26 +728,26 @@ impl<P: Protocol> Simulation<P> {
     /// nodes do not tick in lockstep. Then carries out the node's first work (a restarted node
     /// typically re-applies its committed log after the snapshot).
     fn start_node(&mut self, id: NodeId) -> Result<(), Breach> {
-        let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let slot = &mut self.world.nodes[(id.0 - 1) as usize];
         let tick_us = slot.tick_us;
         let torn = slot.disk.recover();
         let durable = slot.disk.state().clone();
         slot.applied.clear();
         if let Some(bytes) = torn {
-            self.trace.record(self.now_us, TraceEvent::Torn { node: id, bytes });
+            self.trace.record(self.world.now_us, TraceEvent::Torn { node: id, bytes });
         }
         if let Some(snapshot) = &durable.snapshot {
             self.restore(id, snapshot)?;
         }
-        let slot = &mut self.nodes[(id.0 - 1) as usize];
+        let slot = &mut self.world.nodes[(id.0 - 1) as usize];
         let rng = slot.rng.fork();
         let phase_us = slot.rng.between(0, tick_us);
-        slot.protocol = Some((self.factory)(id, &self.voters_initial, durable, rng));
+        slot.protocol = Some((self.factory)(id, &self.world.voters_initial, durable, rng));
         slot.status_last = None;
         slot.membership_last = None;
         let incarnation = slot.incarnation;
-        self.checker.on_restart(id);
-        self.queue.push(self.now_us + phase_us, Event::Tick { node: id, incarnation });
+        self.tell(|observer, sim| observer.on_start(sim, id));
+        self.world.queue.push(self.world.now_us + phase_us, Event::Tick { node: id, incarnation });
         self.after_call(id)
     }
 
@@ -689,7 +768,7 @@ impl<P: Protocol> Simulation<P> {
             seed: self.options.seed,
             invariant: breach.invariant,
             detail: breach.detail,
-            time_us: self.now_us,
+            time_us: self.world.now_us,
             recent_trace: self.trace.recent_lines(),
         };
         self.trace.flush();
@@ -699,16 +778,16 @@ impl<P: Protocol> Simulation<P> {
 
     /// The slot of `id`. Panics for an id outside the cluster, which is a mistake in the caller.
     pub(crate) fn slot(&self, id: NodeId) -> &NodeSlot<P> {
-        match id.0.checked_sub(1).and_then(|i| self.nodes.get(i as usize)) {
+        match id.0.checked_sub(1).and_then(|i| self.world.nodes.get(i as usize)) {
             Some(slot) => slot,
-            None => panic!("node {id} is not in the cluster of {}", self.nodes.len()),
+            None => panic!("node {id} is not in the cluster of {}", self.world.nodes.len()),
         }
     }
 
     /// The mutable slot of `id`; panics like [`slot`](Simulation::slot).
     pub(crate) fn slot_mut(&mut self, id: NodeId) -> &mut NodeSlot<P> {
-        let nodes = self.nodes.len();
-        match id.0.checked_sub(1).and_then(|i| self.nodes.get_mut(i as usize)) {
+        let nodes = self.world.nodes.len();
+        match id.0.checked_sub(1).and_then(|i| self.world.nodes.get_mut(i as usize)) {
             Some(slot) => slot,
             None => panic!("node {id} is not in the cluster of {nodes}"),
         }

@@ -65,6 +65,8 @@ pub(crate) enum TraceEvent {
     SlowDisk { nodes: Vec<NodeId> },
     /// The run moved to another phase (`ops`, `converge`, `done`).
     Phase { name: &'static str },
+    /// A protocol's own nemesis action was injected (see `NemesisAction`).
+    Action { name: &'static str },
     /// A read was asked of a node.
     Read { node: NodeId, id: u64, mode: &'static str },
     /// A read was served at `index` (the register then held the write at `value`, 0 for none),
@@ -198,6 +200,9 @@ impl TraceEvent {
             }
             TraceEvent::Phase { name } => {
                 let _ = write!(out, "\"phase\",\"name\":\"{name}\"");
+            }
+            TraceEvent::Action { name } => {
+                let _ = write!(out, "\"action\",\"name\":\"{name}\"");
             }
             TraceEvent::Snapshot { node, index, term, bytes } => {
                 let _ = write!(

@@ -44,6 +44,10 @@ pub enum Invariant {
     /// The cluster did not make progress in time: the op phase of a fault-free run did not finish,
     /// or the cluster did not converge after faults stopped.
     Liveness,
+    /// A property a protocol brings along with its own [`Observer`](crate::Observer), by its
+    /// name (a short, stable, kebab-case name like the ones above): the simulator knows nothing
+    /// of it beyond that it broke.
+    Protocol(&'static str),
 }
 
 impl Invariant {
@@ -63,6 +67,7 @@ impl Invariant {
             Invariant::DriverContract => "driver-contract",
             Invariant::Linearizability => "linearizability",
             Invariant::Liveness => "liveness",
+            Invariant::Protocol(name) => name,
         }
     }
 }
@@ -101,18 +106,20 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-/// A broken property as the checker sees it, before the simulation adds seed, time and trace.
+/// A broken property as an [`Observer`](crate::Observer) sees it, before the simulation adds
+/// seed, time and trace: what every observer hook returns, so that a protocol's own checks stop a
+/// run exactly like the built-in ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Breach {
+pub struct Breach {
     /// The property.
-    pub(crate) invariant: Invariant,
+    pub invariant: Invariant,
     /// What was seen.
-    pub(crate) detail: String,
+    pub detail: String,
 }
 
 impl Breach {
     /// A breach of `invariant`, described by `detail`.
-    pub(crate) fn new(invariant: Invariant, detail: impl Into<String>) -> Breach {
+    pub fn new(invariant: Invariant, detail: impl Into<String>) -> Breach {
         Breach { invariant, detail: detail.into() }
     }
 }

@@ -8,6 +8,7 @@ use conclave_core::{
 
 use crate::client::{Client, ClientState, Op, RETRY_HINTED_US};
 use crate::history::{HistoryEvent, HistoryKind};
+use crate::invariants::check_acknowledged;
 use crate::nemesis::Nemesis;
 use crate::reads::{mode_name, ReadFailure, ReadOrigin, ReadOutcome};
 use crate::schedule::ScheduledFault;
@@ -56,7 +57,7 @@ impl<P: Protocol> Simulation<P> {
         self.start_workload();
         let mut warnings = Vec::new();
 
-        let ops_deadline_us = self.now_us.saturating_add(self.options.ops_time_max_us);
+        let ops_deadline_us = self.world.now_us.saturating_add(self.options.ops_time_max_us);
         let mut ops_phase_completed = true;
         while self.workload().acknowledged < self.options.ops {
             if !self.step_event(ops_deadline_us)? {
@@ -64,7 +65,7 @@ impl<P: Protocol> Simulation<P> {
                 break;
             }
         }
-        let ops_phase_us = self.now_us;
+        let ops_phase_us = self.world.now_us;
         if !ops_phase_completed {
             let message = format!(
                 "op phase reached its cap of {}us with {}/{} ops acknowledged",
@@ -80,7 +81,8 @@ impl<P: Protocol> Simulation<P> {
         }
 
         self.end_ops_phase()?;
-        let converge_deadline_us = self.now_us.saturating_add(self.options.converge_time_max_us);
+        let converge_deadline_us =
+            self.world.now_us.saturating_add(self.options.converge_time_max_us);
         while !self.converged() {
             if !self.step_event(converge_deadline_us)? {
                 let detail = format!(
@@ -91,13 +93,16 @@ impl<P: Protocol> Simulation<P> {
                 return Err(self.fail(Breach::new(Invariant::Liveness, detail)));
             }
         }
-        let converge_us = self.now_us - ops_phase_us;
+        let converge_us = self.world.now_us - ops_phase_us;
 
         self.finish_clients();
         self.check_invariants()?;
+        if let Err(breach) = self.notify(|observer, sim| observer.at_end(sim)) {
+            return Err(self.fail(breach));
+        }
         self.check_acknowledged()?;
         let linearizability = self.check_history(&mut warnings)?;
-        self.trace.record(self.now_us, TraceEvent::Phase { name: "done" });
+        self.trace.record(self.world.now_us, TraceEvent::Phase { name: "done" });
         self.trace.flush();
         let mut summary = self.summary(ops_phase_completed, ops_phase_us, converge_us, warnings);
         summary.linearizability = linearizability;
@@ -121,13 +126,13 @@ impl<P: Protocol> Simulation<P> {
 
     /// Creates the clients and the nemesis and schedules their first steps.
     fn start_workload(&mut self) {
-        let nodes = self.ids.len();
+        let nodes = self.world.ids.len();
         let mut clients = Vec::with_capacity(self.options.clients);
         for id in 0..self.options.clients {
             let mut client = Client::new(id as u32, self.rng_clients.fork(), nodes);
             let generation = client.rearm();
-            let at_us = self.now_us + client.rng.between(0, CLIENT_START_SPREAD_US);
-            self.queue.push(at_us, Event::ClientWake { client: id, generation });
+            let at_us = self.world.now_us + client.rng.between(0, CLIENT_START_SPREAD_US);
+            self.world.queue.push(at_us, Event::ClientWake { client: id, generation });
             clients.push(client);
         }
         // Forked even when a schedule is followed, so the fork order (and every later stream)
@@ -137,8 +142,8 @@ impl<P: Protocol> Simulation<P> {
             Some(schedule) => Nemesis::scripted(schedule.clone(), nodes),
             None => Nemesis::new(rng_nemesis, self.options.faults, nodes, self.options.nodes),
         };
-        if let Some((at_us, event)) = nemesis.first_event(self.now_us) {
-            self.queue.push(at_us, Event::Nemesis(event));
+        if let Some((at_us, event)) = nemesis.first_event(self.world.now_us) {
+            self.world.queue.push(at_us, Event::Nemesis(event));
         }
         self.workload = Some(Workload {
             clients,
@@ -152,13 +157,14 @@ impl<P: Protocol> Simulation<P> {
             schedule: Vec::new(),
             crash_points_seen: vec![(u64::MAX, 0); nodes],
         });
-        self.trace.record(self.now_us, TraceEvent::Phase { name: "ops" });
+        self.trace.record(self.world.now_us, TraceEvent::Phase { name: "ops" });
+        self.start_actions();
     }
 
     /// Stops the nemesis and undoes every fault: heal, calm weather (slow disks included), take
     /// back armed sync failures, restart every crashed node. Writes in flight complete as usual.
     fn end_ops_phase(&mut self) -> Result<(), Violation> {
-        self.trace.record(self.now_us, TraceEvent::Phase { name: "converge" });
+        self.trace.record(self.world.now_us, TraceEvent::Phase { name: "converge" });
         let workload = self.workload_mut();
         workload.ops_phase_over = true;
         workload.nemesis.stop();
@@ -169,13 +175,13 @@ impl<P: Protocol> Simulation<P> {
         self.set_duplicate_probability(0.0);
         self.set_delay_spike(false);
         self.set_reorder(false);
-        if self.nodes.iter().any(|slot| slot.disk.is_slow()) {
+        if self.world.nodes.iter().any(|slot| slot.disk.is_slow()) {
             self.set_slow_disks(&[]);
         }
-        for id in self.ids.clone() {
+        for id in self.world.ids.clone() {
             self.fail_next_sync(id, false);
         }
-        for id in self.ids.clone() {
+        for id in self.world.ids.clone() {
             if let Err(breach) = self.restart_node(id) {
                 return Err(self.fail(breach));
             }
@@ -191,11 +197,11 @@ impl<P: Protocol> Simulation<P> {
         let members = match self.leader().and_then(|l| self.node(l)).map(|p| p.membership()) {
             Some(Some(membership)) => membership.all_members(),
             // A protocol without membership changes never adds the spares.
-            Some(None) => self.voters_initial.clone(),
+            Some(None) => self.world.voters_initial.clone(),
             None => return false,
         };
         let mut commit = None;
-        for slot in &self.nodes {
+        for slot in &self.world.nodes {
             if !members.contains(&slot.id) {
                 continue;
             }
@@ -207,12 +213,13 @@ impl<P: Protocol> Simulation<P> {
                 return false;
             }
         }
-        commit.is_some_and(|commit| commit >= self.checker.committed_last())
+        commit.is_some_and(|commit| commit >= self.committed_last)
     }
 
     /// Each node's commit and applied index, for a liveness report.
     fn describe_progress(&self) -> String {
         let parts: Vec<String> = self
+            .world
             .nodes
             .iter()
             .map(|slot| match &slot.protocol {
@@ -235,7 +242,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// At the end of the run, marks every operation still in flight as of unknown outcome.
     fn finish_clients(&mut self) {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let workload = self.workload_mut();
         for client in &mut workload.clients {
             client.rearm();
@@ -266,7 +273,7 @@ impl<P: Protocol> Simulation<P> {
         let mut result = Ok(());
         for event in &self.workload().history {
             if let HistoryKind::Ok { index, term } = event.kind {
-                result = self.checker.check_acknowledged(index, term, &event.value);
+                result = check_acknowledged(&self.applied_global, index, term, &event.value);
                 if result.is_err() {
                     break;
                 }
@@ -321,7 +328,8 @@ impl<P: Protocol> Simulation<P> {
         converge_us: u64,
         warnings: Vec<String>,
     ) -> Summary {
-        let commit_index = self.status(self.ids[0]).map(|status| status.commit).unwrap_or_default();
+        let commit_index =
+            self.status(self.world.ids[0]).map(|status| status.commit).unwrap_or_default();
         let workload = self.workload.as_mut().expect("workload started");
         workload.latencies_us.sort_unstable();
         let latencies = &workload.latencies_us;
@@ -343,11 +351,11 @@ impl<P: Protocol> Simulation<P> {
             sync_failures: self.counters.sync_failures,
             snapshots_taken: self.counters.snapshots_taken,
             snapshots_restored: self.counters.snapshots_restored,
-            network: self.network.stats().clone(),
+            network: self.world.network.stats().clone(),
             commit_index,
             ops_phase_us,
             converge_us,
-            virtual_time_us: self.now_us,
+            virtual_time_us: self.world.now_us,
             events_processed: self.counters.events_processed,
             latency_p50_us: percentile(latencies, 50),
             latency_p99_us: percentile(latencies, 99),
@@ -361,7 +369,7 @@ impl<P: Protocol> Simulation<P> {
 
     /// A client's timer fired: start an operation, retry one, or give up waiting on one.
     pub(crate) fn on_client_wake(&mut self, client: usize, generation: u64) -> Result<(), Breach> {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let Some(workload) = self.workload.as_mut() else { return Ok(()) };
         let ops_phase_over = workload.ops_phase_over;
         let state = {
@@ -380,22 +388,22 @@ impl<P: Protocol> Simulation<P> {
                 let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
                 let event = ClientTrace { index: Some(proposal.index), ..event };
                 self.trace.record(now_us, TraceEvent::Client(event));
-                let nodes = self.ids.len();
+                let nodes = self.world.ids.len();
                 let c = &mut self.workload_mut().clients[client];
                 c.retarget_random(nodes);
                 let generation = c.rearm();
-                self.queue.push(now_us, Event::ClientWake { client, generation });
+                self.world.queue.push(now_us, Event::ClientWake { client, generation });
             }
             ClientState::Reading { op, node, .. } => {
                 // A read that never came back has no effect: it simply failed.
                 self.record_client(client, &op, HistoryKind::Fail { reason: "timeout" });
                 let event = self.client_event(client, ClientAction::Timeout, &op, Some(node));
                 self.trace.record(now_us, TraceEvent::Client(event));
-                let nodes = self.ids.len();
+                let nodes = self.world.ids.len();
                 let c = &mut self.workload_mut().clients[client];
                 c.retarget_random(nodes);
                 let generation = c.rearm();
-                self.queue.push(now_us, Event::ClientWake { client, generation });
+                self.world.queue.push(now_us, Event::ClientWake { client, generation });
             }
             ClientState::Idle | ClientState::Retrying(_) if ops_phase_over => {
                 workload.clients[client].state = ClientState::Done;
@@ -412,8 +420,8 @@ impl<P: Protocol> Simulation<P> {
 
     /// Proposes `op` at the client's target node and reacts to the answer.
     fn client_attempt(&mut self, client: usize, op: Op) -> Result<(), Breach> {
-        let now_us = self.now_us;
-        let nodes = self.ids.len();
+        let now_us = self.world.now_us;
+        let nodes = self.world.ids.len();
         let mode = op.read.then(|| self.workload_mut().clients[client].read_plan(nodes));
         let target = self.workload().clients[client].target;
         if !self.slot(target).is_up() {
@@ -469,7 +477,7 @@ impl<P: Protocol> Simulation<P> {
         target: NodeId,
         mode: ReadMode,
     ) -> Result<(), Breach> {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let kind = HistoryKind::InvokeRead { node: target, mode: mode_name(mode) };
         self.record_client(client, &op, kind);
         let event = self.client_event(client, ClientAction::Invoke, &op, Some(target));
@@ -494,7 +502,7 @@ impl<P: Protocol> Simulation<P> {
         client: usize,
         outcome: ReadOutcome,
     ) -> Result<(), Breach> {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let Some(workload) = self.workload.as_mut() else { return Ok(()) };
         let waiting = matches!(&workload.clients[client].state,
             ClientState::Reading { id, .. } if *id == outcome.id);
@@ -532,7 +540,7 @@ impl<P: Protocol> Simulation<P> {
     /// A read failed: record it and try again (a read has no effect, so the same op is retried).
     /// A protocol without reads gets writes only from then on.
     fn client_read_failed(&mut self, client: usize, op: Op, node: NodeId, failure: ReadFailure) {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         if failure == ReadFailure::Protocol(ReadError::Unsupported) {
             self.options.read_ratio = 0.0;
             self.record_client(client, &op, HistoryKind::Fail { reason: "unsupported" });
@@ -559,7 +567,7 @@ impl<P: Protocol> Simulation<P> {
     /// Schedules another attempt at `op` after `asked` refused it: soon at the leader it named,
     /// or at a random node after a blind delay when it named none (or itself).
     fn client_retry(&mut self, client: usize, op: Op, asked: NodeId, hint: Option<NodeId>) {
-        let (now_us, nodes) = (self.now_us, self.ids.len());
+        let (now_us, nodes) = (self.world.now_us, self.world.ids.len());
         let c = &mut self.workload_mut().clients[client];
         let delay_us = match hint {
             Some(hint) if hint != asked => {
@@ -577,7 +585,7 @@ impl<P: Protocol> Simulation<P> {
     /// An operation was acknowledged: count it, and the client starts its next one a network
     /// round trip later (clients sit a hop away, as against a real server).
     fn client_done(&mut self, client: usize, op: &Op) {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let (low, high) = (self.options.latency_min_us, self.options.latency_max_us);
         let workload = self.workload_mut();
         workload.acknowledged += 1;
@@ -594,14 +602,14 @@ impl<P: Protocol> Simulation<P> {
         let c = &mut self.workload_mut().clients[client];
         c.state = state;
         let generation = c.rearm();
-        self.queue.push(at_us, Event::ClientWake { client, generation });
+        self.world.queue.push(at_us, Event::ClientWake { client, generation });
     }
 
     /// `node` applied `entry`: a client waiting on that index learns its fate. The same term means
     /// the proposal took effect; another term means a new leader overwrote it, so it never will,
     /// and the client retries the same operation.
     pub(crate) fn clients_on_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), Breach> {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let Some(workload) = self.workload.as_ref() else { return Ok(()) };
         let waiting = workload.clients.iter().position(|c| {
             matches!(&c.state, ClientState::Pending { node: n, proposal, .. }
@@ -634,7 +642,7 @@ impl<P: Protocol> Simulation<P> {
             let event = self.client_event(client, ClientAction::Retry, &op, Some(node));
             let event = ClientTrace { index: Some(entry.index), ..event };
             self.trace.record(now_us, TraceEvent::Client(event));
-            let nodes = self.ids.len();
+            let nodes = self.world.ids.len();
             self.workload_mut().clients[client].retarget_random(nodes);
             self.client_wait(client, ClientState::Retrying(op), now_us + RETRY_HINTED_US);
         }
@@ -643,8 +651,8 @@ impl<P: Protocol> Simulation<P> {
 
     /// `node` crashed: clients waiting on it cannot know whether their operation took effect.
     pub(crate) fn clients_on_crash(&mut self, node: NodeId) {
-        let now_us = self.now_us;
-        let nodes = self.ids.len();
+        let now_us = self.world.now_us;
+        let nodes = self.world.ids.len();
         let Some(workload) = self.workload.as_ref() else { return };
         let waiting: Vec<usize> = (0..workload.clients.len())
             .filter(|i| {
@@ -669,7 +677,7 @@ impl<P: Protocol> Simulation<P> {
     }
 
     fn record_client(&mut self, client: usize, op: &Op, kind: HistoryKind) {
-        let now_us = self.now_us;
+        let now_us = self.world.now_us;
         let workload = self.workload_mut();
         let client = workload.clients[client].id;
         let event =

@@ -7,9 +7,73 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 
-use conclave_core::{Index, NodeId};
-use conclave_sim::{FaultSet, HistoryKind, Invariant, Options, Simulation};
-use support::{simulation, simulation_with_bugs, Bugs, PrimaryBackup};
+use conclave_core::{Index, NodeId, SeededRng, Status};
+use conclave_sim::{
+    raft_observers, Breach, FaultSet, HistoryKind, Invariant, NemesisAction, Observer, Options,
+    Simulation,
+};
+use support::{simulation, simulation_with_bugs, Bugs, PrimaryBackup, PRIMARY};
+
+/// The primary-backup protocol's own invariant, which the simulator knows nothing about: the
+/// primary commits only what a majority holds durably, so whenever any node reports a commit
+/// index, a majority of the disks must hold that index already (a crash can never take it
+/// back). Raft's commit durability asks about elections, which this protocol does not hold.
+struct MajorityDurable;
+
+/// The name it reports under.
+const MAJORITY_DURABLE: Invariant = Invariant::Protocol("majority-durable-commit");
+
+impl Observer<PrimaryBackup> for MajorityDurable {
+    fn name(&self) -> &'static str {
+        MAJORITY_DURABLE.name()
+    }
+
+    fn on_status(
+        &mut self,
+        sim: &Simulation<PrimaryBackup>,
+        node: NodeId,
+        previous: Option<Status>,
+        status: Status,
+    ) -> Result<(), Breach> {
+        if previous.is_some_and(|previous| previous.commit == status.commit) {
+            return Ok(());
+        }
+        let voters = sim.initial_voters();
+        let holding: Vec<NodeId> = voters
+            .iter()
+            .copied()
+            .filter(|id| {
+                let disk = sim.disk(*id);
+                let snapshot = disk.snapshot.as_ref().map_or(Index(0), |s| s.index);
+                let entries = disk.entries.last().map_or(Index(0), |e| e.index);
+                snapshot.max(entries) >= status.commit
+            })
+            .collect();
+        if holding.len() * 2 > voters.len() {
+            return Ok(());
+        }
+        Err(Breach::new(
+            MAJORITY_DURABLE,
+            format!(
+                "node {node} reports commit {} but only nodes {holding:?} hold it durably",
+                status.commit
+            ),
+        ))
+    }
+}
+
+/// A primary-backup simulation checked by Raft's invariants (its log obeys them too) and by its
+/// own, registered the same way.
+fn checked_by_its_own_invariant(options: Options, bugs: Bugs) -> Simulation<PrimaryBackup> {
+    let options = Options { check_commit_durability: false, ..options };
+    Simulation::builder(options, move |id, all, durable, _rng| {
+        PrimaryBackup::new(id, all, durable, bugs)
+    })
+    .observers(raft_observers())
+    .observer(Box::new(MajorityDurable))
+    .build()
+    .unwrap()
+}
 
 /// A `Write` whose bytes the test can read after handing it to the simulation.
 #[derive(Clone, Default)]
@@ -206,4 +270,106 @@ fn no_progress_under_faults_is_only_a_warning() {
     let summary = simulation_with_bugs(options, bugs).run().unwrap();
     assert!(!summary.ops_phase_completed);
     assert_eq!(summary.warnings.len(), 1, "{summary}");
+}
+
+#[test]
+fn the_protocols_own_invariant_holds_under_every_fault() {
+    for seed in 0..4 {
+        let options = Options { seed, ops: 500, faults: FaultSet::all(), ..Options::default() };
+        checked_by_its_own_invariant(options, Bugs::default()).run().unwrap_or_else(|violation| {
+            panic!("seed {seed}: {violation}\n{}", violation.recent_trace.join("\n"))
+        });
+    }
+}
+
+/// A primary that counts its own unsynced entries durable breaks nothing Raft's checks can see
+/// until a crash loses such an entry; with no crash at all, only the protocol's own invariant,
+/// registered beside them, notices that a commit rests on too few disks.
+#[test]
+fn the_protocols_own_invariant_catches_what_the_general_checks_cannot_see() {
+    let bugs = Bugs { early_durable: true, ..Bugs::default() };
+    let faults: FaultSet = "slow-disk".parse().unwrap();
+    let caught = (0..10).find_map(|seed| {
+        let options = Options { seed, ops: 300, faults, ..Options::default() };
+        let violation = checked_by_its_own_invariant(options.clone(), bugs).run().err()?;
+        Some((options, violation))
+    });
+    let (options, violation) = caught.expect("a slow primary disk in 10 seeds");
+    assert_eq!(violation.invariant, MAJORITY_DURABLE, "{violation}");
+    assert_eq!(violation.invariant.name(), "majority-durable-commit");
+    assert!(violation.detail.contains("hold it durably"), "{violation}");
+    // The same run with only the standard observers passes: the check is the protocol's own.
+    simulation_with_bugs(options, bugs).run().unwrap();
+}
+
+/// The primary-backup protocol's own nemesis action: bounce the fixed primary (crash it and
+/// restart it at once from its disk), the moment this protocol is most fragile. The simulator's
+/// nemesis knows nothing of primaries.
+struct BouncePrimary;
+
+impl NemesisAction<PrimaryBackup> for BouncePrimary {
+    fn name(&self) -> &'static str {
+        "bounce-primary"
+    }
+
+    fn gap_us(&self) -> (u64, u64) {
+        (50_000, 300_000)
+    }
+
+    fn inject(&mut self, sim: &mut Simulation<PrimaryBackup>, _rng: &mut SeededRng) {
+        sim.crash(PRIMARY);
+        sim.restart(PRIMARY);
+    }
+}
+
+fn bounced(
+    options: Options,
+    bugs: Bugs,
+    sink: Option<Box<dyn Write>>,
+) -> Simulation<PrimaryBackup> {
+    let options = Options { check_commit_durability: false, ..options };
+    let builder = Simulation::builder(options, move |id, all, durable, _rng| {
+        PrimaryBackup::new(id, all, durable, bugs)
+    })
+    .observers(raft_observers())
+    .nemesis_action(Box::new(BouncePrimary));
+    match sink {
+        Some(sink) => builder.trace(sink),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+#[test]
+fn the_protocols_own_nemesis_action_is_injected_deterministically() {
+    let options = Options { seed: 4, ops: 300, ..Options::default() };
+    let traces: Vec<Vec<u8>> = (0..2)
+        .map(|_| {
+            let buffer = SharedBuffer::default();
+            let summary = bounced(options.clone(), Bugs::default(), Some(Box::new(buffer.clone())))
+                .run()
+                .unwrap_or_else(|violation| panic!("{violation}"));
+            // No built-in fault is enabled: every crash is the action's.
+            assert!(summary.crashes > 0, "{summary}");
+            let trace = buffer.0.borrow().clone();
+            trace
+        })
+        .collect();
+    assert_eq!(traces[0], traces[1]);
+    let text = String::from_utf8(traces[0].clone()).unwrap();
+    assert!(text.contains(r#""ev":"action","name":"bounce-primary""#));
+}
+
+#[test]
+fn the_protocols_own_nemesis_action_finds_the_amnesia_bug() {
+    let bugs = Bugs { amnesia: true, ..Bugs::default() };
+    let options = Options { seed: 1, ops: 300, ..Options::default() };
+    // Without faults the bug never shows; with the action alone, it does.
+    simulation_with_bugs(options.clone(), bugs).run().unwrap();
+    let violation = bounced(options, bugs, None).run().unwrap_err();
+    assert!(
+        [Invariant::LogMatching, Invariant::StateMachineSafety].contains(&violation.invariant),
+        "{violation}"
+    );
 }

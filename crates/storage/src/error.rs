@@ -5,6 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use conclave_core::Index;
+use conclave_log_format::RecordError;
 use thiserror::Error;
 
 /// Why a stored byte sequence cannot be trusted. Always carried inside a [`CorruptionError`],
@@ -99,6 +100,21 @@ pub enum Corruption {
     /// The file could not be read at all, so nothing in it can be vouched for.
     #[error("unreadable: {0}")]
     Unreadable(String),
+}
+
+impl From<RecordError> for Corruption {
+    /// A record's own fault, as the record format names it.
+    fn from(error: RecordError) -> Corruption {
+        match error {
+            RecordError::ShortHeader { remaining } => Corruption::ShortHeader { remaining },
+            RecordError::Length { length, remaining } => Corruption::Length { length, remaining },
+            RecordError::Checksum { stored, computed } => Corruption::Checksum { stored, computed },
+            RecordError::UnexpectedIndex { expected, found } => {
+                Corruption::UnexpectedIndex { expected, found }
+            }
+            RecordError::UnknownKind(kind) => Corruption::UnknownKind(kind),
+        }
+    }
 }
 
 /// Corruption found on disk, naming the file and the byte offset where it starts, so an operator

@@ -12,7 +12,7 @@
 //! - [`LogWriter`]: the one durable write path of a node, a thread that carries out each
 //!   `Ready`'s writes ([`WriteJob`]: hard state, snapshot, entries, compaction) in order and makes
 //!   every job queued while it was busy durable with one `fdatasync` (group commit).
-//! - [`MemStore`]: the in-memory twin for the simulator, which loses unsynced data on
+//! - [`MemStore`]: the in-memory twin for tests of drivers, which loses unsynced data on
 //!   [`MemStore::crash`] exactly as a disk may, driven by a seeded
 //!   [`RandomSource`](conclave_core::RandomSource).
 //! - [`inspect`] / [`verify`]: read-only reports on a directory, for operators.

@@ -1,4 +1,6 @@
-//! The in-memory twin of [`FileStore`](crate::FileStore), for the deterministic simulator.
+//! The in-memory twin of [`FileStore`](crate::FileStore), for deterministic tests of drivers (the
+//! simulator's disk shares only the record format with it, `conclave-log-format`, since this
+//! crate does file IO).
 //!
 //! It keeps the log as the same record bytes the file store writes, plus how many of them are
 //! durable. [`MemStore::crash`] then behaves like a power cut: the unsynced bytes survive only up

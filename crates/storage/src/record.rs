@@ -1,134 +1,33 @@
-//! The log record: `[length u32 LE][crc32c u32 LE of payload][payload]`, payload =
-//! `[index u64 LE][term u64 LE][kind u8][data]`. Also the scan that recovery and inspection share,
-//! which decides whether bad bytes are a torn tail or corruption (see FORMAT.md).
+//! The log record and the scan that recovery and inspection share, which decides whether bad
+//! bytes are a torn tail or corruption (see FORMAT.md). The record's bytes themselves are
+//! defined once, in `conclave-log-format`, which the simulator's disk shares.
 
 use std::path::Path;
 
 use bytes::Bytes;
-use conclave_core::{Entry, EntryKind, Index, Term};
+use conclave_core::{Entry, Index};
+use conclave_log_format::{check_frame, check_record, is_kind_byte, u32_at, u64_at};
+
+pub(crate) use conclave_log_format::{
+    record_len, FRAME_HEADER_BYTES, PAYLOAD_BYTES_MAX, PAYLOAD_HEADER_BYTES, RECORD_BYTES_MIN,
+};
 
 use crate::error::{Corruption, CorruptionError, Result, StorageError};
-
-/// Bytes before the payload: length and checksum.
-pub(crate) const FRAME_HEADER_BYTES: usize = 8;
-/// The payload's fixed part: index, term, kind.
-pub(crate) const PAYLOAD_HEADER_BYTES: usize = 17;
-/// The smallest possible record (an entry with no data).
-pub(crate) const RECORD_BYTES_MIN: usize = FRAME_HEADER_BYTES + PAYLOAD_HEADER_BYTES;
-/// The largest payload the `u32` length field can describe.
-pub(crate) const PAYLOAD_BYTES_MAX: u64 = u32::MAX as u64;
-
-const KIND_NOOP: u8 = 0;
-const KIND_COMMAND: u8 = 1;
-const KIND_CONFIG: u8 = 2;
-
-/// The size of `entry`'s record on disk.
-pub(crate) fn record_len(entry: &Entry) -> usize {
-    RECORD_BYTES_MIN + entry.data.len()
-}
 
 /// Appends `entry`'s record to `out`, or refuses an entry whose payload the length field cannot
 /// describe.
 pub(crate) fn encode(entry: &Entry, out: &mut Vec<u8>) -> Result<()> {
-    let payload_len = (PAYLOAD_HEADER_BYTES + entry.data.len()) as u64;
-    if payload_len > PAYLOAD_BYTES_MAX {
-        return Err(StorageError::EntryTooLarge { size: payload_len, limit: PAYLOAD_BYTES_MAX });
-    }
-    let start = out.len();
-    out.extend_from_slice(&(payload_len as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]); // the checksum, filled in below
-    out.extend_from_slice(&entry.index.0.to_le_bytes());
-    out.extend_from_slice(&entry.term.0.to_le_bytes());
-    out.push(match entry.kind {
-        EntryKind::Noop => KIND_NOOP,
-        EntryKind::Command => KIND_COMMAND,
-        EntryKind::Config => KIND_CONFIG,
-    });
-    out.extend_from_slice(&entry.data);
-    let crc = crc32c::crc32c(&out[start + FRAME_HEADER_BYTES..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
-}
-
-fn u32_at(buf: &[u8], at: usize) -> u32 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(word)
-}
-
-fn u64_at(buf: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(word)
-}
-
-/// A frame whose length and checksum are valid, not yet interpreted.
-struct Frame<'a> {
-    payload: &'a [u8],
-}
-
-impl Frame<'_> {
-    fn index(&self) -> Index {
-        Index(u64_at(self.payload, 0))
-    }
-
-    fn len(&self) -> usize {
-        FRAME_HEADER_BYTES + self.payload.len()
-    }
-}
-
-/// Checks the frame at the start of `buf`: enough bytes, a possible length, a matching checksum.
-/// The payload's meaning is checked by [`decode_checked`].
-fn check_frame(buf: &[u8]) -> Result<Frame<'_>, Corruption> {
-    if buf.len() < FRAME_HEADER_BYTES {
-        return Err(Corruption::ShortHeader { remaining: buf.len() as u64 });
-    }
-    let length = u32_at(buf, 0);
-    let remaining = (buf.len() - FRAME_HEADER_BYTES) as u64;
-    if (length as usize) < PAYLOAD_HEADER_BYTES || u64::from(length) > remaining {
-        return Err(Corruption::Length { length, remaining });
-    }
-    let payload = &buf[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length as usize];
-    let stored = u32_at(buf, 4);
-    let computed = crc32c::crc32c(payload);
-    if stored != computed {
-        return Err(Corruption::Checksum { stored, computed });
-    }
-    Ok(Frame { payload })
-}
-
-fn kind_of(byte: u8) -> Result<EntryKind, Corruption> {
-    match byte {
-        KIND_NOOP => Ok(EntryKind::Noop),
-        KIND_COMMAND => Ok(EntryKind::Command),
-        KIND_CONFIG => Ok(EntryKind::Config),
-        other => Err(Corruption::UnknownKind(other)),
-    }
-}
-
-/// Checks the frame at the start of `buf` and that it holds `expected`; returns its length.
-fn check_record(buf: &[u8], expected: Index) -> Result<usize, Corruption> {
-    let frame = check_frame(buf)?;
-    if frame.index() != expected {
-        return Err(Corruption::UnexpectedIndex { expected, found: frame.index() });
-    }
-    kind_of(frame.payload[16])?;
-    Ok(frame.len())
+    conclave_log_format::encode(entry, out).map_err(|too_large| StorageError::EntryTooLarge {
+        size: too_large.size,
+        limit: too_large.limit,
+    })
 }
 
 /// Decodes the record at the start of `buf`, which must hold `expected`, verifying everything
 /// again (bytes read back later may have rotted since recovery checked them). `data` shares
 /// `buf`'s allocation.
 pub(crate) fn decode_checked(buf: &Bytes, expected: Index) -> Result<(Entry, usize), Corruption> {
-    let len = check_record(buf, expected)?;
-    let payload = &buf[FRAME_HEADER_BYTES..len];
-    let entry = Entry {
-        index: expected,
-        term: Term(u64_at(payload, 8)),
-        kind: kind_of(payload[16])?,
-        data: buf.slice(FRAME_HEADER_BYTES + PAYLOAD_HEADER_BYTES..len),
-    };
-    Ok((entry, len))
+    conclave_log_format::decode_checked(buf, expected).map_err(Corruption::from)
 }
 
 /// What is wrong with the end of a segment that recovery will cut off.
@@ -186,7 +85,7 @@ pub(crate) fn scan_segment_partly(
     let mut position = 0usize;
     let mut expected = first_index;
     while position < bytes.len() {
-        let reason = match check_record(&bytes[position..], expected) {
+        let reason = match check_record(&bytes[position..], expected).map_err(Corruption::from) {
             Ok(len) => match u32::try_from(position) {
                 Ok(offset) => {
                     scan.offsets.push(offset);
@@ -237,7 +136,7 @@ fn valid_record_after(bytes: &[u8], from: usize, expected: Index) -> Option<usiz
         let kind = bytes[at + FRAME_HEADER_BYTES + 16];
         index >= expected.0
             && index - expected.0 <= reachable + 1
-            && matches!(kind, KIND_NOOP | KIND_COMMAND | KIND_CONFIG)
+            && is_kind_byte(kind)
             && check_frame(&bytes[at..]).is_ok()
     })
 }
@@ -245,6 +144,7 @@ fn valid_record_after(bytes: &[u8], from: usize, expected: Index) -> Option<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conclave_core::Term;
 
     fn entry(index: u64, data: &str) -> Entry {
         Entry::command(Index(index), Term(index / 3 + 1), Bytes::from(data.to_owned()))

@@ -24,7 +24,7 @@ pub struct Recovered {
 
 /// Durable storage for one consensus node: a log of entries, a hard state and snapshots.
 ///
-/// The file store and the simulator's in-memory twin both implement it, so a driver written
+/// The file store and its in-memory twin both implement it, so a driver written
 /// against it runs unchanged in both. The durability contract: [`LogStore::append`] is not
 /// durable until [`LogStore::sync`] returns; truncation, compaction, hard state and snapshot
 /// saves are durable when they return. After any write or sync error every call fails.

@@ -4,16 +4,15 @@
 //! A file holds everything that decides a run (docs/TESTING.md, "Replay files"): the protocol's
 //! settings (Raft timings and any injected bugs), the simulation options (seed included), the
 //! fault schedule, and, for the reader's information, the violation the run ended with when it
-//! was written. The simulator crate may not depend on serde, so the format lives here, written by
-//! hand (one fault per line, keys in a fixed order, for people to read and edit) and read with
-//! `serde_json`. Reading is strict: an unknown key is an error, since a misspelt one would
-//! otherwise silently fall back to its default and replay some other run.
+//! was written. Each fault of the schedule is the simulator's own serde form of a `ScheduledFault`
+//! (one fault per line, for people to read and edit); the rest is written here, keys in a fixed
+//! order. Reading is strict: an unknown key is an error, since a misspelt one would otherwise
+//! silently fall back to its default and replay some other run.
 
 use std::fmt::Write as _;
 
 use anyhow::{anyhow, bail, Context, Result};
-use conclave_core::{MembershipChange, NodeId};
-use conclave_sim::{FaultAction, FaultSet, Options, ScheduledFault, Violation};
+use conclave_sim::{FaultSet, Options, ScheduledFault, Violation};
 use serde_json::{Map, Value};
 
 /// The format's version; a reader refuses files of another.
@@ -84,7 +83,8 @@ impl Scenario {
             out.push_str("  \"schedule\": [");
             for (position, fault) in schedule.iter().enumerate() {
                 out.push_str(if position == 0 { "\n    " } else { ",\n    " });
-                out.push_str(&fault_json(fault));
+                // Serializing plain data to a string cannot fail.
+                out.push_str(&serde_json::to_string(fault).expect("a fault serializes"));
             }
             out.push_str(if schedule.is_empty() { "],\n" } else { "\n  ],\n" });
         }
@@ -126,7 +126,8 @@ impl Scenario {
                 .iter()
                 .enumerate()
                 .map(|(index, fault)| {
-                    fault_from_json(fault).with_context(|| format!("schedule[{index}]"))
+                    serde_json::from_value::<ScheduledFault>(fault.clone())
+                        .with_context(|| format!("schedule[{index}]"))
                 })
                 .collect();
             options.fault_schedule = Some(faults?);
@@ -263,152 +264,6 @@ fn options_from_json(value: &Value) -> Result<Options> {
     Ok(options)
 }
 
-/// `[1, 2]`.
-fn ids_json(ids: &[NodeId]) -> String {
-    let ids: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
-    format!("[{}]", ids.join(", "))
-}
-
-/// One fault on one line: `{"at_us": .., "fault": "..", <its fields>, "for_us": ..}`.
-fn fault_json(fault: &ScheduledFault) -> String {
-    let mut out = format!("{{\"at_us\": {}, \"fault\": \"{}\"", fault.at_us, fault.action.name());
-    match &fault.action {
-        FaultAction::Partition { groups } => {
-            let groups: Vec<String> = groups.iter().map(|group| ids_json(group)).collect();
-            let _ = write!(out, ", \"groups\": [{}]", groups.join(", "));
-        }
-        FaultAction::Cut { links } => {
-            let links: Vec<String> =
-                links.iter().map(|(from, to)| format!("[{}, {}]", from.0, to.0)).collect();
-            let _ = write!(out, ", \"links\": [{}]", links.join(", "));
-        }
-        FaultAction::Crash { node } | FaultAction::PowerCut { node } => {
-            let _ = write!(out, ", \"node\": {}", node.0);
-        }
-        FaultAction::CrashPoint { node, ordinal } => {
-            let _ = write!(out, ", \"node\": {}", node.0);
-            if *ordinal > 0 {
-                let _ = write!(out, ", \"ordinal\": {ordinal}");
-            }
-        }
-        FaultAction::FailSync { node, down_us } => {
-            let _ = write!(out, ", \"node\": {}", node.0);
-            if let Some(down_us) = down_us {
-                let _ = write!(out, ", \"down_us\": {down_us}");
-            }
-        }
-        FaultAction::Drop { probability } | FaultAction::Duplicate { probability } => {
-            let _ = write!(out, ", \"probability\": {probability}");
-        }
-        FaultAction::Delay | FaultAction::Reorder => {}
-        FaultAction::SlowDisk { nodes } => {
-            let _ = write!(out, ", \"nodes\": {}", ids_json(nodes));
-        }
-        FaultAction::ChangeMembership { change } => match change {
-            MembershipChange::AddLearner(id) => {
-                let _ = write!(out, ", \"change\": \"add-learner\", \"node\": {}", id.0);
-            }
-            MembershipChange::Promote(id) => {
-                let _ = write!(out, ", \"change\": \"promote\", \"node\": {}", id.0);
-            }
-            MembershipChange::Remove(id) => {
-                let _ = write!(out, ", \"change\": \"remove\", \"node\": {}", id.0);
-            }
-            MembershipChange::Replace { voters, learners } => {
-                let _ = write!(
-                    out,
-                    ", \"change\": \"replace\", \"voters\": {}, \"learners\": {}",
-                    ids_json(voters),
-                    ids_json(learners)
-                );
-            }
-        },
-        FaultAction::TransferLeader { target } => {
-            let _ = write!(out, ", \"to\": {}", target.0);
-        }
-    }
-    if let Some(duration_us) = fault.duration_us {
-        let _ = write!(out, ", \"for_us\": {duration_us}");
-    }
-    out.push('}');
-    out
-}
-
-fn fault_from_json(value: &Value) -> Result<ScheduledFault> {
-    let mut object = Object::new(value, "a fault")?;
-    let at_us = object.u64("at_us")?.ok_or_else(|| anyhow!("`at_us` is missing"))?;
-    let name = object.str("fault")?.ok_or_else(|| anyhow!("`fault` is missing"))?;
-    let duration_us = object.u64("for_us")?;
-    let node = |object: &mut Object| -> Result<NodeId> {
-        object.u64("node")?.map(NodeId).ok_or_else(|| anyhow!("{name}: `node` is missing"))
-    };
-    let action = match name.as_str() {
-        "partition" => FaultAction::Partition { groups: object.id_lists("groups")? },
-        "cut" => {
-            let links = object.id_lists("links")?;
-            let links = links
-                .into_iter()
-                .map(|pair| match pair.as_slice() {
-                    [from, to] => Ok((*from, *to)),
-                    _ => Err(anyhow!("cut: each link is a pair [from, to]")),
-                })
-                .collect::<Result<_>>()?;
-            FaultAction::Cut { links }
-        }
-        "crash" => FaultAction::Crash { node: node(&mut object)? },
-        "crash-point" => {
-            let ordinal = object.u32("ordinal")?.unwrap_or(0);
-            FaultAction::CrashPoint { node: node(&mut object)?, ordinal }
-        }
-        "power-cut" => FaultAction::PowerCut { node: node(&mut object)? },
-        "fail-sync" => {
-            let down_us = object.u64("down_us")?;
-            FaultAction::FailSync { node: node(&mut object)?, down_us }
-        }
-        "drop" | "duplicate" => {
-            let probability = object
-                .f64("probability")?
-                .ok_or_else(|| anyhow!("{name}: `probability` is missing"))?;
-            if name == "drop" {
-                FaultAction::Drop { probability }
-            } else {
-                FaultAction::Duplicate { probability }
-            }
-        }
-        "delay" => FaultAction::Delay,
-        "reorder" => FaultAction::Reorder,
-        "slow-disk" => FaultAction::SlowDisk { nodes: object.ids("nodes")? },
-        "membership" => {
-            let change = object.str("change")?.ok_or_else(|| anyhow!("`change` is missing"))?;
-            let change = match change.as_str() {
-                "add-learner" => MembershipChange::AddLearner(node(&mut object)?),
-                "promote" => MembershipChange::Promote(node(&mut object)?),
-                "remove" => MembershipChange::Remove(node(&mut object)?),
-                "replace" => MembershipChange::Replace {
-                    voters: object.ids("voters")?,
-                    learners: object.ids("learners")?,
-                },
-                other => bail!(
-                    "unknown membership change `{other}` (add-learner, promote, remove, replace)"
-                ),
-            };
-            FaultAction::ChangeMembership { change }
-        }
-        "transfer" => FaultAction::TransferLeader {
-            target: object
-                .u64("to")?
-                .map(NodeId)
-                .ok_or_else(|| anyhow!("transfer: `to` is missing"))?,
-        },
-        other => bail!(
-            "unknown fault `{other}` (partition, cut, crash, crash-point, power-cut, fail-sync, \
-             drop, duplicate, delay, reorder, slow-disk, membership, transfer)"
-        ),
-    };
-    object.finish()?;
-    Ok(ScheduledFault { at_us, action, duration_us })
-}
-
 fn violation_from_json(value: &Value) -> Result<RecordedViolation> {
     let mut object = Object::new(value, "violation")?;
     let violation = RecordedViolation {
@@ -492,24 +347,6 @@ impl Object {
             .transpose()
     }
 
-    /// A list of node ids, `[1, 2]` (absent: empty).
-    fn ids(&mut self, key: &str) -> Result<Vec<NodeId>> {
-        let what = self.what;
-        match self.take(key) {
-            None => Ok(Vec::new()),
-            Some(value) => ids_from_json(&value)
-                .ok_or_else(|| anyhow!("{what}: `{key}` is not a list of node ids")),
-        }
-    }
-
-    /// A list of lists of node ids, `[[1], [2, 3]]`.
-    fn id_lists(&mut self, key: &str) -> Result<Vec<Vec<NodeId>>> {
-        let what = self.what;
-        self.take(key)
-            .and_then(|value| value.as_array()?.iter().map(ids_from_json).collect())
-            .ok_or_else(|| anyhow!("{what}: `{key}` is not a list of lists of node ids"))
-    }
-
     /// Fails naming the first key nobody asked for.
     fn finish(self) -> Result<()> {
         match self.fields.keys().next() {
@@ -519,13 +356,11 @@ impl Object {
     }
 }
 
-fn ids_from_json(value: &Value) -> Option<Vec<NodeId>> {
-    value.as_array()?.iter().map(|id| id.as_u64().map(NodeId)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conclave_core::{MembershipChange, NodeId};
+    use conclave_sim::FaultAction;
 
     fn settings() -> RaftSettings {
         RaftSettings {
@@ -600,7 +435,7 @@ mod tests {
         let text = scenario.to_json();
         assert_eq!(Scenario::from_json(&text).unwrap(), scenario, "{text}");
         // One fault per line, for people.
-        assert!(text.contains("\n    {\"at_us\": 0, \"fault\": \"partition\", \"groups\": [[1], [2, 3]], \"for_us\": 1},\n"), "{text}");
+        assert!(text.contains("\n    {\"at_us\":0,\"fault\":\"partition\",\"groups\":[[1],[2,3]],\"for_us\":1},\n"), "{text}");
         // Without a schedule, the nemesis is random. The spares are written out, pinned: how
         // many there are would otherwise follow the fault kinds.
         let random = Scenario { options: Options::default(), violation: None, ..scenario };

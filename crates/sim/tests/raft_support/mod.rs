@@ -8,14 +8,15 @@ use std::rc::Rc;
 use bytes::Bytes;
 use conclave_core::{DurableState, EntryKind, NodeId, Protocol, Role, SeededRng};
 use conclave_raft::{Config, Raft};
-use conclave_sim::{Options, OptionsError, Simulation, Violation};
+use conclave_sim::{raft_observers, Options, OptionsError, Simulation, Violation};
 
 /// Five seconds of virtual time: far more than any healthy election or commit needs.
 pub const PATIENCE_US: u64 = 5_000_000;
 
 /// A simulated Raft cluster; `configure` adjusts every node's configuration.
 pub fn raft_sim(options: Options, configure: impl Fn(&mut Config) + 'static) -> Simulation<Raft> {
-    Simulation::new(
+    // Raft's invariants, registered as observers like any protocol's.
+    Simulation::builder(
         options,
         move |id: NodeId, all: &[NodeId], durable: DurableState, rng: SeededRng| {
             let mut config = Config::new(id, all.to_vec());
@@ -23,6 +24,8 @@ pub fn raft_sim(options: Options, configure: impl Fn(&mut Config) + 'static) -> 
             Raft::new(config, durable, Box::new(rng)).expect("a valid configuration and disk")
         },
     )
+    .observers(raft_observers())
+    .build()
     .expect("valid options")
 }
 
