@@ -283,15 +283,21 @@ fn restart_rejects_contradictory_durable_state() {
 }
 
 #[test]
-fn misaddressed_messages_are_ignored_and_strangers_heard() {
+fn misaddressed_messages_are_ignored_and_strangers_heard_only_by_nodes_outside() {
     let mut n = node(1, 3);
     n.step(msg(2, 3, Message::Heartbeat { term: Term(9), commit: Index(0), read_round: 0 }));
     assert_eq!(n.term(), Term(0));
     assert!(!n.has_ready());
-    // A node this one does not know yet may lead a newer membership (a joining node hears from
-    // a leader outside its bootstrap voters).
+    // A member does not take a newer term from a node outside its membership: anyone who can
+    // reach it could otherwise depose its leader.
     n.step(msg(7, 1, Message::Heartbeat { term: Term(9), commit: Index(0), read_round: 0 }));
-    assert_eq!((n.term(), n.status().leader), (Term(9), Some(NodeId(7))));
+    assert_eq!((n.term(), n.status().leader), (Term(0), None));
+    assert!(!n.has_ready());
+    // A node outside its own membership (waiting to be added) may be added by a leader it does
+    // not know yet (one outside its bootstrap voters), so it hears strangers' leader messages.
+    let mut spare = node_with(4, 3, DurableState::default(), |_| {});
+    spare.step(msg(7, 4, Message::Heartbeat { term: Term(9), commit: Index(0), read_round: 0 }));
+    assert_eq!((spare.term(), spare.status().leader), (Term(9), Some(NodeId(7))));
 }
 
 /// A cluster that snapshots every `every` commands, keeping `trailing` entries behind.
