@@ -64,6 +64,7 @@ mod link;
 mod peer;
 mod stats;
 mod transport;
+pub mod wire;
 
 use std::fmt;
 
