@@ -81,7 +81,7 @@ async fn accept(shared: Arc<Shared>, mut stream: TcpStream, remote: SocketAddr) 
         let proof = auth::prove(&shared.config.secret, Direction::Acceptor, &their_body, &ours);
         encode_proof(&proof, &mut out);
         stream.write_all(&out).await?;
-        let proof = decode_proof(read_frame(&mut stream, PROOF_FRAME_BYTES).await?)?;
+        let proof = read_proof(&mut stream).await?;
         if !auth::verify(&shared.config.secret, Direction::Dialer, &their_body, &ours, &proof) {
             return Err(WireError::Auth("the dialer's proof does not match this cluster's secret"));
         }
@@ -160,7 +160,7 @@ async fn dial(
         return Err(WireError::Node { theirs: hello.node, why });
     }
     let secret = &shared.config.secret;
-    let proof = decode_proof(read_frame(&mut stream, PROOF_FRAME_BYTES).await?)?;
+    let proof = read_proof(&mut stream).await?;
     if !auth::verify(secret, Direction::Acceptor, ours, &their_body, &proof) {
         return Err(WireError::Auth("the acceptor's proof does not match this cluster's secret"));
     }
@@ -168,6 +168,17 @@ async fn dial(
     encode_proof(&auth::prove(secret, Direction::Dialer, ours, &their_body), &mut out);
     stream.write_all(&out).await?;
     Ok((stream, hello))
+}
+
+/// Reads the peer's proof frame. Whatever else comes in its place (a batch of any size, a frame
+/// of another version, garbage) is an authentication failure: the peer did not authenticate, and
+/// that is what the operator should read, and what `auth_failures` should count.
+async fn read_proof(stream: &mut TcpStream) -> Result<auth::Proof, WireError> {
+    match read_frame(stream, PROOF_FRAME_BYTES).await {
+        Ok(frame) => decode_proof(frame),
+        Err(err) if err.is_refusal() => Err(WireError::Auth("expected a proof frame")),
+        Err(err) => Err(err),
+    }
 }
 
 /// This node's hello for a new connection, with a fresh nonce, as one frame.

@@ -592,11 +592,14 @@ async fn a_wrong_secret_is_refused_and_nothing_after_it_is_read() {
 #[tokio::test]
 async fn a_batch_in_place_of_the_proof_is_refused_unread() {
     let mut nodes = cluster(&[2, 3]).await;
-    let mut stream = TcpStream::connect(nodes[0].addr).await.unwrap();
-    stream.write_all(&raw_hello(1, CLUSTER)).await.unwrap();
-    stream.write_all(&raw_batch(2, b"forged")).await.unwrap();
-    closed_by_peer(&mut stream).await;
-    assert_eq!(nodes[0].transport.stats().auth_failures, 1);
+    // A small batch (it fits where the 42-byte proof goes) and a large one (it does not).
+    for (attempt, payload) in [&b"forged"[..], &[0; 1000][..]].into_iter().enumerate() {
+        let mut stream = TcpStream::connect(nodes[0].addr).await.unwrap();
+        stream.write_all(&raw_hello(1, CLUSTER)).await.unwrap();
+        stream.write_all(&raw_batch(2, payload)).await.unwrap();
+        closed_by_peer(&mut stream).await;
+        assert_eq!(nodes[0].transport.stats().auth_failures, attempt as u64 + 1);
+    }
     nodes[1].send(2, 0, b"genuine");
     expect(&nodes[0].recv(0).await, 3, 0, b"genuine");
 }
