@@ -517,16 +517,19 @@ impl Raft {
 
     /// Whether a message from `from` that carries a newer term may move this node to it.
     ///
-    /// Only from a member (voter or learner) of this node's membership: a newer term deposes a
-    /// leader and is persisted, so a stranger must not be able to impose one. The exception is a
-    /// node outside its own membership (a spare waiting to be added, or a removed node): it can
-    /// only learn the membership that adds it from a leader it may not know yet, so it takes the
-    /// leader's messages (AppendEntries, InstallSnapshot, Heartbeat) from anyone; a removed
-    /// node's term concerns no one else.
+    /// Always from a member (voter or learner) of this node's membership. From anyone else only
+    /// when this node could not tell a stranger from a newer member:
+    /// - it is outside its own membership (a spare waiting to be added, or a removed node): it
+    ///   learns the membership that adds it from a leader it may not know yet, so it takes the
+    ///   leader's messages (AppendEntries, InstallSnapshot, Heartbeat); a removed node's term
+    ///   concerns no one else;
+    /// - or it has heard from no leader for a whole election timeout (and leads nothing): a
+    ///   member that missed the configuration entries adding today's voters must still be able to
+    ///   follow a leader, or vote for a candidate, that it does not know yet.
     ///
-    /// Trade-off: a voter that missed the configuration entry that added today's leader ignores
-    /// that leader until leadership moves to a node it knows. That is a stall of one node, where
-    /// the alternative lets any sender depose every leader.
+    /// So while a node follows a live leader (or leads), a newer term from outside its membership
+    /// is ignored: a stranger cannot depose a working leader. The window left, a cluster without
+    /// a leader, is closed at the transport, where peers prove they hold the cluster secret.
     fn may_adopt_term(&self, from: NodeId, msg: &Message) -> bool {
         let membership = self.members.current();
         if membership.is_member(from) {
@@ -538,7 +541,10 @@ impl Raft {
                 | Message::Heartbeat { .. }
                 | Message::InstallSnapshot { .. }
         );
-        leader_message && !membership.is_member(self.config.id)
+        if leader_message && !membership.is_member(self.config.id) {
+            return true;
+        }
+        self.role != Role::Leader && self.ticks_since_leader >= self.config.election_ticks
     }
 
     /// One proposal: see [`Protocol::propose`].
