@@ -8,9 +8,9 @@
 //! - **One TCP connection per pair of nodes**, used both ways. The node with the lower id dials
 //!   (it must be given the higher node's address with [`Transport::set_peer`]); the higher one
 //!   only accepts, and learns of lower nodes from their connections. A node accepts any lower id
-//!   that presents the right cluster id and format version and proves it knows the secret; a newer connection from a node
-//!   replaces its older one (the dialer reconnected). The dialer retries with capped, jittered
-//!   exponential backoff for as long as the peer is set.
+//!   that presents the right cluster id and format version and proves it knows the secret; a
+//!   newer connection from a node replaces its older one (the dialer reconnected). The dialer
+//!   retries with capped, jittered exponential backoff for as long as the peer is set.
 //! - **Sending never blocks.** [`Transport::send`] queues the message on the peer's bounded queue
 //!   and returns; a writer task per link drains the whole queue into Batch frames and writes them
 //!   with one write, so many small consensus messages cost one system call. Messages queued while
