@@ -74,8 +74,9 @@ pub(crate) enum Direction {
 }
 
 /// A fresh nonce from the operating system's generator. Not the seeded generator the dialer uses
-/// for jitter: that one is predictable by design (reproducible runs), and a nonce an attacker can
-/// predict lets it precompute nothing here, but a repeated one would let it replay a proof.
+/// for jitter: that one is reproducible by design, so its output can be predicted, and a nonce
+/// must be unpredictable and never repeat, or a proof recorded on one connection could be played
+/// back on another.
 pub(crate) fn nonce() -> std::io::Result<Nonce> {
     let mut nonce = [0; NONCE_BYTES];
     getrandom::fill(&mut nonce).map_err(|err| {

@@ -56,8 +56,8 @@ pub struct TransportConfig {
     /// and all of the current value (jitter), so that nodes restarted together do not reconnect
     /// in lockstep.
     pub reconnect_max: Duration,
-    /// How long a dialer waits for the TCP connection and the peer's hello, and how long an
-    /// acceptor waits for a new connection's hello; default 1 s.
+    /// How long a dialer waits for the TCP connection and the peer's hello and proof, and how
+    /// long an acceptor waits for a new connection's hello and proof; default 1 s.
     pub connect_timeout: Duration,
 }
 
