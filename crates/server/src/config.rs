@@ -408,6 +408,7 @@ fn cluster_secret(
             text.into_bytes()
         }
         (None, Some(path)) => {
+            refuse_world_access(path)?;
             let mut bytes = std::fs::read(path).map_err(|e| {
                 invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display()))
             })?;
@@ -433,6 +434,27 @@ fn cluster_secret(
         }
     };
     Ok(ClusterSecret::new(bytes))
+}
+
+/// Refuses a secret file that every user of the host may read or write: any of them could then
+/// act as a node on the peer ports. Group access is allowed, for setups where a service group
+/// owns the secret.
+fn refuse_world_access(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(invalid(
+            "cluster_secret_file",
+            format!(
+                "{} is open to every user (mode {mode:03o}); run chmod 600 on it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A setting's value once [`ConfigFile::defaults`] are merged in. Only called for settings that
@@ -646,6 +668,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("secret");
         std::fs::write(&file, "from a file\n").unwrap();
+        let mode = |mode| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        mode(0o644);
+        let open_file = ConfigFile { cluster_secret_file: Some(file.clone()), ..base() };
+        let error = open_file.resolve().unwrap_err();
+        assert!(error.reason.contains("mode 644"), "{error}");
+        mode(0o640);
         let from_file = ConfigFile { cluster_secret_file: Some(file.clone()), ..base() };
         assert_eq!(
             from_file.resolve().unwrap().cluster_secret,

@@ -68,7 +68,10 @@ impl ProcCluster {
     pub fn secret_file(&self) -> PathBuf {
         let path = self.dir.path().join("cluster-secret");
         if !path.exists() {
+            use std::os::unix::fs::PermissionsExt;
             std::fs::write(&path, CLUSTER_SECRET).unwrap();
+            // A node refuses a secret file every user may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         path
     }
