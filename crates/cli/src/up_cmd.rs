@@ -54,6 +54,8 @@ struct Ports {
 }
 
 const PORTS_FILE: &str = "ports";
+/// The local cluster's peer secret, in the data directory (see `cluster_secret_file`).
+const SECRET_FILE: &str = "cluster-secret";
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -112,6 +114,32 @@ fn choose_ports(args: &UpArgs) -> Result<Vec<Ports>> {
     Ok(ports)
 }
 
+/// The file with the local cluster's secret, made on the first run (32 random bytes as hex, so it
+/// can also be pasted into `CONCLAVE_CLUSTER_SECRET`) and reused on later ones. Readable by the
+/// user only: whoever reads it can speak for any node on the peer ports.
+fn cluster_secret_file(dir: &Path) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = dir.join(SECRET_FILE);
+    if path.exists() {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+        return Ok(path);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 fn save_ports(dir: &Path, ports: &[Ports]) -> Result<()> {
     let text: String =
         ports.iter().map(|p| format!("{} {} {}\n", p.client, p.peer, p.admin)).collect();
@@ -130,6 +158,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
     save_ports(&args.data_dir, &ports)?;
     let members: Vec<String> =
         ports.iter().enumerate().map(|(i, p)| format!("{}={}", i + 1, p.peer)).collect();
+    let secret_file = cluster_secret_file(&args.data_dir)?;
     let exe = std::env::current_exe().context("finding the conclave binary")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -151,6 +180,8 @@ pub fn run(args: &UpArgs) -> Result<()> {
                 .arg(format!("--peer-addr={}", p.peer))
                 .arg(format!("--client-addr={}", p.client))
                 .arg(format!("--admin-addr={}", p.admin))
+                .arg(format!("--cluster-secret-file={}", secret_file.display()))
+                .env_remove("CONCLAVE_CLUSTER_SECRET")
                 .args(args.log_level.iter().map(|level| format!("--log-level={level}")))
                 .args(&args.serve_args)
                 .stdin(Stdio::null())

@@ -434,3 +434,125 @@ print("python client ok")
         cluster.logs()
     );
 }
+
+// --- Forged peers: a process that reaches a peer port but does not know the cluster secret. ---
+
+/// A heartbeat of `term` from the leader's role, as the runtime sends it in the KV group.
+fn forged_heartbeat(to: u64, term: u64) -> Vec<u8> {
+    use conclave_core::{Index, Term, WireMessage};
+    let heartbeat =
+        conclave_raft::Message::Heartbeat { term: Term(term), commit: Index(0), read_round: 0 };
+    let mut payload = bytes::BytesMut::new();
+    heartbeat.encode(&mut payload);
+    conclave_transport::wire::batch_frame(
+        conclave_core::NodeId(to),
+        conclave_server::KV_GROUP,
+        &payload,
+    )
+}
+
+/// A version-1 hello (before peers authenticated): magic, cluster id, node, frame limit,
+/// advertised length, no nonce.
+fn old_hello(node: u64) -> Vec<u8> {
+    let cluster_id = default_cluster_id();
+    let mut body = vec![1, 1]; // version 1, kind hello
+    body.extend_from_slice(b"CNCL");
+    body.extend_from_slice(&cluster_id.to_le_bytes());
+    body.extend_from_slice(&node.to_le_bytes());
+    body.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    let crc = crc32c::crc32c(&body);
+    let mut frame = ((body.len() + 4) as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&crc.to_le_bytes());
+    frame
+}
+
+/// Connects to `addr`, writes every one of `frames` (reading the node's answer after the first,
+/// if it gives one), and returns once the node has closed the connection.
+fn forge(addr: std::net::SocketAddr, frames: &[Vec<u8>], read_answer: bool) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(&frames[0]).unwrap();
+    if read_answer {
+        // The node answers a good hello with its own hello and proof before it reads on; wait
+        // for the start of that answer, so the forged frames come where a proof is expected.
+        let mut answer = [0u8; 4];
+        stream.read_exact(&mut answer).unwrap();
+    }
+    for frame in &frames[1..] {
+        // The node may already have closed: a failed write is the refusal we expect.
+        if stream.write_all(frame).is_err() {
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest); // ends when the node closes (or resets)
+}
+
+#[test]
+fn forged_peer_connections_are_refused_and_the_cluster_keeps_its_leader() {
+    let mut cluster = ProcCluster::new(3, 3);
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let term = cluster.status(leader).unwrap()["term"].as_u64().unwrap();
+    let mut con = cluster.redis(leader);
+    let _: () = con.set("before", 1).unwrap();
+
+    for target in 0..3u64 {
+        let addr = cluster.ports[target as usize].peer;
+        let me = target + 1;
+        // Claim to be the member just below the target (node 0 for node 1: not a member).
+        let claimed = me - 1;
+        for forged_term in [u64::MAX, term + 1000] {
+            let heartbeat = forged_heartbeat(me, forged_term);
+            // The old hello, as a version-1 node would send it.
+            forge(addr, &[old_hello(claimed), heartbeat.clone()], false);
+            // The new hello, then a proof made without the secret.
+            let hello = conclave_transport::wire::hello_frame(
+                default_cluster_id(),
+                conclave_core::NodeId(claimed),
+                [9; 32],
+                b"",
+            );
+            let wrong_proof = conclave_transport::wire::proof_frame([0x5a; 32]);
+            forge(addr, &[hello.clone(), wrong_proof, heartbeat.clone()], true);
+            // The new hello, then no proof at all.
+            forge(addr, &[hello, heartbeat], true);
+        }
+    }
+
+    // The leader is still the leader of the same term, and writes go through.
+    assert_eq!(cluster.wait_leader(), leader, "{}", cluster.logs());
+    for i in 0..3 {
+        let status = cluster.status(i).unwrap();
+        assert_eq!(status["term"].as_u64(), Some(term), "node {}: {status}", i + 1);
+    }
+    let _: () = con.set("after", 2).unwrap();
+    drop(con);
+    // Each node logged the refusal, with the forger's address.
+    for i in 0..3 {
+        let log = std::fs::read_to_string(cluster.dir.path().join(format!("node-{}.log", i + 1)));
+        let log = log.unwrap();
+        let refused = log.lines().find(|line| line.contains("authentication failed"));
+        assert!(refused.is_some_and(|line| line.contains("127.0.0.1:")), "node {}:\n{log}", i + 1);
+    }
+
+    // And after a restart of every node they still elect and serve.
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let mut con = cluster.redis(leader);
+    let value: Option<i64> = con.get("after").unwrap();
+    assert_eq!(value, Some(2));
+    let _: () = con.set("after-restart", 3).unwrap();
+}
+
+/// The wire id of the default cluster name, "conclave" (FNV-1a, as the server derives it).
+fn default_cluster_id() -> u64 {
+    b"conclave"
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}

@@ -38,6 +38,9 @@ impl Raft {
         if self.role == Role::Leader || self.leader != Some(from) || !self.is_voter() {
             return; // Only the leader we follow may hand over; a stale TimeoutNow is ignored.
         }
+        if self.term.next() >= crate::raft::TERM_INVALID {
+            return; // No valid term left to campaign in (see `TERM_INVALID`).
+        }
         self.campaign_in_next_term(true);
     }
 

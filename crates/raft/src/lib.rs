@@ -63,6 +63,8 @@ pub use raft::Raft;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_forged;
+#[cfg(test)]
 mod tests_golden;
 #[cfg(test)]
 mod tests_membership;

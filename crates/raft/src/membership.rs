@@ -122,9 +122,13 @@ impl Raft {
     /// latest membership it knows committed. The second case is a node holding its own removal
     /// (or demotion) uncommitted, typically a leader deposed before the change spread: it may be
     /// the only node whose log lets a leader be elected to commit it (Raft thesis §4.2.2). It
-    /// campaigns under its current membership, where its own vote does not count.
+    /// campaigns under its current membership, where its own vote does not count. Never when the
+    /// next term would be the invalid one (`TERM_INVALID`).
     pub(crate) fn may_campaign(&self) -> bool {
-        self.is_voter() || self.members.at(self.log.committed()).is_voter(self.config.id)
+        // A campaign asks about the next term, which must not be the invalid one.
+        let next_term_valid = self.term.next() < crate::raft::TERM_INVALID;
+        next_term_valid
+            && (self.is_voter() || self.members.at(self.log.committed()).is_voter(self.config.id))
     }
 
     /// Asks the leader to change the membership; see [`MembershipChange`] for each kind. The

@@ -18,6 +18,11 @@ use crate::read::Reads;
 use crate::snapshot::IncomingSnapshot;
 use crate::transfer::LeaderTransfer;
 
+/// The one term no message may carry: a node at it could never campaign, because there is no
+/// next term. Messages with it are dropped, and a node never campaigns into it, so that
+/// `term.next()` never overflows. Invariant: `term < TERM_INVALID`.
+pub(crate) const TERM_INVALID: Term = Term(u64::MAX);
+
 /// One Raft node as a pure state machine. See the crate docs for the life cycle.
 ///
 /// Invariant (asserted after every input in debug builds): the log cursors keep
@@ -96,6 +101,15 @@ impl Raft {
     ) -> Result<Raft, ConfigError> {
         config.validate()?;
         let DurableState { hard_state, entries, snapshot } = durable;
+        if hard_state.term >= TERM_INVALID {
+            // Written by a version that adopted any term a peer sent: such a node could never
+            // campaign again, so it is refused loudly instead of started wedged.
+            return Err(ConfigError::CorruptState(format!(
+                "term {} is the invalid maximal term: a forged message raised it; this node's \
+                 state cannot be used to elect",
+                hard_state.term
+            )));
+        }
         let snapshot_end = snapshot.as_ref().map_or((Index(0), Term(0)), |s| (s.index, s.term));
         let after_snapshot: Vec<&Entry> =
             entries.iter().filter(|e| e.index > snapshot_end.0).collect();
@@ -388,14 +402,22 @@ impl Raft {
     /// One message: see [`Protocol::step`].
     fn step_one(&mut self, envelope: Envelope<Message>) {
         let Envelope { from, to, msg } = envelope;
-        // Messages from nodes outside this node's membership are accepted: a joining node
-        // hears from a leader it does not know yet. Their votes never count (quorums are taken
-        // over the membership), and the leader tracks only members.
+        // Messages from nodes outside this node's membership are accepted at this node's term:
+        // their votes never count (quorums are taken over the membership), and the leader tracks
+        // only members. A newer term is another matter: see `may_adopt_term`.
         if to != self.config.id || from == self.config.id {
             return;
         }
         let msg_term = msg.term();
+        if msg_term == TERM_INVALID {
+            // Adopting it would leave no next term to campaign in: one such message would stop
+            // every election for good. No node of a sane cluster ever reaches it.
+            return;
+        }
         if msg_term > self.term {
+            if !self.may_adopt_term(from, &msg) {
+                return;
+            }
             match msg {
                 Message::RequestVote { pre_vote, leader_transfer, .. } => {
                     if self.in_leader_lease() && !leader_transfer {
@@ -491,6 +513,38 @@ impl Raft {
                 self.on_install_snapshot_response(from, snapshot_index, received, done)
             }
         }
+    }
+
+    /// Whether a message from `from` that carries a newer term may move this node to it.
+    ///
+    /// Always from a member (voter or learner) of this node's membership. From anyone else only
+    /// when this node could not tell a stranger from a newer member:
+    /// - it is outside its own membership (a spare waiting to be added, or a removed node): it
+    ///   learns the membership that adds it from a leader it may not know yet, so it takes the
+    ///   leader's messages (AppendEntries, InstallSnapshot, Heartbeat); a removed node's term
+    ///   concerns no one else;
+    /// - or it has heard from no leader for a whole election timeout (and leads nothing): a
+    ///   member that missed the configuration entries adding today's voters must still be able to
+    ///   follow a leader, or vote for a candidate, that it does not know yet.
+    ///
+    /// So while a node follows a live leader (or leads), a newer term from outside its membership
+    /// is ignored: a stranger cannot depose a working leader. The window left, a cluster without
+    /// a leader, is closed at the transport, where peers prove they hold the cluster secret.
+    fn may_adopt_term(&self, from: NodeId, msg: &Message) -> bool {
+        let membership = self.members.current();
+        if membership.is_member(from) {
+            return true;
+        }
+        let leader_message = matches!(
+            msg,
+            Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. }
+        );
+        if leader_message && !membership.is_member(self.config.id) {
+            return true;
+        }
+        self.role != Role::Leader && self.ticks_since_leader >= self.config.election_ticks
     }
 
     /// One proposal: see [`Protocol::propose`].

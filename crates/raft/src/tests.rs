@@ -283,15 +283,31 @@ fn restart_rejects_contradictory_durable_state() {
 }
 
 #[test]
-fn misaddressed_messages_are_ignored_and_strangers_heard() {
+fn misaddressed_messages_are_ignored_and_strangers_deposing_a_live_leader_too() {
+    let heartbeat = |term| Message::Heartbeat { term: Term(term), commit: Index(0), read_round: 0 };
     let mut n = node(1, 3);
-    n.step(msg(2, 3, Message::Heartbeat { term: Term(9), commit: Index(0), read_round: 0 }));
+    n.step(msg(2, 3, heartbeat(9)));
     assert_eq!(n.term(), Term(0));
     assert!(!n.has_ready());
-    // A node this one does not know yet may lead a newer membership (a joining node hears from
-    // a leader outside its bootstrap voters).
-    n.step(msg(7, 1, Message::Heartbeat { term: Term(9), commit: Index(0), read_round: 0 }));
+    // Leaderless, a member may hear from a node it does not know yet: a newer voter (a member
+    // that missed the configuration entries adding it would otherwise never follow it).
+    n.step(msg(7, 1, heartbeat(9)));
     assert_eq!((n.term(), n.status().leader), (Term(9), Some(NodeId(7))));
+    // Following a live leader, a member ignores a newer term from outside its membership: anyone
+    // who reached it could otherwise depose its leader.
+    let mut n = node(1, 3);
+    n.step(msg(2, 1, heartbeat(1)));
+    drive(&mut n);
+    n.step(msg(7, 1, heartbeat(9)));
+    assert_eq!((n.term(), n.status().leader), (Term(1), Some(NodeId(2))));
+    assert!(!n.has_ready());
+    // A node outside its own membership (waiting to be added) may be added by a leader it does
+    // not know yet (one outside its bootstrap voters), so it hears strangers' leader messages.
+    let mut spare = node_with(4, 3, DurableState::default(), |_| {});
+    spare.step(msg(2, 4, heartbeat(1)));
+    drive(&mut spare);
+    spare.step(msg(7, 4, heartbeat(9)));
+    assert_eq!((spare.term(), spare.status().leader), (Term(9), Some(NodeId(7))));
 }
 
 /// A cluster that snapshots every `every` commands, keeping `trailing` entries behind.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use conclave_core::NodeId;
+use conclave_transport::ClusterSecret;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -284,6 +285,14 @@ settings! {
     password: String, "PASSWORD", env = "CONCLAVE_PASSWORD";
     /// Cluster name; nodes of clusters with different names refuse each other's connections.
     cluster_name: String = "conclave", "NAME";
+    /// The secret every node of the cluster shares: peers prove they know it before anything
+    /// they send is read, so that no one else can speak for a member on the peer port. Prefer
+    /// cluster_secret_file or the environment variable, which stay out of `ps`. Without a
+    /// secret the peer address must be loopback.
+    cluster_secret: String, "SECRET", env = "CONCLAVE_CLUSTER_SECRET";
+    /// A file holding the cluster secret (its bytes, without a trailing newline); keep it
+    /// readable by the node's user only.
+    cluster_secret_file: PathBuf, "FILE";
     /// Length of one protocol tick, in milliseconds.
     tick_ms: u64 = 20u64, "MS", range = 1..=10_000, "in 1..=10000";
     /// Election timeout in ticks (the actual timeout is randomised in [1x, 2x)).
@@ -337,6 +346,8 @@ pub struct ServerConfig {
     pub password: Option<String>,
     /// The cluster's identity on the wire (a hash of the cluster name).
     pub cluster_id: u64,
+    /// What peers prove they know in the handshake; none only on a loopback peer address.
+    pub cluster_secret: ClusterSecret,
     /// One protocol tick.
     pub tick: Duration,
     /// Election timeout in ticks.
@@ -374,6 +385,76 @@ fn with_port(addr: SocketAddr, field: &'static str, delta: i32) -> Result<Socket
 fn cluster_id(name: &str) -> u64 {
     name.bytes()
         .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The cluster secret from the setting or the file (not both). Without either, only a node whose
+/// peer address is loopback may start, with no secret: nothing off the host can reach its peer
+/// port, and everyone on the host could read a secret from `conclave up`'s directory anyway. On
+/// any other address, running without a secret would let whoever reaches the port depose the
+/// leader or write to the log, so it is refused.
+fn cluster_secret(
+    text: Option<String>,
+    file: Option<&Path>,
+    peer_addr: SocketAddr,
+) -> Result<ClusterSecret, ConfigError> {
+    let bytes = match (text, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("cluster_secret", "set either it or cluster_secret_file, not both"))
+        }
+        (Some(text), None) => {
+            if text.is_empty() {
+                return Err(invalid("cluster_secret", "must not be empty"));
+            }
+            text.into_bytes()
+        }
+        (None, Some(path)) => {
+            refuse_world_access(path)?;
+            let mut bytes = std::fs::read(path).map_err(|e| {
+                invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display()))
+            })?;
+            // Editors and `echo` end a file with a newline; it is not part of the secret.
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            if bytes.is_empty() {
+                return Err(invalid("cluster_secret_file", format!("{} is empty", path.display())));
+            }
+            bytes
+        }
+        (None, None) if peer_addr.ip().is_loopback() => return Ok(ClusterSecret::none()),
+        (None, None) => {
+            return Err(invalid(
+                "cluster_secret",
+                format!(
+                    "required when the peer address ({peer_addr}) is not loopback: without it \
+                     anyone who reaches that port can act as a member; set cluster_secret_file \
+                     or CONCLAVE_CLUSTER_SECRET on every node"
+                ),
+            ))
+        }
+    };
+    Ok(ClusterSecret::new(bytes))
+}
+
+/// Refuses a secret file that every user of the host may read or write: any of them could then
+/// act as a node on the peer ports. Group access is allowed, for setups where a service group
+/// owns the secret.
+fn refuse_world_access(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(invalid(
+            "cluster_secret_file",
+            format!(
+                "{} is open to every user (mode {mode:03o}); run chmod 600 on it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A setting's value once [`ConfigFile::defaults`] are merged in. Only called for settings that
@@ -509,6 +590,8 @@ impl ConfigFile {
         if self.password.as_deref() == Some("") {
             return Err(invalid("password", "must not be empty"));
         }
+        let cluster_secret =
+            cluster_secret(self.cluster_secret, self.cluster_secret_file.as_deref(), peer_addr)?;
         Ok(ServerConfig {
             id,
             data_dir,
@@ -519,6 +602,7 @@ impl ConfigFile {
             join,
             password: self.password,
             cluster_id: cluster_id(&filled(self.cluster_name, "cluster_name")),
+            cluster_secret,
             tick: Duration::from_millis(tick_ms),
             election_ticks,
             heartbeat_ticks,
@@ -574,6 +658,59 @@ mod tests {
             field(ConfigFile { peer_addr: Some("127.0.0.1:1".into()), ..base() }),
             "peer_addr"
         );
+    }
+
+    #[test]
+    fn the_cluster_secret_comes_from_the_setting_or_a_file_and_is_required_off_loopback() {
+        assert_eq!(base().resolve().unwrap().cluster_secret, ClusterSecret::none());
+        let given = ConfigFile { cluster_secret: Some("abc".into()), ..base() };
+        assert_eq!(given.resolve().unwrap().cluster_secret, ClusterSecret::new(*b"abc"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from a file\n").unwrap();
+        let mode = |mode| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        mode(0o644);
+        let open_file = ConfigFile { cluster_secret_file: Some(file.clone()), ..base() };
+        let error = open_file.resolve().unwrap_err();
+        assert!(error.reason.contains("mode 644"), "{error}");
+        mode(0o640);
+        let from_file = ConfigFile { cluster_secret_file: Some(file.clone()), ..base() };
+        assert_eq!(
+            from_file.resolve().unwrap().cluster_secret,
+            ClusterSecret::new(*b"from a file")
+        );
+
+        let field = |c: ConfigFile| c.resolve().unwrap_err().field;
+        let both = ConfigFile {
+            cluster_secret: Some("abc".into()),
+            cluster_secret_file: Some(file.clone()),
+            ..base()
+        };
+        assert_eq!(field(both), "cluster_secret");
+        assert_eq!(
+            field(ConfigFile { cluster_secret: Some(String::new()), ..base() }),
+            "cluster_secret"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let empty_file = ConfigFile { cluster_secret_file: Some(file), ..base() };
+        assert_eq!(field(empty_file), "cluster_secret_file");
+        let missing = ConfigFile { cluster_secret_file: Some(dir.path().join("none")), ..base() };
+        assert_eq!(field(missing), "cluster_secret_file");
+        // Reachable from other hosts: a secret is required.
+        let open = ConfigFile {
+            id: Some(1),
+            data_dir: Some("d".into()),
+            peer_addr: Some("0.0.0.0:7100".into()),
+            ..ConfigFile::default()
+        };
+        let error = open.clone().resolve().unwrap_err();
+        assert_eq!(error.field, "cluster_secret");
+        assert!(error.reason.contains("0.0.0.0:7100"), "{error}");
+        let secured = ConfigFile { cluster_secret: Some("abc".into()), ..open };
+        assert!(secured.resolve().is_ok());
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl Server {
         let advertised = Advertised { client: config.client_addr, admin: config.admin_addr };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
+        transport_config.secret = config.cluster_secret.clone();
         let transport = Transport::start(transport_config, peer_listener)
             .map_err(|e| ServeError::Start(format!("transport: {e}")))?;
         let runtime = Runtime::new(config.id, transport.clone());

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use conclave_core::NodeId;
 
+use crate::auth::ClusterSecret;
 use crate::error::TransportError;
 use crate::frame::{hello_frame_bytes, FRAME_BYTES_MIN, HELLO_FRAME_BYTES_MAX};
 
@@ -21,8 +22,12 @@ pub struct TransportConfig {
     /// Opaque bytes sent in the handshake, which peers read with
     /// [`Transport::peer_info`](crate::Transport::peer_info). The runtime puts this node's client
     /// and admin addresses here, so that a follower can redirect clients to the leader without a
-    /// second configuration source. At most 64 KiB minus the hello's 38 bytes of framing.
+    /// second configuration source. At most 64 KiB minus the hello's 70 bytes of framing.
     pub advertise: Bytes,
+    /// The secret every node of the cluster shares, which each side of a connection proves it
+    /// knows before anything else is read from it; default none. Without a secret, anyone who
+    /// reaches the listener can authenticate (see [`ClusterSecret::none`]).
+    pub secret: ClusterSecret,
 
     // Limits.
     /// The largest frame this node writes or reads, length field included; default 64 MiB, at
@@ -51,8 +56,8 @@ pub struct TransportConfig {
     /// and all of the current value (jitter), so that nodes restarted together do not reconnect
     /// in lockstep.
     pub reconnect_max: Duration,
-    /// How long a dialer waits for the TCP connection and the peer's hello, and how long an
-    /// acceptor waits for a new connection's hello; default 1 s.
+    /// How long a dialer waits for the TCP connection and the peer's hello and proof, and how
+    /// long an acceptor waits for a new connection's hello and proof; default 1 s.
     pub connect_timeout: Duration,
 }
 
@@ -63,6 +68,7 @@ impl TransportConfig {
             node,
             cluster_id,
             advertise: Bytes::new(),
+            secret: ClusterSecret::none(),
             frame_bytes_max: 64 << 20,
             queue_bytes_max: 32 << 20,
             inbound_messages_max: 1024,

@@ -2,9 +2,11 @@
 //! storage crate's records, so one convention holds across the project.
 //!
 //! ```text
-//! frame   = length:u32  version:u8 (= 1)  kind:u8  body[length - 6]  crc:u32
+//! frame   = length:u32  version:u8 (= 2)  kind:u8  body[length - 6]  crc:u32
 //! crc     = crc32c(version, kind, body)
-//! hello   = "CNCL"  cluster_id:u64  node:u64  frame_bytes_max:u32  advertise_len:u32  advertise
+//! hello   = "CNCL"  cluster_id:u64  node:u64  frame_bytes_max:u32  nonce[32]
+//!           advertise_len:u32  advertise
+//! proof   = hmac_sha256[32]   (see `auth`)
 //! batch   = message*          message = group:u64  to:u64  payload_len:u32  payload
 //! ```
 //!
@@ -20,15 +22,20 @@ use conclave_core::NodeId;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::auth::{Nonce, Proof, NONCE_BYTES, PROOF_BYTES};
 use crate::GroupId;
 
 /// The only format version this crate speaks. A peer with another version is refused before its
-/// body is read, because a newer version may frame its body differently.
-pub(crate) const VERSION: u8 = 1;
+/// body is read, because a newer version may frame its body differently. Version 2 added the
+/// nonce to the hello and the proof frame: version 1 peers did not authenticate.
+pub(crate) const VERSION: u8 = 2;
 /// The first frame each way: who is speaking, in which cluster.
 pub(crate) const KIND_HELLO: u8 = 1;
 /// Every later frame: a sequence of messages.
 pub(crate) const KIND_BATCH: u8 = 2;
+/// The third frame each way (after the hellos, before any batch): the proof that the sender knows
+/// the cluster secret.
+pub(crate) const KIND_PROOF: u8 = 3;
 /// Marks a Conclave transport connection, so that a stray client (an HTTP probe, a port scan) is
 /// told apart from a peer of another cluster in the logs.
 pub(crate) const MAGIC: [u8; 4] = *b"CNCL";
@@ -41,8 +48,10 @@ const CRC_BYTES: usize = 4;
 pub(crate) const FRAME_OVERHEAD_BYTES: usize = LENGTH_BYTES + HEADER_BYTES + CRC_BYTES;
 /// What a message costs in a batch beyond its payload: group, to, payload length.
 pub(crate) const MESSAGE_HEADER_BYTES: usize = 8 + 8 + 4;
-/// A hello's body without the advertised bytes: magic, cluster, node, frame limit, length.
-pub(crate) const HELLO_FIXED_BYTES: usize = 4 + 8 + 8 + 4 + 4;
+/// A hello's body without the advertised bytes: magic, cluster, node, frame limit, nonce, length.
+pub(crate) const HELLO_FIXED_BYTES: usize = 4 + 8 + 8 + 4 + NONCE_BYTES + 4;
+/// A proof frame's size: it has a fixed length, so it is read with exactly this limit.
+pub(crate) const PROOF_FRAME_BYTES: usize = FRAME_OVERHEAD_BYTES + PROOF_BYTES;
 /// The smallest frame limit a node may have: a frame must carry a message with a one-byte
 /// payload, and a hello that advertises nothing.
 pub(crate) const FRAME_BYTES_MIN: usize = FRAME_OVERHEAD_BYTES + HELLO_FIXED_BYTES;
@@ -92,6 +101,10 @@ pub(crate) enum WireError {
     /// The handshake names a node that may not be on the other end of this connection.
     #[error("peer says it is node {theirs}: {why}")]
     Node { theirs: NodeId, why: &'static str },
+    /// The peer did not prove that it knows the cluster secret (or sent something else where the
+    /// proof belongs). Nothing after its hello is read.
+    #[error("authentication failed: {0}")]
+    Auth(&'static str),
     /// A message addressed to another node: the sender's routing is broken.
     #[error("message for node {to} arrived at node {me}")]
     Misrouted { to: NodeId, me: NodeId },
@@ -122,6 +135,9 @@ pub(crate) struct Hello {
     /// The largest frame the sender of the hello reads, so that the other side never writes a
     /// frame it would refuse (nodes configured with different limits still interoperate).
     pub(crate) frame_bytes_max: u32,
+    /// Fresh random bytes for this connection: the proofs cover both sides' nonces, so that a
+    /// proof recorded on one connection is worthless on any other.
+    pub(crate) nonce: Nonce,
     pub(crate) advertise: Bytes,
 }
 
@@ -192,10 +208,32 @@ pub(crate) fn encode_hello(hello: &Hello, out: &mut Vec<u8>) {
     out.extend_from_slice(&hello.cluster_id.to_le_bytes());
     out.extend_from_slice(&hello.node.0.to_le_bytes());
     out.extend_from_slice(&hello.frame_bytes_max.to_le_bytes());
+    out.extend_from_slice(&hello.nonce);
     let advertise_len = u32::try_from(hello.advertise.len()).expect("checked by the config");
     out.extend_from_slice(&advertise_len.to_le_bytes());
     out.extend_from_slice(&hello.advertise);
     end_frame(out, start);
+}
+
+/// The body of the one frame encoded in `frame`, which the handshake proofs cover.
+pub(crate) fn frame_body(frame: &[u8]) -> &[u8] {
+    &frame[LENGTH_BYTES + HEADER_BYTES..frame.len() - CRC_BYTES]
+}
+
+/// Appends a proof frame to `out`.
+pub(crate) fn encode_proof(proof: &Proof, out: &mut Vec<u8>) {
+    let start = begin_frame(out, KIND_PROOF);
+    out.extend_from_slice(proof);
+    end_frame(out, start);
+}
+
+/// Reads a proof out of `frame`. Anything but a proof of the exact length is an authentication
+/// failure: a peer that sends a batch instead has not authenticated.
+pub(crate) fn decode_proof(frame: Frame) -> Result<Proof, WireError> {
+    if frame.kind != KIND_PROOF {
+        return Err(WireError::Auth("expected a proof frame"));
+    }
+    <Proof>::try_from(&frame.body[..]).map_err(|_| WireError::Auth("proof of the wrong length"))
 }
 
 /// The size of a hello frame advertising `advertise_bytes`.
@@ -214,8 +252,16 @@ pub(crate) fn decode_hello(frame: Frame) -> Result<Hello, WireError> {
     if magic != MAGIC {
         return Err(WireError::Magic(magic));
     }
-    let fixed = (|| Some((cursor.u64()?, cursor.u64()?, cursor.u32()?, cursor.u32()?)))();
-    let (cluster_id, node, frame_bytes_max, advertise_len) =
+    let fixed = (|| {
+        Some((
+            cursor.u64()?,
+            cursor.u64()?,
+            cursor.u32()?,
+            cursor.take::<{ NONCE_BYTES }>()?,
+            cursor.u32()?,
+        ))
+    })();
+    let (cluster_id, node, frame_bytes_max, nonce, advertise_len) =
         fixed.ok_or(WireError::Malformed("hello: truncated"))?;
     if cursor.remaining() != advertise_len as usize {
         return Err(WireError::Malformed("hello: advertised length does not match the frame"));
@@ -225,7 +271,7 @@ pub(crate) fn decode_hello(frame: Frame) -> Result<Hello, WireError> {
         return Err(WireError::Malformed("hello: frame limit below the minimum"));
     }
     let advertise = frame.body.slice(cursor.at..);
-    Ok(Hello { cluster_id, node: NodeId(node), frame_bytes_max, advertise })
+    Ok(Hello { cluster_id, node: NodeId(node), frame_bytes_max, nonce, advertise })
 }
 
 /// The size of the smallest frame that carries a message of `payload_bytes` alone.
@@ -352,6 +398,7 @@ mod tests {
     use conclave_core::{RandomSource, SeededRng};
 
     use super::*;
+    use crate::auth::{prove, ClusterSecret, Direction};
 
     const LIMIT: usize = 1024;
 
@@ -360,6 +407,7 @@ mod tests {
             cluster_id: 7,
             node: NodeId(3),
             frame_bytes_max: 4096,
+            nonce: [0xa5; 32],
             advertise: Bytes::from_static(b"client=10.0.0.3:6379"),
         }
     }
@@ -393,27 +441,54 @@ mod tests {
         encode_hello(&hello(), &mut out);
         assert_eq!(out.len(), hello_frame_bytes(hello().advertise.len()));
         // length, version, kind, magic: the start of the format as TRANSPORT.md draws it.
-        assert_eq!(&out[..10], &[(out.len() - 4) as u8, 0, 0, 0, 1, 1, b'C', b'N', b'C', b'L']);
+        assert_eq!(&out[..10], &[(out.len() - 4) as u8, 0, 0, 0, 2, 1, b'C', b'N', b'C', b'L']);
         let frame = read(&out).await.unwrap();
         assert_eq!(frame.wire_bytes, out.len());
         assert_eq!(decode_hello(frame).unwrap(), hello());
     }
 
-    /// The two examples in docs/TRANSPORT.md, so that the document cannot drift from the code.
+    /// The examples in docs/TRANSPORT.md (a whole handshake and a batch), so that the document
+    /// cannot drift from the code.
     #[test]
     fn the_documented_examples_are_exact() {
         let (batch, _) = batch(&[(7, b"hi")], 2, LIMIT);
-        let expected = "1c000000 0102 0700000000000000 0200000000000000 02000000 6869 b295e833";
+        let expected = "1c000000 0202 0700000000000000 0200000000000000 02000000 6869 d1a4d4f8";
         assert_eq!(hex(&batch), expected.replace(' ', ""));
-        let mut hello = Vec::new();
-        let advertise = Bytes::from_static(b"a");
-        let fields =
-            Hello { cluster_id: 42, node: NodeId(1), frame_bytes_max: 64 << 20, advertise };
-        encode_hello(&fields, &mut hello);
-        let expected =
-            "23000000 0101 434e434c 2a00000000000000 0100000000000000 00000004 01000000 \
-                        61 904bc695";
-        assert_eq!(hex(&hello), expected.replace(' ', ""));
+        let hello = |node: u64, first_nonce_byte: u8, advertise: &'static [u8]| {
+            let mut out = Vec::new();
+            let fields = Hello {
+                cluster_id: 42,
+                node: NodeId(node),
+                frame_bytes_max: 64 << 20,
+                nonce: std::array::from_fn(|i| first_nonce_byte + i as u8),
+                advertise: Bytes::from_static(advertise),
+            };
+            encode_hello(&fields, &mut out);
+            out
+        };
+        let dialer = hello(1, 0x00, b"a");
+        let expected = "43000000 0201 434e434c 2a00000000000000 0100000000000000 00000004 \
+                        000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
+                        01000000 61 0948ae5e";
+        assert_eq!(hex(&dialer), expected.replace(' ', ""));
+        let acceptor = hello(2, 0x20, b"b");
+        let expected = "43000000 0201 434e434c 2a00000000000000 0200000000000000 00000004 \
+                        202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f \
+                        01000000 62 a4251cd5";
+        assert_eq!(hex(&acceptor), expected.replace(' ', ""));
+        let secret = ClusterSecret::new(*b"s3cret");
+        let proof = |direction| {
+            let mut out = Vec::new();
+            let proof = prove(&secret, direction, frame_body(&dialer), frame_body(&acceptor));
+            encode_proof(&proof, &mut out);
+            out
+        };
+        let expected = "26000000 0203 \
+                        cf5b84cd2bdf0a63b0169163e27d33dcab689038f766dab6a3477ada17ca2f10 73d089ce";
+        assert_eq!(hex(&proof(Direction::Acceptor)), expected.replace(' ', ""));
+        let expected = "26000000 0203 \
+                        3a9d858725ee9d9af54c5f54e63c720da79907a1661efc324b1d289ee9b654ce c6597f04";
+        assert_eq!(hex(&proof(Direction::Dialer)), expected.replace(' ', ""));
     }
 
     fn hex(bytes: &[u8]) -> String {
@@ -455,8 +530,8 @@ mod tests {
     #[tokio::test]
     async fn wrong_version_short_length_and_bad_crc_are_refused() {
         let (mut out, _) = batch(&[(1, b"x")], 2, LIMIT);
-        out[4] = 2;
-        assert!(matches!(read(&out).await, Err(WireError::Version(2))));
+        out[4] = 1;
+        assert!(matches!(read(&out).await, Err(WireError::Version(1))));
         out[4] = VERSION;
         out[12] ^= 1; // inside the body
         assert!(matches!(read(&out).await, Err(WireError::Checksum { .. })));

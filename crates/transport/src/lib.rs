@@ -8,9 +8,9 @@
 //! - **One TCP connection per pair of nodes**, used both ways. The node with the lower id dials
 //!   (it must be given the higher node's address with [`Transport::set_peer`]); the higher one
 //!   only accepts, and learns of lower nodes from their connections. A node accepts any lower id
-//!   that presents the right cluster id and format version; a newer connection from a node
-//!   replaces its older one (the dialer reconnected). The dialer retries with capped, jittered
-//!   exponential backoff for as long as the peer is set.
+//!   that presents the right cluster id and format version and proves it knows the secret; a
+//!   newer connection from a node replaces its older one (the dialer reconnected). The dialer
+//!   retries with capped, jittered exponential backoff for as long as the peer is set.
 //! - **Sending never blocks.** [`Transport::send`] queues the message on the peer's bounded queue
 //!   and returns; a writer task per link drains the whole queue into Batch frames and writes them
 //!   with one write, so many small consensus messages cost one system call. Messages queued while
@@ -20,6 +20,9 @@
 //!   ([`Transport::receive`]), which the links fill directly; when a group is slow, links stop
 //!   reading their sockets and TCP flow control slows the senders. Nothing is dropped on the way,
 //!   except messages for a group that no one on the node receives.
+//! - **Peers authenticate.** Each side of a connection proves it knows the cluster secret
+//!   ([`ClusterSecret`]) with an HMAC over both sides' fresh nonces before anything else is read
+//!   from it, so that a process that merely reaches the port cannot speak for a member.
 //! - **Nothing a peer sends is trusted.** Frame lengths are checked before allocating, every frame
 //!   carries a CRC32C, and a wrong version, size, checksum, cluster id or address is refused with
 //!   a warning naming the peer's address, and the connection is reset.
@@ -52,6 +55,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 mod backoff;
 mod config;
 mod error;
@@ -60,12 +64,14 @@ mod link;
 mod peer;
 mod stats;
 mod transport;
+pub mod wire;
 
 use std::fmt;
 
 use bytes::Bytes;
 use conclave_core::NodeId;
 
+pub use auth::ClusterSecret;
 pub use config::TransportConfig;
 pub use error::{SendError, TransportError};
 pub use stats::TransportStats;

@@ -1,11 +1,13 @@
 //! The tasks behind the links: the accept loop and its handshakes, the dialers, and each link's
 //! reader and writer.
 //!
-//! A connection goes through three steps. The dialer (the lower id) sends its hello; the acceptor
-//! reads it, checks the version, magic, cluster id and node id, and answers with its own; the
-//! dialer checks the answer the same way and that it comes from the node it meant to reach. Then
-//! [`Shared::attach`] makes it the peer's link, and a reader and a writer task run until either
-//! half fails. Nothing a peer sends is trusted: every refusal is logged with the peer's address
+//! A connection goes through four steps. The dialer (the lower id) sends its hello; the acceptor
+//! reads it, checks the version, magic, cluster id and node id, and answers with its own hello and
+//! its proof of the cluster secret; the dialer checks the answer the same way, that it comes from
+//! the node it meant to reach and that the proof holds, and sends its own proof; the acceptor
+//! checks it. Only then does [`Shared::attach`] make it the peer's link, and a reader and a writer
+//! task run until either half fails: no batch is read from a peer that has not proved it knows
+//! the secret. Nothing a peer sends is trusted: every refusal is logged with the peer's address
 //! and counted, and resets the connection.
 
 use std::collections::VecDeque;
@@ -19,10 +21,14 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
+use bytes::Bytes;
+
+use crate::auth::{self, Direction};
 use crate::backoff::Backoff;
 use crate::frame::{
-    decode_batch, decode_hello, encode_hello, message_frame_bytes, read_frame, BatchEncoder, Hello,
-    WireError, HELLO_FRAME_BYTES_MAX,
+    decode_batch, decode_hello, decode_proof, encode_hello, encode_proof, frame_body,
+    message_frame_bytes, read_frame, BatchEncoder, Hello, WireError, HELLO_FRAME_BYTES_MAX,
+    PROOF_FRAME_BYTES,
 };
 use crate::peer::{lock, Peer};
 use crate::stats::add;
@@ -60,7 +66,7 @@ async fn accept(shared: Arc<Shared>, mut stream: TcpStream, remote: SocketAddr) 
     let limit = shared.config.connect_timeout;
     let handshake = async {
         stream.set_nodelay(true)?;
-        let hello = read_hello(&shared, &mut stream).await?;
+        let (hello, their_body) = read_hello(&shared, &mut stream).await?;
         let me = shared.config.node;
         if hello.node == me {
             return Err(WireError::Node { theirs: hello.node, why: "that is this node's id" });
@@ -69,7 +75,16 @@ async fn accept(shared: Arc<Shared>, mut stream: TcpStream, remote: SocketAddr) 
             let why = "a higher id than this node's, and between two nodes the lower id dials";
             return Err(WireError::Node { theirs: hello.node, why });
         }
-        write_hello(&shared, &mut stream).await?;
+        // Our hello and our proof go in one write; the proof covers both hellos.
+        let mut out = encoded_hello(&shared)?;
+        let ours = frame_body(&out).to_vec();
+        let proof = auth::prove(&shared.config.secret, Direction::Acceptor, &their_body, &ours);
+        encode_proof(&proof, &mut out);
+        stream.write_all(&out).await?;
+        let proof = read_proof(&mut stream).await?;
+        if !auth::verify(&shared.config.secret, Direction::Dialer, &their_body, &ours, &proof) {
+            return Err(WireError::Auth("the dialer's proof does not match this cluster's secret"));
+        }
         Ok(hello)
     };
     match timeout(limit, handshake).await.unwrap_or(Err(WireError::Timeout(limit))) {
@@ -136,37 +151,77 @@ async fn dial(
 ) -> Result<(TcpStream, Hello), WireError> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    write_hello(shared, &mut stream).await?;
-    let hello = read_hello(shared, &mut stream).await?;
+    let out = encoded_hello(shared)?;
+    stream.write_all(&out).await?;
+    let ours = frame_body(&out);
+    let (hello, their_body) = read_hello(shared, &mut stream).await?;
     if hello.node != node {
         let why = "not the node this address was set for";
         return Err(WireError::Node { theirs: hello.node, why });
     }
+    let secret = &shared.config.secret;
+    let proof = read_proof(&mut stream).await?;
+    if !auth::verify(secret, Direction::Acceptor, ours, &their_body, &proof) {
+        return Err(WireError::Auth("the acceptor's proof does not match this cluster's secret"));
+    }
+    let mut out = Vec::new();
+    encode_proof(&auth::prove(secret, Direction::Dialer, ours, &their_body), &mut out);
+    stream.write_all(&out).await?;
     Ok((stream, hello))
 }
 
-async fn write_hello(shared: &Shared, stream: &mut TcpStream) -> Result<(), WireError> {
-    let mut out = Vec::new();
-    encode_hello(&shared.hello(), &mut out);
-    stream.write_all(&out).await?;
-    Ok(())
+/// Reads the peer's proof frame. Whatever else comes in its place (a batch of any size, a frame
+/// of another version, garbage) is an authentication failure: the peer did not authenticate, and
+/// that is what the operator should read, and what `auth_failures` should count.
+async fn read_proof(stream: &mut TcpStream) -> Result<auth::Proof, WireError> {
+    match read_frame(stream, PROOF_FRAME_BYTES).await {
+        Ok(frame) => decode_proof(frame),
+        Err(err) if err.is_refusal() => Err(WireError::Auth("expected a proof frame")),
+        Err(err) => Err(err),
+    }
 }
 
-/// Reads the peer's hello, within the small hello limit, and checks its cluster id.
-async fn read_hello(shared: &Shared, stream: &mut TcpStream) -> Result<Hello, WireError> {
+/// This node's hello for a new connection, with a fresh nonce, as one frame.
+fn encoded_hello(shared: &Shared) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    encode_hello(&shared.hello(auth::nonce()?), &mut out);
+    Ok(out)
+}
+
+/// Reads the peer's hello, within the small hello limit, and checks its cluster id. Returns the
+/// hello's body too, which the proofs cover.
+async fn read_hello(shared: &Shared, stream: &mut TcpStream) -> Result<(Hello, Bytes), WireError> {
     let limit = HELLO_FRAME_BYTES_MAX.min(shared.config.frame_bytes_max);
-    let hello = decode_hello(read_frame(stream, limit).await?)?;
+    let frame = read_frame(stream, limit).await?;
+    let body = frame.body.clone();
+    let hello = decode_hello(frame)?;
     let ours = shared.config.cluster_id;
     if hello.cluster_id != ours {
         return Err(WireError::Cluster { theirs: hello.cluster_id, ours });
     }
-    Ok(hello)
+    Ok((hello, body))
 }
 
 /// Logs why a connection ends: a warning (and a count) when the peer broke the protocol, a debug
 /// line for ordinary connection loss.
+///
+/// A failed authentication is also counted in `auth_failures`, and warned about once per remote
+/// host: whoever keeps knocking without the secret (a scanner, or a node with the wrong secret
+/// that reconnects with backoff) must not fill the log. Later failures from it are logged at
+/// debug level; the counter keeps counting them.
 fn report(shared: &Shared, remote: SocketAddr, reason: &WireError) {
-    if reason.is_refusal() {
+    if matches!(reason, WireError::Auth(_)) {
+        add(&shared.telemetry.counters.frames_refused, 1);
+        add(&shared.telemetry.counters.auth_failures, 1);
+        if shared.first_auth_failure_from(remote.ip()) {
+            tracing::warn!(
+                "transport: refused {remote}: {reason}; resetting the connection (further \
+                 failures from this host are only counted)"
+            );
+        } else {
+            tracing::debug!("transport: refused {remote} again: {reason}");
+        }
+    } else if reason.is_refusal() {
         add(&shared.telemetry.counters.frames_refused, 1);
         tracing::warn!("transport: refused {remote}: {reason}; resetting the connection");
     } else {

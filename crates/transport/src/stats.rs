@@ -55,8 +55,11 @@ counters! {
     disconnects,
     /// Frames and handshakes refused because the peer broke the protocol: bad version, over the
     /// size limit, bad checksum, bad handshake (magic, cluster id, node id), misrouted or
-    /// malformed messages. Each one reset its connection.
+    /// malformed messages, failed authentication. Each one reset its connection.
     frames_refused,
+    /// Connections refused because the peer did not prove it knows the cluster secret (a
+    /// stranger, or a node configured with another secret). Also counted in `frames_refused`.
+    auth_failures,
 }
 
 /// Adds `n` to `counter`. Relaxed ordering: the counters order nothing, they only count.

@@ -14,19 +14,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::Receiver;
 use tokio::time::timeout;
 
+use crate::auth::{self, Direction};
 use crate::frame::{
-    decode_batch, decode_hello, encode_hello, read_frame, BatchEncoder, Hello, KIND_HELLO,
-    MESSAGE_HEADER_BYTES,
+    decode_batch, decode_hello, decode_proof, encode_hello, encode_proof, frame_body, read_frame,
+    BatchEncoder, Hello, KIND_HELLO, MESSAGE_HEADER_BYTES, PROOF_FRAME_BYTES,
 };
-use crate::{GroupId, Inbound, SendError, Transport, TransportConfig};
+use crate::{ClusterSecret, GroupId, Inbound, SendError, Transport, TransportConfig};
 
 const CLUSTER: u64 = 42;
+/// The secret of the test clusters.
+const SECRET: &[u8] = b"the test cluster's secret";
 /// How long any single wait may take before the test fails; far above what any step needs.
 const WAIT: Duration = Duration::from_secs(3);
 
 fn config(node: u64) -> TransportConfig {
     let mut config = TransportConfig::new(NodeId(node), CLUSTER);
     config.advertise = Bytes::from(format!("node-{node}"));
+    config.secret = ClusterSecret::new(SECRET);
     config.reconnect_min = Duration::from_millis(5);
     config.reconnect_max = Duration::from_millis(50);
     config.connect_timeout = Duration::from_millis(500);
@@ -370,6 +374,7 @@ fn raw_hello(node: u64, cluster: u64) -> Vec<u8> {
         cluster_id: cluster,
         node: NodeId(node),
         frame_bytes_max: u32::MAX,
+        nonce: [7; 32],
         advertise: Bytes::new(),
     };
     let mut out = Vec::new();
@@ -386,13 +391,28 @@ fn raw_batch(to: u64, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Connects to `addr` and completes a handshake as node 1.
+/// Connects to `addr` and completes a handshake as node 1 with the cluster's secret.
 async fn raw_link(addr: SocketAddr) -> TcpStream {
+    raw_link_with(addr, &ClusterSecret::new(SECRET)).await
+}
+
+/// Connects to `addr` and runs the dialer's side of the handshake as node 1, proving `secret`
+/// (whether or not it is the node's); checks the node's proof only if the secrets agree.
+async fn raw_link_with(addr: SocketAddr, secret: &ClusterSecret) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(&raw_hello(1, CLUSTER)).await.unwrap();
+    let ours = raw_hello(1, CLUSTER);
+    stream.write_all(&ours).await.unwrap();
     let hello = read_frame(&mut stream, 1 << 16).await.unwrap();
     assert_eq!(hello.kind, KIND_HELLO);
+    let theirs = hello.body.clone();
     assert_eq!(decode_hello(hello).unwrap().cluster_id, CLUSTER);
+    let proof = decode_proof(read_frame(&mut stream, PROOF_FRAME_BYTES).await.unwrap()).unwrap();
+    let ours = frame_body(&ours);
+    let valid = auth::verify(secret, Direction::Acceptor, ours, &theirs, &proof);
+    assert_eq!(valid, *secret == ClusterSecret::new(SECRET), "the node's proof");
+    let mut out = Vec::new();
+    encode_proof(&auth::prove(secret, Direction::Dialer, ours, &theirs), &mut out);
+    stream.write_all(&out).await.unwrap();
     stream
 }
 
@@ -469,9 +489,10 @@ async fn assert_refused(handshake: bool, bytes: &[u8], reason: &str) {
 
 #[tokio::test]
 async fn a_wrong_version_is_refused() {
+    // Version 1 is the hello before peers authenticated: a node that speaks it is refused.
     let mut hello = raw_hello(1, CLUSTER);
-    hello[4] = 2;
-    assert_refused(false, &hello, "unsupported format version 2").await;
+    hello[4] = 1;
+    assert_refused(false, &hello, "unsupported format version 1").await;
 }
 
 #[tokio::test]
@@ -528,4 +549,92 @@ async fn a_newer_connection_from_a_node_replaces_its_older_one() {
     assert_eq!(messages, [(GroupId(4), Bytes::from("to the new one"))]);
     new.write_all(&raw_batch(2, b"from the new one")).await.unwrap();
     expect(&node_2.recv(0).await, 1, 0, b"from the new one");
+}
+
+// --- Authentication. ---
+
+/// Waits until `done` holds for `node`'s counters, re-checking every millisecond: the counters
+/// have no change signal, and a refused handshake changes no link.
+async fn wait_for_stats(node: &Node, what: &str, done: impl Fn(crate::TransportStats) -> bool) {
+    let waited = timeout(WAIT, async {
+        while !done(node.transport.stats()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    waited.await.unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_and_nothing_after_it_is_read() {
+    let warnings = Warnings::default();
+    let _logging = tracing::subscriber::set_default(warnings.clone());
+    let mut nodes = cluster(&[2, 3]).await;
+    for attempt in 0..2 {
+        let mut stream = raw_link_with(nodes[0].addr, &ClusterSecret::new(*b"a guess")).await;
+        // A batch right after the bad proof, as a forger would send: it must never be read.
+        stream.write_all(&raw_batch(2, b"forged")).await.unwrap();
+        closed_by_peer(&mut stream).await;
+        let stats = nodes[0].transport.stats();
+        assert_eq!((stats.auth_failures, stats.frames_refused), (attempt + 1, attempt + 1));
+    }
+    assert_eq!(nodes[0].transport.connected(), [NodeId(3)]);
+    // Logged once for the host, with the address, however often it knocks.
+    let logged: Vec<String> =
+        warnings.all().into_iter().filter(|line| line.contains("authentication failed")).collect();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("127.0.0.1:"), "{logged:?}");
+    // The link to node 3 still works, and the forged message was never delivered: the first
+    // message on group 0 is node 3's.
+    nodes[1].send(2, 0, b"genuine");
+    expect(&nodes[0].recv(0).await, 3, 0, b"genuine");
+}
+
+#[tokio::test]
+async fn a_batch_in_place_of_the_proof_is_refused_unread() {
+    let mut nodes = cluster(&[2, 3]).await;
+    // A small batch (it fits where the 42-byte proof goes) and a large one (it does not).
+    for (attempt, payload) in [&b"forged"[..], &[0; 1000][..]].into_iter().enumerate() {
+        let mut stream = TcpStream::connect(nodes[0].addr).await.unwrap();
+        stream.write_all(&raw_hello(1, CLUSTER)).await.unwrap();
+        stream.write_all(&raw_batch(2, payload)).await.unwrap();
+        closed_by_peer(&mut stream).await;
+        assert_eq!(nodes[0].transport.stats().auth_failures, attempt as u64 + 1);
+    }
+    nodes[1].send(2, 0, b"genuine");
+    expect(&nodes[0].recv(0).await, 3, 0, b"genuine");
+}
+
+#[tokio::test]
+async fn nodes_with_different_secrets_never_link() {
+    for (secret_1, secret_2) in [
+        (ClusterSecret::new(*b"one"), ClusterSecret::new(*b"two")),
+        (ClusterSecret::none(), ClusterSecret::new(*b"two")),
+        (ClusterSecret::new(*b"one"), ClusterSecret::none()),
+    ] {
+        let mut config_1 = config(1);
+        config_1.secret = secret_1;
+        let mut config_2 = config(2);
+        config_2.secret = secret_2;
+        let node_1 = Node::start(config_1).await;
+        let node_2 = Node::start(config_2).await;
+        node_1.transport.set_peer(NodeId(2), node_2.addr);
+        // The dialer checks the acceptor's proof first, so it is the one that refuses.
+        wait_for_stats(&node_1, "the dialer refused", |stats| stats.auth_failures >= 2).await;
+        assert!(node_1.transport.connected().is_empty());
+        assert!(node_2.transport.connected().is_empty());
+        assert_eq!(node_2.transport.stats().connects, 0);
+    }
+}
+
+#[tokio::test]
+async fn nodes_without_a_secret_link_with_each_other() {
+    let mut config_1 = config(1);
+    config_1.secret = ClusterSecret::none();
+    let mut config_2 = config(2);
+    config_2.secret = ClusterSecret::none();
+    let node_1 = Node::start(config_1).await;
+    let mut node_2 = Node::start(config_2).await;
+    node_1.transport.set_peer(NodeId(2), node_2.addr);
+    node_1.send(2, 1, b"no secret here");
+    expect(&node_2.recv(1).await, 1, 1, b"no secret here");
 }

@@ -1,8 +1,8 @@
 //! The [`Transport`] handle and the state its tasks share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +13,7 @@ use tokio::runtime::Handle as RuntimeHandle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::auth::Nonce;
 use crate::config::TransportConfig;
 use crate::error::{SendError, TransportError};
 use crate::frame::{message_frame_bytes, Hello};
@@ -56,7 +57,12 @@ pub(crate) struct Shared {
     pub(crate) telemetry: Arc<Telemetry>,
     registry: Mutex<Registry>,
     generation: AtomicU64,
+    /// The hosts that failed authentication, so that each is warned about once.
+    auth_warned: Mutex<HashSet<IpAddr>>,
 }
+
+/// How many hosts `Shared::auth_warned` remembers before it starts over.
+const AUTH_WARNED_HOSTS_MAX: usize = 1024;
 
 /// The peers and the tasks. Lock order: the registry before a peer's state, never the reverse.
 #[derive(Debug)]
@@ -125,6 +131,7 @@ impl Transport {
                 closed: false,
             }),
             generation: AtomicU64::new(0),
+            auth_warned: Mutex::new(HashSet::new()),
         });
         shared.spawn(link::accept_loop(shared.clone(), listener));
         tracing::info!(
@@ -132,6 +139,12 @@ impl Transport {
             shared.config.node,
             shared.config.cluster_id
         );
+        if shared.config.secret.is_empty() {
+            tracing::warn!(
+                "transport: no cluster secret: any process that reaches {local_addr} can \
+                 authenticate as a peer"
+            );
+        }
         Ok(Transport { handle: Arc::new(Handle { shared }) })
     }
 
@@ -312,14 +325,27 @@ impl Shared {
         lock(&self.registry).routes.get(&group).cloned()
     }
 
-    /// The hello this node sends.
-    pub(crate) fn hello(&self) -> Hello {
+    /// The hello this node sends on a connection, with that connection's `nonce`.
+    pub(crate) fn hello(&self, nonce: Nonce) -> Hello {
         Hello {
             cluster_id: self.config.cluster_id,
             node: self.config.node,
             frame_bytes_max: self.config.frame_bytes_max_u32(),
+            nonce,
             advertise: self.config.advertise.clone(),
         }
+    }
+
+    /// Records an authentication failure from `host` and returns true if it is the first one
+    /// from there, which is the one worth a warning. The set is bounded: past
+    /// `AUTH_WARNED_HOSTS_MAX` hosts it is cleared, so a scan of many addresses costs bounded
+    /// memory and at worst some repeated warnings.
+    pub(crate) fn first_auth_failure_from(&self, host: IpAddr) -> bool {
+        let mut warned = lock(&self.auth_warned);
+        if warned.len() >= AUTH_WARNED_HOSTS_MAX {
+            warned.clear();
+        }
+        warned.insert(host)
     }
 
     /// Makes a handshaken connection the peer's link, replacing (and so closing) any older one.

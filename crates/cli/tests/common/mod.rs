@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub const WAIT: Duration = Duration::from_secs(20);
+/// The secret the test clusters' nodes share on their peer ports.
+pub const CLUSTER_SECRET: &str = "the integration tests' cluster secret";
 
 /// One node's addresses.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +64,18 @@ impl ProcCluster {
             .join(",")
     }
 
+    /// The file every node reads the cluster secret from.
+    pub fn secret_file(&self) -> PathBuf {
+        let path = self.dir.path().join("cluster-secret");
+        if !path.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&path, CLUSTER_SECRET).unwrap();
+            // A node refuses a secret file every user may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path
+    }
+
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("node-{}", i + 1))
     }
@@ -83,6 +97,7 @@ impl ProcCluster {
             .arg(format!("--peer-addr={}", p.peer))
             .arg(format!("--client-addr={}", p.client))
             .arg(format!("--admin-addr={}", p.admin))
+            .arg(format!("--cluster-secret-file={}", self.secret_file().display()))
             .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
