@@ -10,7 +10,8 @@
 //!   `REDIRECT ON`. During an election requests wait up to `election_wait`, then fail with
 //!   `-CLUSTERDOWN`.
 //! - an **admin port** over HTTP: `GET /status` (JSON), `GET /metrics` (Prometheus text),
-//!   `POST /members` and `POST /transfer-leader`.
+//!   `POST /members` and `POST /transfer-leader`, behind a bearer token when `admin_token` is
+//!   set, and closed to cross-origin browser requests.
 //!
 //! [`RespClient`] is the small client the CLI, the benchmark and the tests use.
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ mod machine;
 mod server;
 mod session;
 mod shared;
+mod token;
 
 pub use advertise::Advertised;
 pub use client::RespClient;
@@ -32,3 +34,4 @@ pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};
 pub use machine::KvMachine;
 pub use server::{ServeError, Server, KV_GROUP};
 pub use shared::{ClientStats, Shared};
+pub use token::AdminToken;
