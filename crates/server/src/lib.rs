@@ -21,6 +21,7 @@ mod advertise;
 pub mod client;
 mod commands;
 pub mod config;
+mod cross_protocol;
 pub mod http;
 mod machine;
 mod server;
