@@ -54,6 +54,8 @@ struct Ports {
 }
 
 const PORTS_FILE: &str = "ports";
+/// The admin token of the cluster, in the data directory: reused on the next run, like the ports.
+const TOKEN_FILE: &str = "admin-token";
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -118,6 +120,37 @@ fn save_ports(dir: &Path, ports: &[Ports]) -> Result<()> {
     std::fs::write(dir.join(PORTS_FILE), text).context("saving the ports")
 }
 
+/// The cluster's admin token: the one in DATA_DIR/admin-token, or a new random one saved there,
+/// readable by its owner only (0600), since it grants control of the cluster.
+fn admin_token(dir: &Path) -> Result<String> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = dir.join(TOKEN_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim();
+        if !token.is_empty() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+            return Ok(token.to_string());
+        }
+    }
+    // 256 bits from the kernel's generator: the token is a credential, so no seeded generator.
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the admin token")?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = std::fs::remove_file(&path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
 /// Starts the cluster, waits for a leader, prints how to connect, and stops every child on
 /// Ctrl-C or SIGTERM.
 pub fn run(args: &UpArgs) -> Result<()> {
@@ -128,6 +161,8 @@ pub fn run(args: &UpArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let ports = choose_ports(args)?;
     save_ports(&args.data_dir, &ports)?;
+    let token = admin_token(&args.data_dir)?;
+    let token_path = args.data_dir.join(TOKEN_FILE);
     let members: Vec<String> =
         ports.iter().enumerate().map(|(i, p)| format!("{}={}", i + 1, p.peer)).collect();
     let exe = std::env::current_exe().context("finding the conclave binary")?;
@@ -160,12 +195,14 @@ pub fn run(args: &UpArgs) -> Result<()> {
             if let Some(password) = &args.password {
                 command.env("CONCLAVE_PASSWORD", password);
             }
+            // In the environment, not a flag: `ps` shows flags to every user of the machine.
+            command.env("CONCLAVE_ADMIN_TOKEN", &token);
             children.push(command.spawn().with_context(|| format!("starting node {id}"))?);
         }
         let logs: Vec<PathBuf> =
             (1..=ports.len()).map(|id| args.data_dir.join(format!("node-{id}.log"))).collect();
         let outcome = tokio::select! {
-            ready = wait_ready(&ports, &mut children, &logs) => ready,
+            ready = wait_ready(&ports, &token, &mut children, &logs) => ready,
             () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         };
         let failed = match outcome {
@@ -181,6 +218,16 @@ pub fn run(args: &UpArgs) -> Result<()> {
                     );
                 }
                 outln!("  leader: node {leader}. Any node accepts reads and writes.");
+                let token_path = token_path.display();
+                outln!("  the admin ports require the token in {token_path}:");
+                outln!(
+                    "    curl -H \"Authorization: Bearer $(cat {token_path})\" http://{}/status",
+                    ports[0].admin
+                );
+                outln!(
+                    "    conclave cluster --admin {} --admin-token-file {token_path} status",
+                    ports[0].admin
+                );
                 outln!("Ctrl-C stops the cluster.");
                 tokio::select! {
                     () = crate::serve_cmd::shutdown_signal() => {}
@@ -212,7 +259,12 @@ fn last_error_line(log: &str) -> Option<&str> {
 
 /// Waits until every node answers on its admin port and they agree on a leader. A node that
 /// exits first fails the start with the last error line of its log (`logs[i]` is node i+1's).
-async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -> Result<u64> {
+async fn wait_ready(
+    ports: &[Ports],
+    token: &str,
+    children: &mut [Child],
+    logs: &[PathBuf],
+) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (i, child) in children.iter_mut().enumerate() {
@@ -235,8 +287,9 @@ async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -
         }
         let mut leaders = Vec::new();
         for p in ports {
+            let timeout = Duration::from_secs(1);
             if let Ok((200, body)) =
-                http::call(p.admin, "GET", "/status", None, Duration::from_secs(1)).await
+                http::call_with_token(p.admin, "GET", "/status", None, Some(token), timeout).await
             {
                 let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 leaders.push(value["leader"].as_u64());
