@@ -17,10 +17,12 @@ pub struct ClusterArgs {
     pub admin: SocketAddr,
     /// The token the nodes' admin ports require (their admin_token). Prefer the environment
     /// variable or --admin-token-file: a flag shows in `ps`.
-    #[arg(long, env = "CONCLAVE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", env = "CONCLAVE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// A file holding the admin token, such as DATA_DIR/admin-token written by `conclave up`.
-    #[arg(long, value_name = "FILE", conflicts_with = "admin_token")]
+    /// Wins over --admin-token and CONCLAVE_ADMIN_TOKEN: it is only ever given on purpose,
+    /// while the variable may linger in the shell from another cluster.
+    #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -64,18 +66,15 @@ pub enum ClusterOp {
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ClusterArgs {
-    /// The admin token from the flag, the environment or the file, if any.
+    /// The admin token from the file, else from the flag or the environment, if any.
     fn token(&self) -> Result<Option<String>> {
-        if let Some(token) = &self.admin_token {
-            return Ok(Some(token.trim().to_string()));
-        }
         match &self.admin_token_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the admin token from {}", path.display()))?;
                 Ok(Some(text.trim().to_string()))
             }
-            None => Ok(None),
+            None => Ok(self.admin_token.as_ref().map(|token| token.trim().to_string())),
         }
     }
 }

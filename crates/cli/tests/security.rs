@@ -136,9 +136,11 @@ fn conclave_cluster_sends_the_admin_token() {
     assert!(stderr.contains("--admin-token-file"), "{stderr}");
     let file = cluster.dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    // The file, given on purpose, wins over a variable left from another cluster.
     let out = conclave()
         .args(["cluster", "--admin", &admin, "--admin-token-file", file.to_str().unwrap()])
         .arg("status")
+        .env("CONCLAVE_ADMIN_TOKEN", "stale-token-of-another-cluster")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
