@@ -216,23 +216,36 @@ fn serve_on_all_interfaces(data: &Path, extra: &[&str]) -> Command {
     command
 }
 
-/// Reads the node's log until it says it started; returns the client port it bound.
+/// Reads the node's log until it says it started; returns the client port it bound. The log
+/// goes on being read (and dropped) until the node exits, so the node never writes to a closed
+/// pipe.
 fn wait_started(child: &mut Child) -> Result<u16, String> {
-    let mut seen = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.contains("node started") {
+    let stderr = child.stderr.take().unwrap();
+    let (started, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut started = Some(started);
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !line.contains("node started") {
+                seen.push_str(&line);
+                seen.push('\n');
+                continue;
+            }
             let port = line
                 .split_whitespace()
                 .find_map(|field| field.strip_prefix("client="))
                 .and_then(|addr| addr.parse::<SocketAddr>().ok())
                 .map(|addr| addr.port());
-            return port.ok_or(line);
+            if let Some(started) = started.take() {
+                let _ = started.send(port.ok_or(line));
+            }
         }
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    Err(format!("the node stopped before starting:\n{seen}"))
+        if let Some(started) = started {
+            let _ = started.send(Err(format!("the node stopped before starting:\n{seen}")));
+        }
+    });
+    wait.recv().expect("the log reader answers")
 }
 
 #[test]

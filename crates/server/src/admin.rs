@@ -40,6 +40,11 @@ struct Caller {
     token: &'static str,
 }
 
+/// A caller's address as the log shows it.
+fn who(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unknown".to_string(), |addr| addr.to_string())
+}
+
 /// Serves one admin connection.
 pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let peer = stream.peer_addr().ok();
@@ -86,7 +91,7 @@ fn guard(
 ) -> Result<Caller, Response> {
     let refused = |reason: &str| {
         tracing::warn!(
-            peer = ?peer, method = %request.method, path = %request.path, reason,
+            peer = %who(peer), method = %request.method, path = %request.path, reason,
             "admin request refused"
         );
     };
@@ -352,7 +357,7 @@ async fn members(shared: &Shared, body: &[u8], caller: Caller) -> Response {
     }
     let id = NodeId(request.id);
     tracing::info!(
-        peer = ?caller.peer, token = caller.token, action = %request.action, node = %id,
+        peer = %who(caller.peer), token = caller.token, action = %request.action, node = %id,
         peer_addr = ?request.peer_addr, "membership change requested over the admin port"
     );
     let result = match request.action.as_str() {
@@ -412,7 +417,7 @@ async fn transfer(shared: &Shared, body: &[u8], caller: Caller) -> Response {
         }
     };
     tracing::info!(
-        peer = ?caller.peer, token = caller.token, to = %target,
+        peer = %who(caller.peer), token = caller.token, to = %target,
         "leadership transfer requested over the admin port"
     );
     if let Err(error) = shared.handle.transfer_leadership(target).await {
