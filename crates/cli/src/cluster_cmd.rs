@@ -1,6 +1,7 @@
 //! `conclave cluster`: status and membership of a running cluster through any node's admin port.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,6 +15,15 @@ pub struct ClusterArgs {
     /// Any node's admin address; changes are sent on to the leader.
     #[arg(long, default_value = "127.0.0.1:7200")]
     pub admin: SocketAddr,
+    /// The token the nodes' admin ports require (their admin_token). Prefer the environment
+    /// variable or --admin-token-file: a flag shows in `ps`.
+    #[arg(long, value_name = "TOKEN", env = "CONCLAVE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A file holding the admin token, such as DATA_DIR/admin-token written by `conclave up`.
+    /// Wins over --admin-token and CONCLAVE_ADMIN_TOKEN: it is only ever given on purpose,
+    /// while the variable may linger in the shell from another cluster.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub op: ClusterOp,
@@ -55,10 +65,24 @@ pub enum ClusterOp {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+impl ClusterArgs {
+    /// The admin token from the file, else from the flag or the environment, if any.
+    fn token(&self) -> Result<Option<String>> {
+        match &self.admin_token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the admin token from {}", path.display()))?;
+                Ok(Some(text.trim().to_string()))
+            }
+            None => Ok(self.admin_token.as_ref().map(|token| token.trim().to_string())),
+        }
+    }
+}
+
 /// Asks `admin` for its status and, unless `local`, goes on to the leader it names. Falls back
 /// to the first answer when there is no leader or it cannot be reached.
-async fn status_via(admin: SocketAddr, local: bool) -> Result<(u16, String)> {
-    let (code, body) = http::call(admin, "GET", "/status", None, TIMEOUT)
+async fn status_via(admin: SocketAddr, token: Option<&str>, local: bool) -> Result<(u16, String)> {
+    let (code, body) = http::call_with_token(admin, "GET", "/status", None, token, TIMEOUT)
         .await
         .with_context(|| format!("asking {admin} for its status"))?;
     if local || code != 200 {
@@ -68,7 +92,7 @@ async fn status_via(admin: SocketAddr, local: bool) -> Result<(u16, String)> {
     let leader = value["leader_admin_addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
     match leader {
         Some(leader) if value["role"] != "leader" && leader != admin => {
-            match http::call(leader, "GET", "/status", None, TIMEOUT).await {
+            match http::call_with_token(leader, "GET", "/status", None, token, TIMEOUT).await {
                 Ok((200, leader_body)) => Ok((200, leader_body)),
                 _ => {
                     eprintln!("the leader at {leader} did not answer; showing {admin}'s status");
@@ -80,13 +104,26 @@ async fn status_via(admin: SocketAddr, local: bool) -> Result<(u16, String)> {
     }
 }
 
+/// Says how to pass the token when a node refused a request for want of one.
+fn hint_if_unauthorized(code: u16, token: Option<&str>) {
+    if code == 401 && token.is_none() {
+        eprintln!(
+            "the admin port requires a token: pass --admin-token-file FILE (`conclave up` writes \
+             DATA_DIR/admin-token) or set CONCLAVE_ADMIN_TOKEN"
+        );
+    }
+}
+
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
+    let token = args.token()?;
+    let token = token.as_deref();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let (path, body) = match &args.op {
             ClusterOp::Status { local } => {
-                let (code, body) = status_via(args.admin, *local).await?;
+                let (code, body) = status_via(args.admin, token, *local).await?;
+                hint_if_unauthorized(code, token);
                 outln!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
             }
@@ -103,9 +140,10 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
         // A follower answers 421 naming the leader's admin port: follow it (leadership may
         // move meanwhile, so a few times).
         for _ in 0..5 {
-            let (code, reply) = http::call(target, "POST", path, Some(&body), TIMEOUT)
-                .await
-                .with_context(|| format!("sending to {target}"))?;
+            let (code, reply) =
+                http::call_with_token(target, "POST", path, Some(&body), token, TIMEOUT)
+                    .await
+                    .with_context(|| format!("sending to {target}"))?;
             if code == 421 {
                 let value: Value = serde_json::from_str(&reply).unwrap_or_default();
                 match value["leader_admin_addr"].as_str().and_then(|a| a.parse().ok()) {
@@ -119,6 +157,7 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
                     }
                 }
             }
+            hint_if_unauthorized(code, token);
             outln!("{}", reply.trim_end());
             return Ok(i32::from(code != 200));
         }

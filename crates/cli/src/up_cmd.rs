@@ -56,6 +56,8 @@ struct Ports {
 const PORTS_FILE: &str = "ports";
 /// The local cluster's peer secret, in the data directory (see `cluster_secret_file`).
 const SECRET_FILE: &str = "cluster-secret";
+/// The admin token of the cluster, in the data directory: reused on the next run, like the ports.
+const TOKEN_FILE: &str = "admin-token";
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -114,30 +116,36 @@ fn choose_ports(args: &UpArgs) -> Result<Vec<Ports>> {
     Ok(ports)
 }
 
-/// The file with the local cluster's secret, made on the first run (32 random bytes as hex, so it
-/// can also be pasted into `CONCLAVE_CLUSTER_SECRET`) and reused on later ones. Readable by the
-/// user only: whoever reads it can speak for any node on the peer ports.
-fn cluster_secret_file(dir: &Path) -> Result<PathBuf> {
+/// A credential of the local cluster kept in `dir/name`: made on the first run (32 random bytes
+/// from the operating system, as hex, so it can also be pasted into an environment variable) and
+/// reused on later ones. Readable by its owner only (0600): whoever reads the cluster secret can
+/// speak for any node on the peer ports, and the admin token controls the cluster.
+fn private_credential(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let path = dir.join(SECRET_FILE);
-    if path.exists() {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", path.display()))?;
-        return Ok(path);
+    let path = dir.join(name);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let value = text.trim();
+        if !value.is_empty() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+            return Ok((path, value.to_string()));
+        }
     }
+    // A credential, so never the seeded generator.
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        .map_err(|e| anyhow::anyhow!("no randomness for {}: {e}", path.display()))?;
+    let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = std::fs::remove_file(&path);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    file.write_all(value.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok((path, value))
 }
 
 fn save_ports(dir: &Path, ports: &[Ports]) -> Result<()> {
@@ -156,9 +164,10 @@ pub fn run(args: &UpArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let ports = choose_ports(args)?;
     save_ports(&args.data_dir, &ports)?;
+    let (token_path, token) = private_credential(&args.data_dir, TOKEN_FILE)?;
     let members: Vec<String> =
         ports.iter().enumerate().map(|(i, p)| format!("{}={}", i + 1, p.peer)).collect();
-    let secret_file = cluster_secret_file(&args.data_dir)?;
+    let (secret_file, _) = private_credential(&args.data_dir, SECRET_FILE)?;
     let exe = std::env::current_exe().context("finding the conclave binary")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -191,12 +200,14 @@ pub fn run(args: &UpArgs) -> Result<()> {
             if let Some(password) = &args.password {
                 command.env("CONCLAVE_PASSWORD", password);
             }
+            // In the environment, not a flag: `ps` shows flags to every user of the machine.
+            command.env("CONCLAVE_ADMIN_TOKEN", &token);
             children.push(command.spawn().with_context(|| format!("starting node {id}"))?);
         }
         let logs: Vec<PathBuf> =
             (1..=ports.len()).map(|id| args.data_dir.join(format!("node-{id}.log"))).collect();
         let outcome = tokio::select! {
-            ready = wait_ready(&ports, &mut children, &logs) => ready,
+            ready = wait_ready(&ports, &token, &mut children, &logs) => ready,
             () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         };
         let failed = match outcome {
@@ -212,6 +223,16 @@ pub fn run(args: &UpArgs) -> Result<()> {
                     );
                 }
                 outln!("  leader: node {leader}. Any node accepts reads and writes.");
+                let token_path = token_path.display();
+                outln!("  the admin ports require the token in {token_path}:");
+                outln!(
+                    "    curl -H \"Authorization: Bearer $(cat {token_path})\" http://{}/status",
+                    ports[0].admin
+                );
+                outln!(
+                    "    conclave cluster --admin {} --admin-token-file {token_path} status",
+                    ports[0].admin
+                );
                 outln!("Ctrl-C stops the cluster.");
                 tokio::select! {
                     () = crate::serve_cmd::shutdown_signal() => {}
@@ -243,7 +264,12 @@ fn last_error_line(log: &str) -> Option<&str> {
 
 /// Waits until every node answers on its admin port and they agree on a leader. A node that
 /// exits first fails the start with the last error line of its log (`logs[i]` is node i+1's).
-async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -> Result<u64> {
+async fn wait_ready(
+    ports: &[Ports],
+    token: &str,
+    children: &mut [Child],
+    logs: &[PathBuf],
+) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for (i, child) in children.iter_mut().enumerate() {
@@ -266,8 +292,9 @@ async fn wait_ready(ports: &[Ports], children: &mut [Child], logs: &[PathBuf]) -
         }
         let mut leaders = Vec::new();
         for p in ports {
+            let timeout = Duration::from_secs(1);
             if let Ok((200, body)) =
-                http::call(p.admin, "GET", "/status", None, Duration::from_secs(1)).await
+                http::call_with_token(p.admin, "GET", "/status", None, Some(token), timeout).await
             {
                 let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 leaders.push(value["leader"].as_u64());

@@ -3,6 +3,15 @@
 //! Membership changes and transfers must reach the leader; a follower answers them with
 //! `421 Misdirected Request` naming the leader and its admin address, which is how
 //! `conclave cluster` finds the leader from any node.
+//!
+//! Every request passes [`guard`] first. A request from a web page (an `Origin` header other than
+//! this port's own) is refused with 403, so a browser that visits a hostile page cannot be used
+//! to reach a port on its loopback. With `admin_token` set, every request, reads included, must
+//! carry `Authorization: Bearer <token>` (RFC 6750), or gets 401: status lists the members'
+//! addresses and progress and metrics count keys and clients, which are no one else's business,
+//! and Prometheus sends a bearer token with its `authorization` scrape setting. A request that
+//! changes something must be `application/json`, a type a cross-origin page cannot send
+//! without a CORS preflight, which this port never grants.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -19,25 +28,135 @@ use tokio::net::TcpStream;
 use crate::http::{read_request, write_response, Request, Response};
 use crate::shared::Shared;
 
+/// The realm named in `WWW-Authenticate` challenges.
+const REALM: &str = "conclave-admin";
+
+/// Who sent a request that passed the [`guard`], for the log of the changes it makes.
+#[derive(Clone, Copy, Debug)]
+struct Caller {
+    /// The client's address.
+    peer: Option<SocketAddr>,
+    /// `matched`, or `not configured` when the node has no admin token.
+    token: &'static str,
+}
+
+/// A caller's address as the log shows it.
+fn who(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unknown".to_string(), |addr| addr.to_string())
+}
+
 /// Serves one admin connection.
 pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let local = stream.local_addr().ok();
     let response = match read_request(&mut stream).await {
-        Ok(request) => route(&shared, request).await,
+        Ok(request) => match guard(&shared, &request, peer, local) {
+            Ok(caller) => route(&shared, request, caller).await,
+            Err(response) => response,
+        },
         Err(response) => response,
     };
     write_response(&mut stream, &response).await;
 }
 
-async fn route(shared: &Shared, request: Request) -> Response {
+/// Whether `origin` (an `Origin` header) is this port itself, as reached at `local`: a page
+/// served by the admin port may call it, no other page may. A loopback port is also reachable
+/// as `localhost`.
+fn same_origin(origin: &str, local: Option<SocketAddr>) -> bool {
+    let Some(local) = local else { return false };
+    let own = format!("http://{local}");
+    let localhost = format!("http://localhost:{}", local.port());
+    origin.eq_ignore_ascii_case(&own)
+        || (local.ip().is_loopback() && origin.eq_ignore_ascii_case(&localhost))
+}
+
+/// A 401 with the RFC 6750 challenge; `error="invalid_token"` when a token was sent but wrong.
+fn unauthorized(message: &str, invalid_token: bool) -> Response {
+    let mut challenge = format!("Bearer realm=\"{REALM}\"");
+    if invalid_token {
+        challenge.push_str(", error=\"invalid_token\"");
+    }
+    let mut response = Response::error(401, message);
+    response.headers.push(("WWW-Authenticate", challenge));
+    response
+}
+
+/// Refuses what must not reach the endpoints: cross-origin browser requests (403), requests
+/// without the admin token when one is set (401), and changes not sent as JSON (415).
+fn guard(
+    shared: &Shared,
+    request: &Request,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+) -> Result<Caller, Response> {
+    let refused = |reason: &str| {
+        tracing::warn!(
+            peer = %who(peer), method = %request.method, path = %request.path, reason,
+            "admin request refused"
+        );
+    };
+    if let Some(origin) = request.header("origin") {
+        if !same_origin(origin, local) {
+            refused("cross-origin");
+            return Err(Response::error(
+                403,
+                format!("cross-origin requests are refused (Origin: {origin})"),
+            ));
+        }
+    }
+    let token = match &shared.config.admin_token {
+        None => "not configured",
+        Some(expected) => {
+            let credentials = request.header("authorization").and_then(|value| {
+                let (scheme, credentials) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(credentials.trim())
+            });
+            match credentials {
+                None => {
+                    refused("no bearer token");
+                    return Err(unauthorized(
+                        "this admin port requires Authorization: Bearer <token>",
+                        false,
+                    ));
+                }
+                Some(presented) if !expected.matches(presented.as_bytes()) => {
+                    refused("wrong token");
+                    return Err(unauthorized(
+                        "the bearer token is not this node's admin token",
+                        true,
+                    ));
+                }
+                Some(_) => "matched",
+            }
+        }
+    };
+    if request.method != "GET" {
+        let media_type = request.header("content-type").map(|v| v.split(';').next().unwrap_or(""));
+        if !media_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+            refused("not JSON");
+            return Err(Response::error(
+                415,
+                format!(
+                    "{} requests must be sent as Content-Type: application/json",
+                    request.method
+                ),
+            ));
+        }
+    }
+    Ok(Caller { peer, token })
+}
+
+async fn route(shared: &Shared, request: Request, caller: Caller) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/status") => Response::json(200, &status(shared).await),
         ("GET", "/metrics") => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body: metrics(shared),
+            headers: Vec::new(),
         },
-        ("POST", "/members") => members(shared, &request.body).await,
-        ("POST", "/transfer-leader") => transfer(shared, &request.body).await,
+        ("POST", "/members") => members(shared, &request.body, caller).await,
+        ("POST", "/transfer-leader") => transfer(shared, &request.body, caller).await,
         (_, "/status" | "/metrics" | "/members" | "/transfer-leader") => {
             Response::error(405, format!("{} is not allowed on {}", request.method, request.path))
         }
@@ -224,7 +343,7 @@ fn failure(shared: &Shared, error: ClientError) -> Response {
     }
 }
 
-async fn members(shared: &Shared, body: &[u8]) -> Response {
+async fn members(shared: &Shared, body: &[u8], caller: Caller) -> Response {
     let request: MembersRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return Response::error(400, format!("body: {e}")),
@@ -237,6 +356,10 @@ async fn members(shared: &Shared, body: &[u8]) -> Response {
         return not_leader(shared, status.core.leader);
     }
     let id = NodeId(request.id);
+    tracing::info!(
+        peer = %who(caller.peer), token = caller.token, action = %request.action, node = %id,
+        peer_addr = ?request.peer_addr, "membership change requested over the admin port"
+    );
     let result = match request.action.as_str() {
         "add-learner" | "add" => {
             let Some(addr) = request.peer_addr.as_deref() else {
@@ -269,7 +392,7 @@ async fn status_after(shared: &Shared) -> serde_json::Value {
     json!({ "ok": true, "status": status(shared).await })
 }
 
-async fn transfer(shared: &Shared, body: &[u8]) -> Response {
+async fn transfer(shared: &Shared, body: &[u8], caller: Caller) -> Response {
     let request: TransferRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TransferRequest::default()
     } else {
@@ -293,6 +416,10 @@ async fn transfer(shared: &Shared, body: &[u8]) -> Response {
             }
         }
     };
+    tracing::info!(
+        peer = %who(caller.peer), token = caller.token, to = %target,
+        "leadership transfer requested over the admin port"
+    );
     if let Err(error) = shared.handle.transfer_leadership(target).await {
         return failure(shared, error);
     }

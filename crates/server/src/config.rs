@@ -16,6 +16,8 @@ use conclave_transport::ClusterSecret;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::token::AdminToken;
+
 /// A configuration that cannot work; the message names the field.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("invalid configuration: {field}: {reason}")]
@@ -283,6 +285,15 @@ settings! {
     join: bool = false, "";
     /// Require clients to AUTH with this password (forwarded writes use it too).
     password: String, "PASSWORD", env = "CONCLAVE_PASSWORD";
+    /// Require `Authorization: Bearer TOKEN` on every admin request (status and metrics
+    /// included). Prefer admin_token_file or the environment: a flag shows in `ps`.
+    admin_token: String, "TOKEN", env = "CONCLAVE_ADMIN_TOKEN";
+    /// A file holding the admin token (surrounding whitespace ignored), as `conclave up`
+    /// writes it to DATA_DIR/admin-token.
+    admin_token_file: PathBuf, "FILE";
+    /// Start even when a port is bound to a non-loopback address without the authentication
+    /// that protects it (protected mode refuses to otherwise). Only for trusted networks.
+    insecure: bool = false, "";
     /// Cluster name; nodes of clusters with different names refuse each other's connections.
     cluster_name: String = "conclave", "NAME";
     /// The secret every node of the cluster shares: peers prove they know it before anything
@@ -344,6 +355,10 @@ pub struct ServerConfig {
     pub join: bool,
     /// The client password, if any.
     pub password: Option<String>,
+    /// The admin port's bearer token, if any.
+    pub admin_token: Option<AdminToken>,
+    /// Protected mode is off: the node may listen beyond loopback without authentication.
+    pub insecure: bool,
     /// The cluster's identity on the wire (a hash of the cluster name).
     pub cluster_id: u64,
     /// What peers prove they know in the handshake; none only on a loopback peer address.
@@ -396,6 +411,7 @@ fn cluster_secret(
     text: Option<String>,
     file: Option<&Path>,
     peer_addr: SocketAddr,
+    insecure: bool,
 ) -> Result<ClusterSecret, ConfigError> {
     let bytes = match (text, file) {
         (Some(_), Some(_)) => {
@@ -421,14 +437,18 @@ fn cluster_secret(
             }
             bytes
         }
-        (None, None) if peer_addr.ip().is_loopback() => return Ok(ClusterSecret::none()),
+        // Protected mode for the peer port: a member's voice needs the secret beyond loopback.
+        (None, None) if peer_addr.ip().is_loopback() || insecure => {
+            return Ok(ClusterSecret::none())
+        }
         (None, None) => {
             return Err(invalid(
                 "cluster_secret",
                 format!(
-                    "required when the peer address ({peer_addr}) is not loopback: without it \
-                     anyone who reaches that port can act as a member; set cluster_secret_file \
-                     or CONCLAVE_CLUSTER_SECRET on every node"
+                    "protected mode: required when the peer address ({peer_addr}) is not \
+                     loopback: without it anyone who reaches that port can act as a member; set \
+                     cluster_secret_file or CONCLAVE_CLUSTER_SECRET on every node, or set \
+                     insecure (--insecure) if every host that can reach it is trusted"
                 ),
             ))
         }
@@ -461,6 +481,69 @@ fn refuse_world_access(path: &Path) -> Result<(), ConfigError> {
 /// have a default, so a missing value is a bug in this module, not a user's mistake.
 fn filled<T>(value: Option<T>, key: &str) -> T {
     value.unwrap_or_else(|| panic!("the setting {key} has no default"))
+}
+
+/// The admin token from the setting or the file (not both: which one wins would be a guess).
+fn admin_token(
+    token: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<AdminToken>, ConfigError> {
+    let (text, field) = match (token, file) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "admin_token",
+                "give admin_token (or CONCLAVE_ADMIN_TOKEN) or admin_token_file, not both",
+            ))
+        }
+        (Some(token), None) => (token.to_string(), "admin_token"),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid("admin_token_file", format!("cannot read {}: {e}", path.display()))
+            })?;
+            (text, "admin_token_file")
+        }
+    };
+    AdminToken::new(&text).map(Some).ok_or_else(|| invalid(field, "the token must not be empty"))
+}
+
+/// Protected mode, after Redis's: a port that anyone on the network can reach must be protected
+/// by its authentication, or the operator must say that the network is trusted (`insecure`).
+/// The client port needs the password, the admin port the admin token; the peer port's rule,
+/// the cluster secret, is checked where the secret is read (`cluster_secret`).
+fn protected_mode(
+    [client, admin]: [SocketAddr; 2],
+    password: bool,
+    admin_token: bool,
+) -> Result<(), ConfigError> {
+    let exposed = |addr: SocketAddr| !addr.ip().is_loopback();
+    let refuse = |field: &'static str, addr: SocketAddr, risk: &str, fix: &str| {
+        invalid(
+            field,
+            format!(
+                "protected mode: {addr} is not a loopback address and {risk}; {fix}, or listen \
+                 on 127.0.0.1, or set insecure (--insecure) if every host that can reach it is \
+                 trusted"
+            ),
+        )
+    };
+    if exposed(client) && !password {
+        return Err(refuse(
+            "client_addr",
+            client,
+            "no password is set, so anyone who can connect can read and write every key",
+            "set password (--password or CONCLAVE_PASSWORD)",
+        ));
+    }
+    if exposed(admin) && !admin_token {
+        return Err(refuse(
+            "admin_addr",
+            admin,
+            "no admin token is set, so anyone who can connect can change the membership",
+            "set admin_token_file (--admin-token-file) or CONCLAVE_ADMIN_TOKEN",
+        ));
+    }
+    Ok(())
 }
 
 impl ConfigFile {
@@ -571,8 +654,10 @@ impl ConfigFile {
             Some(text) => resolve("admin_addr", text)?,
             None => with_port(client_addr, "admin_addr", 200)?,
         };
-        let addrs = [peer_addr, client_addr, admin_addr];
-        if addrs[0] == addrs[1] || addrs[0] == addrs[2] || addrs[1] == addrs[2] {
+        // Port 0 asks the OS for a free port, a different one for each listener.
+        let addrs = [peer_addr, client_addr, admin_addr].map(|a| (a.port() != 0).then_some(a));
+        let same = |a: Option<SocketAddr>, b: Option<SocketAddr>| a.is_some() && a == b;
+        if same(addrs[0], addrs[1]) || same(addrs[0], addrs[2]) || same(addrs[1], addrs[2]) {
             return Err(invalid("client_addr", "peer, client and admin addresses must differ"));
         }
         let data_dir = self.data_dir.ok_or_else(|| invalid("data_dir", "required"))?;
@@ -590,8 +675,22 @@ impl ConfigFile {
         if self.password.as_deref() == Some("") {
             return Err(invalid("password", "must not be empty"));
         }
-        let cluster_secret =
-            cluster_secret(self.cluster_secret, self.cluster_secret_file.as_deref(), peer_addr)?;
+        let admin_token =
+            admin_token(self.admin_token.as_deref(), self.admin_token_file.as_deref())?;
+        let insecure = filled(self.insecure, "insecure");
+        if !insecure {
+            protected_mode(
+                [client_addr, admin_addr],
+                self.password.is_some(),
+                admin_token.is_some(),
+            )?;
+        }
+        let cluster_secret = cluster_secret(
+            self.cluster_secret,
+            self.cluster_secret_file.as_deref(),
+            peer_addr,
+            insecure,
+        )?;
         Ok(ServerConfig {
             id,
             data_dir,
@@ -601,6 +700,8 @@ impl ConfigFile {
             members,
             join,
             password: self.password,
+            admin_token,
+            insecure,
             cluster_id: cluster_id(&filled(self.cluster_name, "cluster_name")),
             cluster_secret,
             tick: Duration::from_millis(tick_ms),
@@ -729,6 +830,68 @@ mod tests {
         let merged = ConfigFile { id: Some(1), ..ConfigFile::default() }
             .merge(ConfigFile { id: Some(5), ..ConfigFile::default() });
         assert_eq!(merged.id, Some(5));
+    }
+}
+
+#[cfg(test)]
+mod protection_tests {
+    use super::*;
+
+    fn everywhere() -> ConfigFile {
+        ConfigFile {
+            id: Some(1),
+            data_dir: Some("d".into()),
+            peer_addr: Some("0.0.0.0:0".into()),
+            client_addr: Some("0.0.0.0:0".into()),
+            admin_addr: Some("0.0.0.0:0".into()),
+            ..ConfigFile::default()
+        }
+    }
+
+    #[test]
+    fn each_exposed_port_needs_its_authentication_or_insecure() {
+        let field = |c: ConfigFile| c.resolve().map(|_| ()).map_err(|e| e.field);
+        assert_eq!(field(everywhere()), Err("client_addr"));
+        let password = || Some("s3cret".to_string());
+        assert_eq!(field(ConfigFile { password: password(), ..everywhere() }), Err("admin_addr"));
+        let token = || Some("t0ken".to_string());
+        let admin_only = ConfigFile {
+            client_addr: Some("127.0.0.1:7000".into()),
+            peer_addr: Some("127.0.0.1:7100".into()),
+            admin_token: token(),
+            ..everywhere()
+        };
+        assert_eq!(field(admin_only), Ok(()));
+        let loopback_admin = ConfigFile {
+            password: password(),
+            admin_addr: Some("127.0.0.1:7200".into()),
+            ..everywhere()
+        };
+        assert_eq!(field(loopback_admin), Ok(()), "the peer port is covered by the password");
+        let config =
+            ConfigFile { password: password(), admin_token: token(), ..everywhere() }.resolve();
+        assert_eq!(config.map(|c| c.admin_token.map(|t| t.expose().to_string())), Ok(token()));
+        assert_eq!(field(ConfigFile { insecure: Some(true), ..everywhere() }), Ok(()));
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_one_place_and_is_never_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let base =
+            || ConfigFile { id: Some(1), data_dir: Some("d".into()), ..ConfigFile::default() };
+        let local = |c: ConfigFile| ConfigFile { peer_addr: Some("127.0.0.1:7100".into()), ..c };
+        let config = local(ConfigFile { admin_token_file: Some(file.clone()), ..base() }).resolve();
+        let token = config.unwrap().admin_token.unwrap();
+        assert_eq!(token.expose(), "from-file");
+        let both =
+            ConfigFile { admin_token: Some("x".into()), admin_token_file: Some(file), ..base() };
+        assert_eq!(local(both).resolve().unwrap_err().field, "admin_token");
+        let empty = ConfigFile { admin_token: Some(" ".into()), ..base() };
+        assert_eq!(local(empty).resolve().unwrap_err().field, "admin_token");
+        let missing = ConfigFile { admin_token_file: Some(dir.path().join("none")), ..base() };
+        assert_eq!(local(missing).resolve().unwrap_err().field, "admin_token_file");
     }
 }
 

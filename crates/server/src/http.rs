@@ -21,8 +21,18 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The header fields in the order received, names as sent.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of header `name` (case-insensitive, as HTTP field names are), trimmed; the
+    /// first one when it is repeated.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A response.
@@ -34,12 +44,19 @@ pub struct Response {
     pub content_type: &'static str,
     /// The body.
     pub body: String,
+    /// Extra header fields (`WWW-Authenticate` on a 401).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Response {
     /// A JSON response.
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response { status, content_type: "application/json", body: format!("{value:#}\n") }
+        Response {
+            status,
+            content_type: "application/json",
+            body: format!("{value:#}\n"),
+            headers: Vec::new(),
+        }
     }
 
     /// A JSON error: `{"error": message}` plus extra fields.
@@ -52,10 +69,13 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
         421 => "Misdirected Request",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -64,8 +84,11 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// A request head: method, path, header fields and the body's length.
+type Head = (String, String, Vec<(String, String)>, usize);
+
 /// Parses a request head and tells how long the body is.
-fn parse_head(head: &[u8]) -> Result<(String, String, usize), Response> {
+fn parse_head(head: &[u8]) -> Result<Head, Response> {
     let text =
         std::str::from_utf8(head).map_err(|_| Response::error(400, "request head is not UTF-8"))?;
     let mut lines = text.split("\r\n");
@@ -79,10 +102,12 @@ fn parse_head(head: &[u8]) -> Result<(String, String, usize), Response> {
         return Err(Response::error(400, "only HTTP/1.x is served"));
     }
     let mut length = 0;
+    let mut headers = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(Response::error(400, "malformed header"));
         };
+        headers.push((name.to_string(), value.trim().to_string()));
         if name.eq_ignore_ascii_case("content-length") {
             length =
                 value.trim().parse().map_err(|_| Response::error(400, "bad Content-Length"))?;
@@ -97,7 +122,7 @@ fn parse_head(head: &[u8]) -> Result<(String, String, usize), Response> {
         return Err(Response::error(413, format!("bodies are limited to {BODY_MAX} bytes")));
     }
     let path = target.split('?').next().unwrap_or_default().to_string();
-    Ok((method.to_string(), path, length))
+    Ok((method.to_string(), path, headers, length))
 }
 
 /// Reads one request from `stream`.
@@ -119,7 +144,7 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, Response> {
             }
             buf.extend_from_slice(&chunk[..n]);
         };
-        let (method, path, length) = parse_head(&buf[..head_end])?;
+        let (method, path, headers, length) = parse_head(&buf[..head_end])?;
         let mut body = buf[head_end + 4..].to_vec();
         if body.len() > length {
             body.truncate(length);
@@ -133,7 +158,7 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, Response> {
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        Ok(Request { method, path, body })
+        Ok(Request { method, path, headers, body })
     };
     tokio::time::timeout(READ_TIMEOUT, work)
         .await
@@ -142,20 +167,24 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, Response> {
 
 /// Writes `response` and closes.
 pub async fn write_response(stream: &mut TcpStream, response: &Response) {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,
         reason(response.status),
         response.content_type,
         response.body.len()
     );
+    for (name, value) in &response.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(response.body.as_bytes()).await;
     let _ = stream.shutdown().await;
 }
 
-/// Sends one request to an admin port and returns the status code and body: what the CLI's
-/// `cluster` commands and `up` use.
+/// Sends one request to an admin port without a token and returns the status code and body:
+/// for nodes started without `admin_token`.
 pub async fn call(
     addr: std::net::SocketAddr,
     method: &str,
@@ -163,11 +192,26 @@ pub async fn call(
     body: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
+    call_with_token(addr, method, path, body, None, timeout).await
+}
+
+/// Sends one request to an admin port, with `Authorization: Bearer <token>` when a token is
+/// given, and returns the status code and body: what the CLI's `cluster` commands and `up` use.
+pub async fn call_with_token(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let work = async {
         let mut stream = TcpStream::connect(addr).await?;
         let body = body.unwrap_or("");
+        let authorization =
+            token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await?;
@@ -194,7 +238,8 @@ mod tests {
     #[test]
     fn heads_parse_and_refuse_what_they_should() {
         let head = b"POST /members?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12";
-        assert_eq!(parse_head(head).unwrap(), ("POST".into(), "/members".into(), 12));
+        let headers = vec![("Host".into(), "a".into()), ("Content-Length".into(), "12".into())];
+        assert_eq!(parse_head(head).unwrap(), ("POST".into(), "/members".into(), headers, 12));
         assert_eq!(parse_head(b"GET /").unwrap_err().status, 400);
         assert_eq!(
             parse_head(b"GET / HTTP/1.1\r\nContent-Length: 999999999").unwrap_err().status,

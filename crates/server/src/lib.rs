@@ -10,7 +10,8 @@
 //!   `REDIRECT ON`. During an election requests wait up to `election_wait`, then fail with
 //!   `-CLUSTERDOWN`.
 //! - an **admin port** over HTTP: `GET /status` (JSON), `GET /metrics` (Prometheus text),
-//!   `POST /members` and `POST /transfer-leader`.
+//!   `POST /members` and `POST /transfer-leader`, behind a bearer token when `admin_token` is
+//!   set, and closed to cross-origin browser requests.
 //!
 //! [`RespClient`] is the small client the CLI, the benchmark and the tests use.
 #![deny(missing_docs)]
@@ -20,11 +21,13 @@ mod advertise;
 pub mod client;
 mod commands;
 pub mod config;
+mod cross_protocol;
 pub mod http;
 mod machine;
 mod server;
 mod session;
 mod shared;
+mod token;
 
 pub use advertise::Advertised;
 pub use client::RespClient;
@@ -32,3 +35,4 @@ pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};
 pub use machine::KvMachine;
 pub use server::{ServeError, Server, KV_GROUP};
 pub use shared::{ClientStats, Shared};
+pub use token::AdminToken;

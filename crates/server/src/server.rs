@@ -77,7 +77,15 @@ impl Server {
         let peer_listener = bind("peer", config.peer_addr).await?;
         let client_listener = bind("client", config.client_addr).await?;
         let admin_listener = bind("admin", config.admin_addr).await?;
-        let advertised = Advertised { client: config.client_addr, admin: config.admin_addr };
+        // The bound addresses, not the configured ones: port 0 asks the OS for a free port,
+        // and peers and operators need the real one.
+        let bound = |what, listener: &TcpListener, addr| {
+            listener.local_addr().map_err(|source| ServeError::Bind { what, addr, source })
+        };
+        let peer_bound = bound("peer", &peer_listener, config.peer_addr)?;
+        let client_bound = bound("client", &client_listener, config.client_addr)?;
+        let admin_bound = bound("admin", &admin_listener, config.admin_addr)?;
+        let advertised = Advertised { client: client_bound, admin: admin_bound };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
         transport_config.secret = config.cluster_secret.clone();
@@ -109,14 +117,22 @@ impl Server {
         let status = handle.status();
         tracing::info!(
             node = %config.id,
-            client = %config.client_addr,
-            peer = %config.peer_addr,
-            admin = %config.admin_addr,
+            client = %client_bound,
+            peer = %peer_bound,
+            admin = %admin_bound,
+            admin_token = config.admin_token.is_some(),
+            password = config.password.is_some(),
             term = status.core.term.0,
             applied = status.applied.0,
             last_index = status.core.last_index.0,
             "node started"
         );
+        if config.insecure {
+            tracing::warn!(
+                "protected mode is off (insecure): ports beyond loopback may be open to anyone \
+                 who can reach them"
+            );
+        }
         let shared = Arc::new(Shared {
             run_id: format!("{:040x}", u128::from(seed) << 64 | u128::from(std::process::id())),
             config,

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 
 use crate::client::RespClient;
 use crate::commands;
+use crate::cross_protocol;
 use crate::machine::KvMachine;
 use crate::shared::{now_ms, Shared};
 
@@ -100,10 +101,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     loop {
         let mut batch = Vec::new();
         let mut fatal = None;
+        let mut http = false;
         while batch.len() < PIPELINE_MAX {
             match parse_command(&input, &limits) {
                 Ok(Some((args, used))) => {
                     input.advance(used);
+                    // An HTTP request: nothing from here on may run (see `cross_protocol`).
+                    if cross_protocol::is_http(&args) {
+                        http = true;
+                        break;
+                    }
                     if !args.is_empty() {
                         batch.push(args);
                     }
@@ -124,6 +131,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         }
         if !batch.is_empty() {
             session.run(batch, &mut output).await;
+        }
+        if http {
+            session.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            cross_protocol::warn(id);
+            return;
         }
         if let Some(message) = &fatal {
             session.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);

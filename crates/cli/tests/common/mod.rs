@@ -29,6 +29,8 @@ pub struct ProcCluster {
     pub children: Vec<Option<Child>>,
     pub voters: usize,
     pub extra: Vec<String>,
+    /// Given to every node (in the environment) and sent with every admin request.
+    pub admin_token: Option<String>,
 }
 
 fn free_ports(n: usize) -> Vec<SocketAddr> {
@@ -54,6 +56,7 @@ impl ProcCluster {
             children: (0..size).map(|_| None).collect(),
             voters,
             extra: vec!["--tick-ms=10".into()],
+            admin_token: None,
         }
     }
 
@@ -105,6 +108,9 @@ impl ProcCluster {
             .stderr(Stdio::from(log));
         if i >= self.voters {
             command.arg("--join");
+        }
+        if let Some(token) = &self.admin_token {
+            command.env("CONCLAVE_ADMIN_TOKEN", token);
         }
         self.children[i] = Some(command.spawn().expect("conclave serve starts"));
     }
@@ -172,7 +178,11 @@ impl ProcCluster {
     }
 
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
-        let (code, body) = http(self.ports[i].admin, "GET", "/status", "").ok()?;
+        let authorization = self.admin_token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            authorization.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let (code, body) =
+            http_with_headers(self.ports[i].admin, "GET", "/status", &headers, "").ok()?;
         (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
     }
 
@@ -213,25 +223,51 @@ impl Drop for ProcCluster {
     }
 }
 
-/// A minimal blocking HTTP request to an admin port.
+/// A minimal blocking HTTP request to an admin port, with a JSON body.
 pub fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    http_with_headers(addr, method, path, &[("Content-Type", "application/json")], body)
+}
+
+/// A minimal blocking HTTP request to an admin port with exactly the given header fields
+/// (besides Host, Content-Length and Connection).
+pub fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let (head, body) = http_response(addr, method, path, headers, body)?;
+    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((code, body))
+}
+
+/// Like [`http_with_headers`], but returns the whole response head instead of the status code.
+pub fn http_response(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(WAIT))?;
+    let fields: String =
+        headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{fields}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((code, body.to_string()))
+    Ok((head.to_string(), body.to_string()))
 }
 
 /// Retries `f` until it returns `Some` or the deadline passes.
