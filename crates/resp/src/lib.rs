@@ -25,7 +25,7 @@ mod frame;
 mod parse;
 
 pub use frame::{Frame, Version};
-pub use parse::{parse_command, parse_frame, Limits, ParseError};
+pub use parse::{parse_command, parse_frame, CommandParser, Limits, ParseError};
 
 #[cfg(test)]
 mod tests;
