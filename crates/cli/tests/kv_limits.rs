@@ -75,8 +75,8 @@ fn a_client_pipelining_large_reads_without_reading_is_closed_and_memory_stays_bo
 }
 
 /// The report: connections holding unfinished requests held memory forever. A request left
-/// half-sent is dropped after the partial-request timeout, and an idle connection after
-/// `timeout` when it is set.
+/// half-sent is dropped after the partial-request timeout, and an idle connection (one that
+/// neither sends nor takes replies) after `timeout` when it is set.
 #[test]
 fn an_unfinished_request_and_an_idle_connection_are_closed_after_their_timeouts() {
     let mut cluster = ProcCluster::new(1, 1);
@@ -98,9 +98,18 @@ fn an_unfinished_request_and_an_idle_connection_are_closed_after_their_timeouts(
     idle.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"+PONG\r\n");
     assert_eq!(read_until_closed(&mut idle), 0);
-    // `con` has been idle too: a new connection asks.
+
+    // A client that takes none of its replies is idle as well, even with replies waiting.
     let mut con = cluster.redis(0);
-    assert!(info_field(&mut con, "stats", "client_timeout_disconnections") >= 2);
+    let _: () = con.set("big", vec![b'v'; 6 << 20]).unwrap();
+    let mut stalled = connect(cluster.ports[0].client);
+    stalled.write_all("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(8).as_bytes()).unwrap();
+    let mut con = cluster.redis(0);
+    // Only the asking connection is left once the stalled one is closed.
+    eventually("the stalled client to be closed", || {
+        (info_field(&mut con, "clients", "connected_clients") == 1).then_some(())
+    });
+    assert!(read_until_closed(&mut stalled) < 8 * (6 << 20));
 }
 
 /// The report: 100 connections each holding an unfinished 8 MB request held 810 MB, with no

@@ -322,7 +322,7 @@ settings! {
     /// The most memory all client connections together may hold in query and output buffers,
     /// in bytes; above it the connection holding the most is closed first, as with Redis's
     /// `maxmemory-clients`. 0 means no limit.
-    max_client_memory_bytes: usize = 1usize << 30, "BYTES";
+    max_client_memory_bytes: usize = 512usize << 20, "BYTES";
     /// The most memory the data set may use, in bytes, as the store accounts it (keys, values
     /// and a fixed overhead per key); writes that could grow it are refused with `-OOM` above
     /// it, as Redis's `maxmemory` with the `noeviction` policy. 0 means no limit.

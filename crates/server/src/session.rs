@@ -92,6 +92,8 @@ enum Closed {
     OutputLimit,
     /// All connections together held too much and this one held the most.
     Evicted,
+    /// The client neither sent nor took anything for `client_idle_timeout_s`.
+    Idle,
 }
 
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
@@ -119,6 +121,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
             Closed::Gone => None,
             Closed::OutputLimit => Some(&shared.stats.output_limit_disconnections),
             Closed::Evicted => Some(&shared.stats.evicted),
+            Closed::Idle => Some(&shared.stats.timeout_disconnections),
         };
         if let Some(counter) = counter {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +270,7 @@ impl Output {
     async fn flush(&mut self, shared: &Shared, out: &mut BytesMut) -> Result<(), Closed> {
         let limits = shared.config.client_limits;
         self.account(shared, out.len());
+        let mut last_progress = Instant::now();
         while !out.is_empty() {
             if let Some(reason) = self.closed {
                 return Err(reason);
@@ -278,12 +282,20 @@ impl Output {
             if out.len() > limits.output_soft_bytes && self.above_soft_since.is_none() {
                 self.above_soft_since = Some(Instant::now());
             }
-            let deadline = self.above_soft_since.map(|since| since + limits.output_soft_time);
+            let soft_deadline = self.above_soft_since.map(|since| since + limits.output_soft_time);
+            // A client that takes nothing is idle too, as in Redis, whose `timeout` counts
+            // from the last byte read or written.
+            let idle_deadline = limits.idle_timeout.map(|idle| last_progress + idle);
+            let deadline = match (soft_deadline, idle_deadline) {
+                (Some(soft), Some(idle)) => Some(soft.min(idle)),
+                (soft, idle) => soft.or(idle),
+            };
             let written = tokio::select! {
                 written = self.writer.write(out) => written,
                 () = sleep_until(deadline) => {
-                    self.closed = Some(Closed::OutputLimit);
-                    return Err(Closed::OutputLimit);
+                    let reason = if soft_deadline == deadline { Closed::OutputLimit } else { Closed::Idle };
+                    self.closed = Some(reason);
+                    return Err(reason);
                 }
                 () = self.memory.wake.notified() => Ok(0),
             };
@@ -293,7 +305,10 @@ impl Output {
                     return Err(Closed::Evicted);
                 }
                 Ok(0) => {}
-                Ok(n) => out.advance(n),
+                Ok(n) => {
+                    out.advance(n);
+                    last_progress = Instant::now();
+                }
                 Err(_) => {
                     self.closed = Some(Closed::Gone);
                     return Err(Closed::Gone);
