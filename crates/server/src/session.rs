@@ -32,6 +32,8 @@ use crate::shared::{now_ms, ClientMemory, Shared};
 const PIPELINE_MAX: usize = 1024;
 /// Replies are written out once this many bytes of them wait, in the middle of a pipeline too.
 const FLUSH_BYTES: usize = 64 << 10;
+/// A connection's empty query or output buffer larger than this is given back to the allocator.
+const BUFFER_KEEP_BYTES: usize = 256 << 10;
 /// Back-off between retries while leadership settles.
 const RETRY_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -172,6 +174,11 @@ impl Session {
             }
             if !input.is_empty() && partial_since.is_none() {
                 partial_since = Some(Instant::now());
+            }
+            if input.is_empty() && input.capacity() > BUFFER_KEEP_BYTES {
+                // Give back what one large request took, as Redis shrinks idle query buffers:
+                // otherwise every connection that once sent 8 MiB would hold 8 MiB for good.
+                input = BytesMut::with_capacity(16 << 10);
             }
             self.output.input_held = input.capacity();
             if !batch.is_empty() {
@@ -317,6 +324,10 @@ impl Output {
             self.account(shared, out.len());
         }
         self.above_soft_since = None;
+        if out.capacity() > BUFFER_KEEP_BYTES {
+            // As for the query buffer: one large reply must not stay allocated.
+            *out = BytesMut::with_capacity(16 << 10);
+        }
         out.clear();
         self.account(shared, 0);
         Ok(())
