@@ -74,6 +74,26 @@ fn a_client_pipelining_large_reads_without_reading_is_closed_and_memory_stays_bo
     assert_eq!(len, value.len());
 }
 
+/// Redis's hard output limit: a reply that would take a connection's untaken replies past it
+/// closes the connection at once.
+#[test]
+fn a_reply_beyond_the_hard_output_limit_closes_the_connection() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.extra.push("--client-output-hard-bytes=1048576".into());
+    cluster.start_all();
+    let mut con = cluster.redis(0);
+    let limit: Vec<String> =
+        redis::cmd("CONFIG").arg("GET").arg("client-output-buffer-limit").query(&mut con).unwrap();
+    assert_eq!(limit[1], format!("normal 1048576 {} 60", 16 << 20));
+    let _: () = con.set("big", vec![b'v'; 2 << 20]).unwrap();
+    let mut reader = connect(cluster.ports[0].client);
+    reader.write_all(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n").unwrap();
+    assert!(read_until_closed(&mut reader) < 1 << 20);
+    assert_eq!(info_field(&mut con, "stats", "client_output_buffer_limit_disconnections"), 1);
+    let len: usize = con.strlen("big").unwrap();
+    assert_eq!(len, 2 << 20);
+}
+
 /// The report: connections holding unfinished requests held memory forever. A request left
 /// half-sent is dropped after the partial-request timeout, and an idle connection (one that
 /// neither sends nor takes replies) after `timeout` when it is set.

@@ -207,8 +207,11 @@ impl Session {
             input.reserve(16 << 10);
             let deadline = match (partial_since, limits.idle_timeout) {
                 (Some(since), _) => Some(since + limits.partial_request_timeout),
-                (None, Some(idle)) => Some(Instant::now() + idle),
-                (None, None) => None,
+                // A follower keeps its forwarding connection open between writes, and would
+                // find it closed only after sending the next one, when it can no longer tell
+                // whether it was applied; like Redis's replication links, it is never idle.
+                (None, Some(idle)) if !self.forwarded => Some(Instant::now() + idle),
+                (None, _) => None,
             };
             let read = tokio::select! {
                 read = reader.read_buf(&mut input) => read,
