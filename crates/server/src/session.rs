@@ -220,6 +220,7 @@ impl Session {
                     tracing::debug!(client = self.id, partial = partial_since.is_some(), "closing a connection after a timeout");
                     return;
                 }
+                // Woken to close for client memory: checked below.
                 () = self.output.memory.wake.notified() => Ok(usize::MAX),
             };
             match read {
@@ -300,26 +301,27 @@ impl Output {
                 (Some(soft), Some(idle)) => Some(soft.min(idle)),
                 (soft, idle) => soft.or(idle),
             };
+            // `None`: woken to close for client memory.
             let written = tokio::select! {
-                written = self.writer.write(out) => written,
+                written = self.writer.write(out) => Some(written),
                 () = sleep_until(deadline) => {
                     let reason = if soft_deadline == deadline { Closed::OutputLimit } else { Closed::Idle };
                     self.closed = Some(reason);
                     return Err(reason);
                 }
-                () = self.memory.wake.notified() => Ok(0),
+                () = self.memory.wake.notified() => None,
             };
             match written {
-                Ok(0) if self.memory.is_evicted() => {
+                None if self.memory.is_evicted() => {
                     self.closed = Some(Closed::Evicted);
                     return Err(Closed::Evicted);
                 }
-                Ok(0) => {}
-                Ok(n) => {
+                None => {}
+                Some(Ok(n)) if n > 0 => {
                     out.advance(n);
                     last_progress = Instant::now();
                 }
-                Err(_) => {
+                Some(_) => {
                     self.closed = Some(Closed::Gone);
                     return Err(Closed::Gone);
                 }
