@@ -145,32 +145,11 @@ impl Session {
         // When the command now partly received began to arrive.
         let mut partial_since: Option<Instant> = None;
         loop {
-            let mut batch = Vec::new();
-            let mut fatal = None;
-            let mut incomplete = false;
-            while batch.len() < PIPELINE_MAX {
-                match parser.parse(&input) {
-                    Ok(Some((args, used))) => {
-                        input.advance(used);
-                        partial_since = None;
-                        if !args.is_empty() {
-                            batch.push(args);
-                        }
-                    }
-                    Ok(None) => {
-                        incomplete = true;
-                        if input.len() > max_request + (64 << 10) {
-                            fatal = Some(
-                                "ERR Protocol error: request exceeds max_request_bytes".to_string(),
-                            );
-                        }
-                        break;
-                    }
-                    Err(error) => {
-                        fatal = Some(format!("ERR {error}"));
-                        break;
-                    }
-                }
+            let Batch { commands: batch, fatal, incomplete } =
+                parse_batch(&mut parser, &mut input, max_request);
+            if !batch.is_empty() || input.is_empty() {
+                // A command was completed: what is left, if anything, is a new one.
+                partial_since = None;
             }
             if !input.is_empty() && partial_since.is_none() {
                 partial_since = Some(Instant::now());
@@ -236,6 +215,44 @@ impl Session {
             }
         }
     }
+}
+
+/// The commands parsed from what a connection sent so far.
+struct Batch {
+    /// Complete commands, in order, at most [`PIPELINE_MAX`].
+    commands: Vec<Vec<Bytes>>,
+    /// A protocol error, after which the connection closes.
+    fatal: Option<String>,
+    /// Whether the parser stopped for want of bytes (rather than at `PIPELINE_MAX`).
+    incomplete: bool,
+}
+
+/// Parses the complete commands at the front of `input`, dropping their bytes.
+fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: usize) -> Batch {
+    let mut batch = Batch { commands: Vec::new(), fatal: None, incomplete: false };
+    while batch.commands.len() < PIPELINE_MAX {
+        match parser.parse(input) {
+            Ok(Some((args, used))) => {
+                input.advance(used);
+                if !args.is_empty() {
+                    batch.commands.push(args);
+                }
+            }
+            Ok(None) => {
+                batch.incomplete = true;
+                if input.len() > max_request + (64 << 10) {
+                    batch.fatal =
+                        Some("ERR Protocol error: request exceeds max_request_bytes".to_string());
+                }
+                break;
+            }
+            Err(error) => {
+                batch.fatal = Some(format!("ERR {error}"));
+                break;
+            }
+        }
+    }
+    batch
 }
 
 /// Waits until `deadline`, or forever without one.
