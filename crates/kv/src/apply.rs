@@ -12,6 +12,32 @@ use crate::store::KvStore;
 use crate::write::{ExpireCondition, SetCondition, SetReply, SetTtl, SetWrite, Write};
 
 impl KvStore {
+    /// Whether the leader may propose `command` under a data limit of `max_bytes` (0: no
+    /// limit), as Redis's `maxmemory` with the `noeviction` policy: a command that can only
+    /// shrink the data set or leave its size alone (DEL, GETDEL, EXPIRE, PERSIST, FLUSHDB) is
+    /// always admitted, so a full store can be emptied; one that may grow it (SET, APPEND, INCR,
+    /// MSET...) is refused when the data set plus the command's size would exceed the limit.
+    ///
+    /// Checked when proposing only: `apply` never refuses, so every node applies the same log
+    /// the same way whatever its own limit.
+    pub fn admits(&self, command: &[u8], max_bytes: u64) -> bool {
+        if max_bytes == 0 {
+            return true;
+        }
+        let Ok((_, write)) = codec::decode(command) else {
+            return true;
+        };
+        let may_grow = matches!(
+            write,
+            Write::Set(_)
+                | Write::IncrBy { .. }
+                | Write::Append { .. }
+                | Write::MSet(_)
+                | Write::MSetNx(_)
+        );
+        !may_grow || self.data_bytes.saturating_add(command.len() as u64) <= max_bytes
+    }
+
     /// Applies one command from the log and returns the reply for the client that proposed it.
     ///
     /// It first advances the replicated clock to the command's leader clock (if later) and
@@ -134,6 +160,7 @@ impl KvStore {
         let mut grown = value.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         grown.extend_from_slice(&suffix);
         entry.value = grown.freeze();
+        self.data_bytes += suffix.len() as u64;
         reply::count(len)
     }
 

@@ -21,7 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
 use crate::hash::{fnv1a, Slot};
-use crate::store::{Entry, KvStore};
+use crate::store::{entry_bytes, Entry, KvStore};
 use crate::wire::{put_bytes, put_varint, Reader, WireError};
 
 const MAGIC: &[u8; 4] = b"CKVS";
@@ -133,7 +133,10 @@ impl KvStore {
         }
         reader.finish()?;
         // Both collections are built in bulk from sorted (or, for deadlines, sortable) input.
+        let data_bytes =
+            entries.iter().map(|(slot, entry)| entry_bytes(&slot.key, &entry.value)).sum();
         Ok(KvStore {
+            data_bytes,
             entries: BTreeMap::from_iter(entries),
             deadlines: BTreeSet::from_iter(deadlines),
             clock,

@@ -31,7 +31,22 @@ pub struct KvStore {
     /// The replicated clock: the largest leader clock of any command applied, in ms since the
     /// epoch. Never moves backwards.
     pub(crate) clock: u64,
+    /// The data set's size as [`entry_bytes`] counts it, summed over the entries. Kept in step
+    /// by every change, so it is the same on every node at the same log position.
+    pub(crate) data_bytes: u64,
 }
+
+/// What one key costs in [`KvStore::data_bytes`]: its key and value, plus a fixed overhead
+/// standing for the map node, the `Bytes` handles and the deadline. A fixed formula rather than
+/// the allocator's figure, so every node accounts the same and the limit check is
+/// deterministic.
+pub(crate) fn entry_bytes(key: &[u8], value: &[u8]) -> u64 {
+    key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES
+}
+
+/// The fixed part of [`entry_bytes`]: about what a `BTreeMap` node share, a hash, two `Bytes`
+/// and a deadline take.
+pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 96;
 
 /// A value and its deadline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +90,13 @@ impl KvStore {
         self.clock
     }
 
+    /// The data set's size in bytes: every key and value plus a fixed overhead per key. The
+    /// leader refuses writes that could grow it once it passes `maxmemory`; being a function of
+    /// the applied log alone, it is the same on every node.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
     /// The entry of `key`.
     pub(crate) fn get(&self, key: &Bytes) -> Option<&Entry> {
         self.entries.get(&Slot::new(key.clone()))
@@ -90,7 +112,9 @@ impl KvStore {
                 break;
             }
             let (_, slot) = self.deadlines.pop_first().expect("the first deadline was just seen");
-            self.entries.remove(&slot);
+            if let Some(entry) = self.entries.remove(&slot) {
+                self.data_bytes -= entry_bytes(&slot.key, &entry.value);
+            }
             expired += 1;
         }
         expired
@@ -107,10 +131,13 @@ impl KvStore {
         match self.entries.entry(slot) {
             MapEntry::Occupied(mut occupied) => {
                 reindex(&mut self.deadlines, occupied.key(), occupied.get().deadline, deadline);
+                self.data_bytes -= occupied.get().value.len() as u64;
+                self.data_bytes += value.len() as u64;
                 *occupied.get_mut() = Entry { value, deadline };
             }
             MapEntry::Vacant(vacant) => {
                 reindex(&mut self.deadlines, vacant.key(), None, deadline);
+                self.data_bytes += entry_bytes(&vacant.key().key, &value);
                 vacant.insert(Entry { value, deadline });
             }
         }
@@ -134,6 +161,7 @@ impl KvStore {
     pub(crate) fn remove(&mut self, slot: &Slot) -> Option<Entry> {
         let entry = self.entries.remove(slot)?;
         reindex(&mut self.deadlines, slot, entry.deadline, None);
+        self.data_bytes -= entry_bytes(&slot.key, &entry.value);
         Some(entry)
     }
 
@@ -141,6 +169,7 @@ impl KvStore {
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.deadlines.clear();
+        self.data_bytes = 0;
     }
 
     /// Panics unless both invariants hold. O(n): for tests, after every apply.
@@ -152,6 +181,9 @@ impl KvStore {
             .filter_map(|(slot, entry)| entry.deadline.map(|deadline| (deadline, slot.clone())))
             .collect();
         assert_eq!(indexed, self.deadlines, "the deadline index is out of step with the entries");
+        let counted: u64 =
+            self.entries.iter().map(|(slot, entry)| entry_bytes(&slot.key, &entry.value)).sum();
+        assert_eq!(counted, self.data_bytes, "data_bytes is out of step with the entries");
         for slot in self.entries.keys() {
             assert_eq!(slot.hash, crate::hash::key_hash(&slot.key), "a slot with a stale hash");
         }

@@ -3,6 +3,8 @@
 //!
 //! - [`parse_command`] reads what clients send: a RESP array of bulk strings, or an inline command
 //!   line (what a person types into `telnet`), incrementally and within [`Limits`].
+//!   [`CommandParser`] does the same for a server, resuming where the last piece ended, so that
+//!   a command costs time linear in its size however it is cut up.
 //! - [`Frame`] is a reply; [`Frame::encode`] writes it in RESP2 or, after `HELLO 3`, RESP3
 //!   (RESP3-only types fall back to their RESP2 shapes, so a server builds one reply for both).
 //! - [`parse_frame`] reads any RESP2/RESP3 value, for clients and tests.
@@ -25,7 +27,7 @@ mod frame;
 mod parse;
 
 pub use frame::{Frame, Version};
-pub use parse::{parse_command, parse_frame, Limits, ParseError};
+pub use parse::{parse_command, parse_frame, CommandParser, Limits, ParseError};
 
 #[cfg(test)]
 mod tests;

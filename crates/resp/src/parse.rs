@@ -67,41 +67,138 @@ pub enum ParseError {
 
 /// Parses one client command from the start of `buf`: its arguments (the command name first) and
 /// the bytes it took. An empty inline line yields an empty argument list, which a server skips.
+///
+/// Each call starts over; a server that receives a command in pieces uses [`CommandParser`],
+/// which resumes where the previous call stopped.
 pub fn parse_command(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => parse_multibulk(buf, limits),
-        Some(_) => parse_inline(buf, limits),
-    }
+    CommandParser::new(*limits).parse(buf)
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
-    let Some((count, mut at)) =
-        header_number(buf, 1, limits.inline_bytes_max, ParseError::MultibulkLength)?
-    else {
-        return Ok(None);
-    };
-    if count > limits.elements_max as i64 {
-        return Err(ParseError::MultibulkLength);
+/// A client command parser that remembers how far it got, so that a command arriving in many
+/// small pieces costs time linear in its size. Parsing from the start on every piece would cost
+/// O(pieces × size): a client sending a large array a byte at a time could make a server burn
+/// CPU quadratic in what it sent.
+///
+/// Contract: between two calls that return `Ok(None)`, `buf` only grows at its end (the bytes
+/// already passed stay at the same offsets). After `Ok(Some((args, used)))` the caller drops the
+/// first `used` bytes and the next call starts a new command. After an error the parser starts
+/// over, but a connection cannot be resynchronised anyway.
+#[derive(Clone, Debug)]
+pub struct CommandParser {
+    limits: Limits,
+    progress: Progress,
+    examined: u64,
+}
+
+/// How much of the current command has been parsed.
+#[derive(Clone, Debug, Default)]
+enum Progress {
+    /// Nothing yet: the first byte decides the shape.
+    #[default]
+    Start,
+    /// An array whose header said `count` elements; `args` are parsed and the next element
+    /// starts at `at`.
+    Multibulk { count: usize, args: Vec<Bytes>, at: usize },
+    /// An inline line of which the first `scanned` bytes hold no newline.
+    Inline { scanned: usize },
+}
+
+impl CommandParser {
+    /// A parser for a new connection.
+    pub fn new(limits: Limits) -> CommandParser {
+        CommandParser { limits, progress: Progress::Start, examined: 0 }
     }
-    if count <= 0 {
-        return Ok(Some((Vec::new(), at)));
+
+    /// How many bytes the parser has looked at since it was created, counting a byte again each
+    /// time it is looked at again. Linear parsing means this stays within a small constant
+    /// factor of the bytes received, whatever the pieces they came in; tests check that.
+    pub fn bytes_examined(&self) -> u64 {
+        self.examined
     }
-    let mut args = Vec::with_capacity((count as usize).min(1024));
-    for _ in 0..count {
-        let Some(&tag) = buf.get(at) else { return Ok(None) };
-        if tag != b'$' {
-            return Err(ParseError::ExpectedBulk(tag));
+
+    /// Whether part of a command has been parsed and more bytes are awaited.
+    pub fn is_partial(&self) -> bool {
+        !matches!(self.progress, Progress::Start)
+    }
+
+    /// Parses one command from the start of `buf`, resuming where the previous call stopped;
+    /// answers like [`parse_command`].
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
+        let outcome = self.resume(buf);
+        if !matches!(outcome, Ok(None)) {
+            self.progress = Progress::Start;
         }
-        let Some((data, next)) = bulk_body(buf, at, limits)? else { return Ok(None) };
-        let Some(data) = data else { return Err(ParseError::BulkLength) };
-        args.push(data);
-        at = next;
+        outcome
     }
-    Ok(Some((args, at)))
+
+    fn resume(&mut self, buf: &[u8]) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
+        let limits = self.limits;
+        if let Progress::Start = self.progress {
+            match buf.first() {
+                None => return Ok(None),
+                Some(b'*') => {
+                    let Some((count, at)) = header_number(
+                        buf,
+                        1,
+                        limits.inline_bytes_max,
+                        ParseError::MultibulkLength,
+                        &mut self.examined,
+                    )?
+                    else {
+                        return Ok(None);
+                    };
+                    if count > limits.elements_max as i64 {
+                        return Err(ParseError::MultibulkLength);
+                    }
+                    if count <= 0 {
+                        return Ok(Some((Vec::new(), at)));
+                    }
+                    let count = count as usize;
+                    let args = Vec::with_capacity(count.min(1024));
+                    self.progress = Progress::Multibulk { count, args, at };
+                }
+                Some(_) => self.progress = Progress::Inline { scanned: 0 },
+            }
+        }
+        match &mut self.progress {
+            Progress::Start => Ok(None),
+            Progress::Multibulk { count, args, at } => {
+                while args.len() < *count {
+                    let Some(&tag) = buf.get(*at) else { return Ok(None) };
+                    if tag != b'$' {
+                        return Err(ParseError::ExpectedBulk(tag));
+                    }
+                    let Some((data, next)) = bulk_body(buf, *at, &limits, &mut self.examined)?
+                    else {
+                        return Ok(None);
+                    };
+                    let Some(data) = data else { return Err(ParseError::BulkLength) };
+                    args.push(data);
+                    *at = next;
+                }
+                Ok(Some((std::mem::take(args), *at)))
+            }
+            Progress::Inline { scanned } => {
+                let window = &buf[*scanned..buf.len().min(limits.inline_bytes_max + 1)];
+                self.examined += window.len() as u64;
+                let Some(newline) = window.iter().position(|b| *b == b'\n') else {
+                    if buf.len() > limits.inline_bytes_max {
+                        return Err(ParseError::InlineTooBig);
+                    }
+                    *scanned += window.len();
+                    return Ok(None);
+                };
+                let newline = *scanned + newline;
+                self.examined += newline as u64;
+                let line = &buf[..newline];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                Ok(Some((split_inline(line)?, newline + 1)))
+            }
+        }
+    }
 }
 
 /// Reads the number after the tag at `start` up to CRLF; `None` if the line is incomplete.
@@ -110,8 +207,9 @@ fn header_number(
     start: usize,
     line_max: usize,
     error: ParseError,
+    examined: &mut u64,
 ) -> Result<Option<(i64, usize)>, ParseError> {
-    let Some(end) = find_crlf(buf, start, line_max) else {
+    let Some(end) = find_crlf(buf, start, line_max, examined) else {
         if buf.len() - start > line_max.min(32) {
             return Err(error);
         }
@@ -129,8 +227,10 @@ fn bulk_body(
     buf: &[u8],
     at: usize,
     limits: &Limits,
+    examined: &mut u64,
 ) -> Result<Option<(Option<Bytes>, usize)>, ParseError> {
-    let Some((len, start)) = header_number(buf, at + 1, 32, ParseError::BulkLength)? else {
+    let Some((len, start)) = header_number(buf, at + 1, 32, ParseError::BulkLength, examined)?
+    else {
         return Ok(None);
     };
     if len == -1 {
@@ -146,27 +246,17 @@ fn bulk_body(
     if &buf[end..end + 2] != b"\r\n" {
         return Err(ParseError::MissingCrlf);
     }
+    *examined += len as u64 + 2;
     Ok(Some((Some(Bytes::copy_from_slice(&buf[start..end])), end + 2)))
 }
 
-/// The index of the CR of the first CRLF at or after `from`, looking at most `max` bytes ahead.
-fn find_crlf(buf: &[u8], from: usize, max: usize) -> Option<usize> {
+/// The index of the CR of the first CRLF at or after `from`, looking at most `max` bytes ahead;
+/// adds the bytes it looked at to `examined`.
+fn find_crlf(buf: &[u8], from: usize, max: usize, examined: &mut u64) -> Option<usize> {
     let window = &buf[from..buf.len().min(from.saturating_add(max).saturating_add(1))];
-    window.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
-}
-
-/// An inline command: one line (LF or CRLF ended), split on blanks, with Redis's quoting rules.
-fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Bytes>, usize)>, ParseError> {
-    let Some(newline) = buf.iter().take(limits.inline_bytes_max + 1).position(|b| *b == b'\n')
-    else {
-        if buf.len() > limits.inline_bytes_max {
-            return Err(ParseError::InlineTooBig);
-        }
-        return Ok(None);
-    };
-    let line = &buf[..newline];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Ok(Some((split_inline(line)?, newline + 1)))
+    let found = window.windows(2).position(|w| w == b"\r\n");
+    *examined += found.map_or(window.len(), |p| p + 2) as u64;
+    found.map(|p| from + p)
 }
 
 /// Splits an inline line like Redis's `sdssplitargs`: blanks separate arguments; `"..."` allows
@@ -274,7 +364,7 @@ fn frame_at(
     }
     let Some(&tag) = buf.get(at) else { return Ok(None) };
     let line = |what: &'static str| -> Result<Option<(&[u8], usize)>, ParseError> {
-        match find_crlf(buf, at + 1, limits.inline_bytes_max) {
+        match find_crlf(buf, at + 1, limits.inline_bytes_max, &mut 0) {
             Some(end) => Ok(Some((&buf[at + 1..end], end + 2))),
             None if buf.len() - at > limits.inline_bytes_max => Err(ParseError::Invalid(what)),
             None => Ok(None),
@@ -333,7 +423,9 @@ fn frame_at(
             (Frame::Null, next)
         }
         b'$' | b'!' | b'=' => {
-            let Some((data, next)) = bulk_body(buf, at, limits)? else { return Ok(None) };
+            let Some((data, next)) = bulk_body(buf, at, limits, &mut 0)? else {
+                return Ok(None);
+            };
             let frame = match (tag, data) {
                 (b'$', None) => Frame::Null,
                 (b'$', Some(data)) => Frame::Bulk(data),

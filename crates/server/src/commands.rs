@@ -214,12 +214,33 @@ fn config(session: &Session, args: &[Bytes]) -> Frame {
     if sub.as_deref() != Some(b"GET") || args.len() < 3 {
         return Frame::error("ERR CONFIG supports GET <parameter> only");
     }
-    let known: [(&str, String); 5] = [
+    let config = &session.shared.config;
+    let limits = &config.client_limits;
+    let known: [(&str, String); 13] = [
         ("save", String::new()),
         ("appendonly", "yes".into()),
         ("appendfsync", "always".into()),
         ("databases", "1".into()),
-        ("maxclients", session.shared.config.max_clients.to_string()),
+        ("maxclients", config.max_clients.to_string()),
+        ("maxmemory", config.max_memory_bytes.to_string()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("maxmemory-clients", limits.memory_max_bytes.to_string()),
+        ("timeout", limits.idle_timeout.map_or(0, |t| t.as_secs()).to_string()),
+        (
+            "client-output-buffer-limit",
+            format!(
+                "normal {} {} {}",
+                limits.output_hard_bytes,
+                limits.output_soft_bytes,
+                limits.output_soft_time.as_secs()
+            ),
+        ),
+        ("client-query-buffer-limit", config.max_request_bytes.to_string()),
+        ("proto-max-bulk-len", config.max_request_bytes.to_string()),
+        (
+            "conclave-partial-request-timeout-ms",
+            limits.partial_request_timeout.as_millis().to_string(),
+        ),
     ];
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
@@ -258,21 +279,36 @@ fn info(session: &Session, args: &[Bytes]) -> String {
     if want("clients") {
         let _ = write!(
             out,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\n\r\n",
             shared.stats.connected.load(Ordering::Relaxed),
-            shared.config.max_clients
+            shared.config.max_clients,
+            shared.stats.input_buffer_max.load(Ordering::Relaxed),
+            shared.stats.output_buffer_max.load(Ordering::Relaxed),
+        );
+    }
+    if want("memory") {
+        let data = shared.handle.with_state(|m| m.store.data_bytes());
+        let _ = write!(
+            out,
+            "# Memory\r\nused_memory_dataset:{data}\r\nmaxmemory:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
+            shared.config.max_memory_bytes,
+            shared.clients.total(),
+            shared.config.client_limits.memory_max_bytes,
         );
     }
     if want("stats") {
         let s = &shared.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\nevicted_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_timeout_disconnections:{}\r\n\r\n",
             s.connections_total.load(Ordering::Relaxed),
             s.rejected.load(Ordering::Relaxed),
             s.commands.load(Ordering::Relaxed),
             s.errors.load(Ordering::Relaxed),
             s.forwarded.load(Ordering::Relaxed),
+            s.evicted.load(Ordering::Relaxed),
+            s.output_limit_disconnections.load(Ordering::Relaxed),
+            s.timeout_disconnections.load(Ordering::Relaxed),
         );
     }
     if want("replication") {

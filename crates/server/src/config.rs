@@ -322,6 +322,31 @@ settings! {
     /// Largest request (one RESP command) a client may send, in bytes. A larger command could
     /// not fit the transport's per-peer queue (32 MiB) with the rest of an AppendEntries.
     max_request_bytes: usize = 8usize << 20, "BYTES", range = 1024..=16 << 20, "in 1 KiB..=16 MiB";
+    /// Close a client connection that sent nothing for this many seconds; 0 never does (Redis's
+    /// `timeout`, also off by default there). A connection waiting for a reply is not idle.
+    client_idle_timeout_s: u64 = 0u64, "SECONDS";
+    /// Close a client connection whose command has been partly received for this long, in
+    /// milliseconds: a client that starts a request and never finishes it holds memory.
+    /// Measured from the command's first byte, so sending a byte now and then does not extend
+    /// it.
+    client_partial_request_timeout_ms: u64 = 30_000u64, "MS", range = 100.., "at least 100";
+    /// Close a client connection whose replies not yet taken by the client exceed this many
+    /// bytes (the hard limit of Redis's `client-output-buffer-limit`). While its replies are
+    /// backed up, a connection reads and executes nothing more.
+    client_output_hard_bytes: usize = 64usize << 20, "BYTES", range = 1024.., "at least 1 KiB";
+    /// Close a client connection whose untaken replies stay above this many bytes for
+    /// `client_output_soft_s` seconds (the soft limit of Redis's `client-output-buffer-limit`).
+    client_output_soft_bytes: usize = 16usize << 20, "BYTES";
+    /// How long replies may stay above `client_output_soft_bytes`, in seconds.
+    client_output_soft_s: u64 = 60u64, "SECONDS", range = 1.., "at least 1";
+    /// The most memory all client connections together may hold in query and output buffers,
+    /// in bytes; above it the connection holding the most is closed first, as with Redis's
+    /// `maxmemory-clients`. 0 means no limit.
+    max_client_memory_bytes: usize = 512usize << 20, "BYTES";
+    /// The most memory the data set may use, in bytes, as the store accounts it (keys, values
+    /// and a fixed overhead per key); writes that could grow it are refused with `-OOM` above
+    /// it, as Redis's `maxmemory` with the `noeviction` policy. 0 means no limit.
+    max_memory_bytes: u64 = 4u64 << 30, "BYTES";
     /// Log level when RUST_LOG is not set: error, warn, info, debug or trace (read by the
     /// command line, not the server).
     log_level: String = "info", "LEVEL";
@@ -379,6 +404,28 @@ pub struct ServerConfig {
     pub max_clients: usize,
     /// Largest client request.
     pub max_request_bytes: usize,
+    /// What one client connection, and all of them together, may hold.
+    pub client_limits: ClientLimits,
+    /// The data set's memory limit in bytes; 0 for none.
+    pub max_memory_bytes: u64,
+}
+
+/// What client connections may hold and for how long, so that no client (or group of clients)
+/// can make the node run out of memory or keep resources forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Close a connection idle this long; `None` never.
+    pub idle_timeout: Option<Duration>,
+    /// Close a connection whose command has been partly received this long.
+    pub partial_request_timeout: Duration,
+    /// Close a connection whose untaken replies exceed this.
+    pub output_hard_bytes: usize,
+    /// Close a connection whose untaken replies stay above this for `output_soft_time`.
+    pub output_soft_bytes: usize,
+    /// See `output_soft_bytes`.
+    pub output_soft_time: Duration,
+    /// The most all connections together may hold in buffers; 0 for no limit.
+    pub memory_max_bytes: usize,
 }
 
 fn resolve(field: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -715,6 +762,30 @@ impl ConfigFile {
             election_wait: Duration::from_millis(filled(self.election_wait_ms, "election_wait_ms")),
             max_clients,
             max_request_bytes,
+            client_limits: ClientLimits {
+                idle_timeout: match filled(self.client_idle_timeout_s, "client_idle_timeout_s") {
+                    0 => None,
+                    seconds => Some(Duration::from_secs(seconds)),
+                },
+                partial_request_timeout: Duration::from_millis(filled(
+                    self.client_partial_request_timeout_ms,
+                    "client_partial_request_timeout_ms",
+                )),
+                output_hard_bytes: filled(
+                    self.client_output_hard_bytes,
+                    "client_output_hard_bytes",
+                ),
+                output_soft_bytes: filled(
+                    self.client_output_soft_bytes,
+                    "client_output_soft_bytes",
+                ),
+                output_soft_time: Duration::from_secs(filled(
+                    self.client_output_soft_s,
+                    "client_output_soft_s",
+                )),
+                memory_max_bytes: filled(self.max_client_memory_bytes, "max_client_memory_bytes"),
+            },
+            max_memory_bytes: filled(self.max_memory_bytes, "max_memory_bytes"),
         })
     }
 }

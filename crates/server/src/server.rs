@@ -141,6 +141,7 @@ impl Server {
             advertised,
             started: Instant::now(),
             stats: ClientStats::default(),
+            clients: Default::default(),
             next_client: Default::default(),
         });
         let tasks = vec![

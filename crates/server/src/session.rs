@@ -17,21 +17,24 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use conclave_core::NodeId;
 use conclave_kv::{plan, Plan, Query};
-use conclave_resp::{parse_command, Frame, Limits, Version};
+use conclave_resp::{CommandParser, Frame, Limits, Version};
 use conclave_runtime::{ClientError, PendingRead, PendingWrite, ReadConsistency};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::client::RespClient;
 use crate::commands;
 use crate::cross_protocol;
 use crate::machine::KvMachine;
-use crate::shared::{now_ms, Shared};
+use crate::shared::{now_ms, ClientMemory, Shared};
 
 /// Most commands taken from one read before executing them (bounds a session's memory).
 const PIPELINE_MAX: usize = 1024;
-/// The most reply bytes one pipeline may produce before the connection is closed.
-const OUTPUT_MAX: usize = 512 << 20;
+/// Replies are written out once this many bytes of them wait, in the middle of a pipeline too.
+const FLUSH_BYTES: usize = 64 << 10;
+/// A connection's empty query or output buffer larger than this is given back to the allocator.
+const BUFFER_KEEP_BYTES: usize = 256 << 10;
 /// Back-off between retries while leadership settles.
 const RETRY_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -49,6 +52,7 @@ pub(crate) struct Session {
     pub forwarded: bool,
     pub close: bool,
     upstream: Option<(NodeId, RespClient)>,
+    output: Output,
 }
 
 /// A command started but not yet answered.
@@ -69,24 +73,41 @@ enum InFlight {
 
 /// Why a write forwarded to the leader got no reply. The two cases differ in whether the write
 /// may be sent again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 enum ForwardError {
     /// The leader could not be reached and the command was not sent: retrying is safe.
     NotSent,
+    /// The leader answered the connection with an error (its client limit, say) before the
+    /// command was sent: the write was not applied, and retrying at once would meet the same
+    /// answer.
+    Refused(Frame),
     /// The command was sent but no reply came: it may have been applied and must not be sent
     /// again.
     NoReply,
 }
 
-/// Serves one connection until the client leaves, sends garbage, or QUITs.
-pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
+/// Why a connection was closed by the server rather than by its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closed {
+    /// The client left, or the socket failed.
+    Gone,
+    /// Its replies were backed up beyond the output limits.
+    OutputLimit,
+    /// All connections together held too much and this one held the most.
+    Evicted,
+    /// The client neither sent nor took anything for `client_idle_timeout_s`.
+    Idle,
+}
+
+/// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
-    let max_request = shared.config.max_request_bytes;
-    let limits = Limits { bulk_bytes_max: max_request, ..Limits::default() };
+    let memory = shared.clients.register(id);
+    let (reader, writer) = stream.into_split();
     let mut session = Session {
         authenticated: shared.config.password.is_none(),
-        shared,
+        shared: shared.clone(),
         id,
         version: Version::Resp2,
         name: None,
@@ -95,76 +116,264 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         forwarded: false,
         close: false,
         upstream: None,
+        output: Output { writer, memory, input_held: 0, above_soft_since: None, closed: None },
     };
-    let mut input = BytesMut::with_capacity(16 << 10);
-    let mut output = BytesMut::with_capacity(16 << 10);
-    loop {
-        let mut batch = Vec::new();
-        let mut fatal = None;
-        let mut http = false;
-        while batch.len() < PIPELINE_MAX {
-            match parse_command(&input, &limits) {
-                Ok(Some((args, used))) => {
-                    input.advance(used);
-                    // An HTTP request: nothing from here on may run (see `cross_protocol`).
-                    if cross_protocol::is_http(&args) {
-                        http = true;
-                        break;
-                    }
-                    if !args.is_empty() {
-                        batch.push(args);
-                    }
-                }
-                Ok(None) => {
-                    if input.len() > max_request + (64 << 10) {
-                        fatal = Some(
-                            "ERR Protocol error: request exceeds max_request_bytes".to_string(),
-                        );
-                    }
-                    break;
-                }
-                Err(error) => {
-                    fatal = Some(format!("ERR {error}"));
-                    break;
-                }
+    session.serve_requests(reader).await;
+    if let Some(reason) = session.output.closed {
+        let counter = match reason {
+            Closed::Gone => None,
+            Closed::OutputLimit => Some(&shared.stats.output_limit_disconnections),
+            Closed::Evicted => Some(&shared.stats.evicted),
+            Closed::Idle => Some(&shared.stats.timeout_disconnections),
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(client = id, ?reason, "closing a connection over a limit");
+        }
+    }
+    shared.clients.unregister(id);
+}
+
+impl Session {
+    /// Reads, parses and executes commands until the connection is to close.
+    async fn serve_requests(&mut self, mut reader: OwnedReadHalf) {
+        let max_request = self.shared.config.max_request_bytes;
+        let limits = self.shared.config.client_limits;
+        let mut parser =
+            CommandParser::new(Limits { bulk_bytes_max: max_request, ..Limits::default() });
+        let mut input = BytesMut::with_capacity(16 << 10);
+        let mut out = BytesMut::with_capacity(16 << 10);
+        // When the command now partly received began to arrive.
+        let mut partial_since: Option<Instant> = None;
+        loop {
+            let Batch { commands: batch, fatal, incomplete, http } =
+                parse_batch(&mut parser, &mut input, max_request);
+            if !batch.is_empty() || input.is_empty() {
+                // A command was completed: what is left, if anything, is a new one.
+                partial_since = None;
             }
-        }
-        if !batch.is_empty() {
-            session.run(batch, &mut output).await;
-        }
-        if http {
-            session.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            cross_protocol::warn(id);
-            return;
-        }
-        if let Some(message) = &fatal {
-            session.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(client = id, %message, "closing a connection after a protocol error");
-            Frame::error(message).encode(session.version, &mut output);
-        }
-        if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
+            if !input.is_empty() && partial_since.is_none() {
+                partial_since = Some(Instant::now());
+            }
+            if input.is_empty() && input.capacity() > BUFFER_KEEP_BYTES {
+                // Give back what one large request took, as Redis shrinks idle query buffers:
+                // otherwise every connection that once sent 8 MiB would hold 8 MiB for good.
+                input = BytesMut::with_capacity(16 << 10);
+            }
+            self.output.input_held = input.capacity();
+            if !batch.is_empty() {
+                self.run(batch, &mut out).await;
+            }
+            if http {
+                self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                cross_protocol::warn(self.id);
+                self.output.best_effort(&out);
                 return;
             }
-            output.clear();
-        }
-        if fatal.is_some() || session.close {
-            return;
-        }
-        if input.is_empty() || batch_was_partial(&input) {
+            if let Some(message) = &fatal {
+                self.shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client = self.id, %message, "closing a connection after a protocol error");
+                Frame::error(message).encode(self.version, &mut out);
+            }
+            if self.output.closed.is_some() {
+                // Over a limit: whatever is queued would only wait behind what is backed up.
+                self.output.best_effort(&out);
+                return;
+            }
+            if self.output.flush(&self.shared, &mut out).await.is_err() {
+                return;
+            }
+            if fatal.is_some() || self.close {
+                return;
+            }
+            if !incomplete {
+                // A long pipeline: execute the rest before reading more.
+                continue;
+            }
             input.reserve(16 << 10);
-            match stream.read_buf(&mut input).await {
+            let deadline = match (partial_since, limits.idle_timeout) {
+                (Some(since), _) => Some(since + limits.partial_request_timeout),
+                // A follower keeps its forwarding connection open between writes, and would
+                // find it closed only after sending the next one, when it can no longer tell
+                // whether it was applied; like Redis's replication links, it is never idle.
+                (None, Some(idle)) if !self.forwarded => Some(Instant::now() + idle),
+                (None, _) => None,
+            };
+            let read = tokio::select! {
+                read = reader.read_buf(&mut input) => read,
+                () = sleep_until(deadline) => {
+                    self.shared.stats.timeout_disconnections.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(client = self.id, partial = partial_since.is_some(), "closing a connection after a timeout");
+                    return;
+                }
+                // Woken to close for client memory: checked below.
+                () = self.output.memory.wake.notified() => Ok(usize::MAX),
+            };
+            match read {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
+            }
+            self.output.input_held = input.capacity();
+            self.output.account(&self.shared, out.len());
+            self.shared.stats.input_buffer_max.fetch_max(input.len(), Ordering::Relaxed);
+            if self.output.memory.is_evicted() {
+                self.output.closed = Some(Closed::Evicted);
+                return;
             }
         }
     }
 }
 
-/// Whether what is buffered is an incomplete command (more must be read) rather than more
-/// complete commands left over from a long pipeline.
-fn batch_was_partial(input: &[u8]) -> bool {
-    !matches!(parse_command(input, &Limits::default()), Ok(Some(_)) | Err(_))
+/// The commands parsed from what a connection sent so far.
+struct Batch {
+    /// Complete commands, in order, at most [`PIPELINE_MAX`].
+    commands: Vec<Vec<Bytes>>,
+    /// A protocol error, after which the connection closes.
+    fatal: Option<String>,
+    /// Whether the parser stopped for want of bytes (rather than at `PIPELINE_MAX`).
+    incomplete: bool,
+    /// An HTTP request line or header came in as a command: nothing from there on may run, and
+    /// the connection closes (see `cross_protocol`).
+    http: bool,
+}
+
+/// Parses the complete commands at the front of `input`, dropping their bytes.
+fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: usize) -> Batch {
+    let mut batch = Batch { commands: Vec::new(), fatal: None, incomplete: false, http: false };
+    while batch.commands.len() < PIPELINE_MAX {
+        match parser.parse(input) {
+            Ok(Some((args, used))) => {
+                input.advance(used);
+                if cross_protocol::is_http(&args) {
+                    batch.http = true;
+                    break;
+                }
+                if !args.is_empty() {
+                    batch.commands.push(args);
+                }
+            }
+            Ok(None) => {
+                batch.incomplete = true;
+                if input.len() > max_request + (64 << 10) {
+                    batch.fatal =
+                        Some("ERR Protocol error: request exceeds max_request_bytes".to_string());
+                }
+                break;
+            }
+            Err(error) => {
+                batch.fatal = Some(format!("ERR {error}"));
+                break;
+            }
+        }
+    }
+    batch
+}
+
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Replies that wait to be sent, in front of the connection's socket. Replies are written out
+/// as they are produced (every `FLUSH_BYTES`), and while the client does not take them the
+/// session waits here instead of executing more commands: a client that pipelines large reads
+/// without reading the replies holds at most about one reply in the server, never the whole
+/// pipeline's.
+pub(crate) struct Output {
+    writer: OwnedWriteHalf,
+    /// This connection's entry in the node's client memory accounting.
+    memory: Arc<ClientMemory>,
+    /// Bytes the connection's query buffer holds, counted with the output.
+    input_held: usize,
+    /// Since when the untaken replies have been above the soft limit.
+    above_soft_since: Option<Instant>,
+    /// Set when the connection must close because of a limit.
+    closed: Option<Closed>,
+}
+
+impl Output {
+    /// Records what the connection holds (query buffer plus `output_held`); the node may then
+    /// mark the largest connections to close.
+    fn account(&mut self, shared: &Shared, output_held: usize) {
+        let limit = shared.config.client_limits.memory_max_bytes;
+        shared.clients.update(&self.memory, self.input_held + output_held, limit);
+        shared.stats.output_buffer_max.fetch_max(output_held, Ordering::Relaxed);
+        if self.memory.is_evicted() && self.closed.is_none() {
+            self.closed = Some(Closed::Evicted);
+        }
+    }
+
+    /// Writes out everything in `out`, waiting while the client does not read. Fails when the
+    /// client is gone, or when the replies stay above the soft limit for longer than allowed,
+    /// or when the node closes this connection to free client memory.
+    async fn flush(&mut self, shared: &Shared, out: &mut BytesMut) -> Result<(), Closed> {
+        let limits = shared.config.client_limits;
+        self.account(shared, out.len());
+        let mut last_progress = Instant::now();
+        while !out.is_empty() {
+            if let Some(reason) = self.closed {
+                return Err(reason);
+            }
+            // The soft limit's clock starts when the untaken replies pass it and stops only
+            // once the client has taken them all: the kernel's socket buffer takes part of a
+            // reply, so what waits here may dip below the limit while the client still reads
+            // nothing.
+            if out.len() > limits.output_soft_bytes && self.above_soft_since.is_none() {
+                self.above_soft_since = Some(Instant::now());
+            }
+            let soft_deadline = self.above_soft_since.map(|since| since + limits.output_soft_time);
+            // A client that takes nothing is idle too, as in Redis, whose `timeout` counts
+            // from the last byte read or written.
+            let idle_deadline = limits.idle_timeout.map(|idle| last_progress + idle);
+            let deadline = match (soft_deadline, idle_deadline) {
+                (Some(soft), Some(idle)) => Some(soft.min(idle)),
+                (soft, idle) => soft.or(idle),
+            };
+            // `None`: woken to close for client memory.
+            let written = tokio::select! {
+                written = self.writer.write(out) => Some(written),
+                () = sleep_until(deadline) => {
+                    let reason = if soft_deadline == deadline { Closed::OutputLimit } else { Closed::Idle };
+                    self.closed = Some(reason);
+                    return Err(reason);
+                }
+                () = self.memory.wake.notified() => None,
+            };
+            match written {
+                None if self.memory.is_evicted() => {
+                    self.closed = Some(Closed::Evicted);
+                    return Err(Closed::Evicted);
+                }
+                None => {}
+                Some(Ok(n)) if n > 0 => {
+                    out.advance(n);
+                    last_progress = Instant::now();
+                }
+                Some(_) => {
+                    self.closed = Some(Closed::Gone);
+                    return Err(Closed::Gone);
+                }
+            }
+            self.account(shared, out.len());
+        }
+        self.above_soft_since = None;
+        if out.capacity() > BUFFER_KEEP_BYTES {
+            // As for the query buffer: one large reply must not stay allocated.
+            *out = BytesMut::with_capacity(16 << 10);
+        }
+        out.clear();
+        self.account(shared, 0);
+        Ok(())
+    }
+
+    /// Sends what the socket takes at once, without waiting: the last words of a connection
+    /// that is being closed over a limit.
+    fn best_effort(&mut self, out: &[u8]) {
+        let _ = self.writer.try_write(out);
+    }
 }
 
 fn is_write(plan: &Plan) -> bool {
@@ -181,6 +390,7 @@ impl Session {
         let mut write_term = None;
         for args in batch {
             self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+            self.flush_if_full(out).await;
             if self.close {
                 break;
             }
@@ -207,6 +417,11 @@ impl Session {
                     self.reply(out, frame);
                 }
                 Plan::Write(command) if self.shared.handle.is_leader() => {
+                    if let Some(refusal) = self.refuse_over_maxmemory(&command) {
+                        self.drain(&mut inflight, out).await;
+                        self.reply(out, refusal);
+                        continue;
+                    }
                     if inflight.is_empty() {
                         write_term = Some(self.shared.handle.term());
                     }
@@ -243,12 +458,16 @@ impl Session {
     }
 
     fn reply(&mut self, out: &mut BytesMut, frame: Frame) {
-        let frame = if out.len() + encoded_size(&frame) > OUTPUT_MAX {
-            // Like Redis's output buffer limit: refuse rather than let one client exhaust memory.
+        if self.output.closed.is_some() {
+            return;
+        }
+        let hard = self.shared.config.client_limits.output_hard_bytes;
+        let frame = if out.len() + encoded_size(&frame) > hard {
+            // Redis's hard output buffer limit: close rather than let one client exhaust memory.
             self.close = true;
+            self.output.closed = Some(Closed::OutputLimit);
             Frame::error(format!(
-                "ERR reply exceeds the output limit of {} MiB; closing the connection",
-                OUTPUT_MAX >> 20
+                "ERR reply exceeds the client output buffer limit of {hard} bytes; closing the connection"
             ))
         } else {
             frame
@@ -263,6 +482,10 @@ impl Session {
     async fn drain(&mut self, inflight: &mut Vec<InFlight>, out: &mut BytesMut) {
         let mut barrier: Result<(), ClientError> = Ok(());
         for started in inflight.drain(..) {
+            if self.output.closed.is_some() {
+                // Nobody will read the reply. A write still applies, whether awaited or not.
+                continue;
+            }
             let reply = match started {
                 InFlight::Write { args, pending } => match pending.wait().await {
                     Ok(frame) => frame,
@@ -283,6 +506,15 @@ impl Session {
                 }
             };
             self.reply(out, reply);
+            self.flush_if_full(out).await;
+        }
+    }
+
+    /// Writes the replies out once enough of them wait, so that a pipeline never holds all of
+    /// its replies, and so that a client that does not read stops the pipeline here.
+    async fn flush_if_full(&mut self, out: &mut BytesMut) {
+        if out.len() >= FLUSH_BYTES && self.output.flush(&self.shared, out).await.is_err() {
+            self.close = true;
         }
     }
 
@@ -308,6 +540,9 @@ impl Session {
                 let Some(Plan::Write(command)) = plan(args, now_ms()) else {
                     return Frame::error("ERR internal: the command is no longer a write");
                 };
+                if let Some(refusal) = self.refuse_over_maxmemory(&command) {
+                    return refusal;
+                }
                 let result = match self.shared.handle.submit(&command).await {
                     Ok(pending) => pending.wait().await,
                     Err(error) => Err(error),
@@ -324,6 +559,15 @@ impl Session {
                     Ok(frame) if !retryable(&frame) => return frame,
                     Ok(_) | Err(ForwardError::NotSent) => {}
                     Err(ForwardError::NoReply) => return self.error_frame(ClientError::Unknown),
+                    Err(ForwardError::Refused(answer)) => {
+                        let reason = match &answer {
+                            Frame::Error(text) => String::from_utf8_lossy(text).into_owned(),
+                            other => format!("{other:?}"),
+                        };
+                        return Frame::error(format!(
+                            "ERR the write was not applied: the leader (node {leader}) refused the forwarding connection: {reason}"
+                        ));
+                    }
                 }
             }
             if Instant::now() >= deadline {
@@ -372,24 +616,28 @@ impl Session {
             self.upstream = None;
             let addr = self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?;
             let password = self.shared.config.password.clone();
+            // The leader may answer with an error instead of serving the connection (it is at
+            // `max_clients`): that error is the first frame, whatever was sent.
             let handshake = async {
-                let mut client = RespClient::connect(addr, timeout).await.ok()?;
+                let mut client =
+                    RespClient::connect(addr, timeout).await.map_err(|_| ForwardError::NotSent)?;
                 if let Some(password) = &password {
                     client.send(&[b"AUTH", password.as_bytes()]);
                 }
                 client.send(&[b"CONCLAVE", b"FORWARDED"]);
-                client.flush().await.ok()?;
-                if password.is_some() {
-                    client.recv().await.ok()?;
+                client.flush().await.map_err(|_| ForwardError::NotSent)?;
+                let replies = if password.is_some() { 2 } else { 1 };
+                for _ in 0..replies {
+                    let answer = client.recv().await.map_err(|_| ForwardError::NotSent)?;
+                    if matches!(answer, Frame::Error(_)) {
+                        return Err(ForwardError::Refused(answer));
+                    }
                 }
-                client.recv().await.ok()?;
-                Some(client)
+                Ok(client)
             };
             let client = tokio::time::timeout(timeout, handshake)
                 .await
-                .ok()
-                .flatten()
-                .ok_or(ForwardError::NotSent)?;
+                .map_err(|_| ForwardError::NotSent)??;
             self.upstream = Some((leader, client));
         }
         let (_, client) = self.upstream.as_mut().ok_or(ForwardError::NotSent)?;
@@ -412,6 +660,14 @@ impl Session {
                 Err(ForwardError::NoReply)
             }
         }
+    }
+
+    /// Redis's refusal of a write that could grow the data set past `maxmemory`, if `command`
+    /// is one; checked by the leader before it proposes.
+    fn refuse_over_maxmemory(&self, command: &[u8]) -> Option<Frame> {
+        let max = self.shared.config.max_memory_bytes;
+        let admitted = self.shared.handle.with_state(|machine| machine.store.admits(command, max));
+        (!admitted).then(|| Frame::error("OOM command not allowed when used memory > 'maxmemory'."))
     }
 
     fn moved(&self, leader: NodeId) -> Frame {

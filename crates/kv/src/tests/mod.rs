@@ -5,6 +5,7 @@ mod codec;
 mod commands;
 mod expiry;
 mod harness;
+mod memory;
 mod properties;
 mod scan;
 mod snapshot;
