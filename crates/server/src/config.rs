@@ -876,6 +876,8 @@ mod tests {
             id: Some(1),
             data_dir: Some("d".into()),
             peer_addr: Some("0.0.0.0:7100".into()),
+            client_addr: Some("127.0.0.1:7000".into()),
+            admin_addr: Some("127.0.0.1:7200".into()),
             ..ConfigFile::default()
         };
         let error = open.clone().resolve().unwrap_err();
@@ -938,9 +940,20 @@ mod protection_tests {
             admin_addr: Some("127.0.0.1:7200".into()),
             ..everywhere()
         };
-        assert_eq!(field(loopback_admin), Ok(()), "the peer port is covered by the password");
-        let config =
-            ConfigFile { password: password(), admin_token: token(), ..everywhere() }.resolve();
+        assert_eq!(
+            field(loopback_admin.clone()),
+            Err("cluster_secret"),
+            "the peer port needs the cluster secret"
+        );
+        let secret = || Some("a-shared-secret".to_string());
+        assert_eq!(field(ConfigFile { cluster_secret: secret(), ..loopback_admin }), Ok(()));
+        let config = ConfigFile {
+            password: password(),
+            admin_token: token(),
+            cluster_secret: secret(),
+            ..everywhere()
+        }
+        .resolve();
         assert_eq!(config.map(|c| c.admin_token.map(|t| t.expose().to_string())), Ok(token()));
         assert_eq!(field(ConfigFile { insecure: Some(true), ..everywhere() }), Ok(()));
     }
