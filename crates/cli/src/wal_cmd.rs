@@ -20,8 +20,9 @@ pub enum WalCommand {
         /// prints), each of which is inspected.
         dir: PathBuf,
     },
-    /// Verify every checksum; exit 1 on the first corruption, naming the file and offset.
-    /// Fails too when the directory holds no log.
+    /// Verify every checksum; exit 1 on the first corruption, naming the file and offset. A torn
+    /// tail (a crash mid-write) is not corruption: it is reported with the bytes the next open
+    /// cuts. Fails too when the directory holds no log.
     Verify {
         /// A node's storage directory, or a directory of them (e.g. the one `conclave up`
         /// prints), each of which is verified.

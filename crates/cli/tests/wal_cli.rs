@@ -55,6 +55,54 @@ fn verify_fails_on_a_flipped_bit_and_names_the_file() {
     assert!(err.contains("CORRUPT") && err.contains(name), "{err}");
 }
 
+fn segment_of(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment file")
+}
+
+/// A flipped bit in the newest record is bit rot in an acknowledged write, not a torn one.
+#[test]
+fn verify_fails_on_a_flipped_bit_in_the_last_record_and_names_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_entries(dir.path(), 3);
+    let segment = segment_of(dir.path());
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Records 1..=3 hold "value-N": 25 header bytes plus 7 data bytes each.
+    let last = 2 * 32;
+    assert_eq!(bytes.len(), last + 32);
+    let end = bytes.len();
+    bytes[end - 1] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let out = conclave(&["wal", "verify", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains("CORRUPT") && err.contains(name), "{err}");
+    assert!(err.contains(&format!("byte offset {last}")), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("no corruption"), "{stdout}");
+}
+
+#[test]
+fn verify_reports_a_torn_tail_and_the_bytes_to_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_entries(dir.path(), 3);
+    let segment = segment_of(dir.path());
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.truncate(bytes.len() - 5);
+    std::fs::write(&segment, bytes).unwrap();
+    let out = conclave(&["wal", "verify", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The last record (32 bytes, at offset 64) lost 5 bytes: 27 remain to cut.
+    assert!(stdout.contains("torn tail of 27 bytes at offset 64"), "{stdout}");
+    assert!(stdout.contains("27 bytes at offset 64 will be cut on next open"), "{stdout}");
+    assert!(!stdout.contains("every checksum holds"), "{stdout}");
+}
+
 #[test]
 fn inspect_of_a_missing_directory_is_a_clear_error() {
     let out = conclave(&["wal", "inspect", "/nonexistent/conclave-wal"]);

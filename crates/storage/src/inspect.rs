@@ -298,7 +298,19 @@ impl fmt::Display for Report {
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
-        if self.problems.is_empty() {
+        let torn = self
+            .segments
+            .iter()
+            .find_map(|s| s.torn_tail.as_ref().filter(|t| !t.zeroed).map(|t| (&s.file, t)));
+        if let (true, Some((file, torn))) = (self.problems.is_empty(), torn) {
+            // A torn tail fails its check too: say so, and what the next open drops.
+            writeln!(
+                f,
+                "verified: no corruption; {file} ends in a torn write: {} bytes at offset {} \
+                 will be cut on next open",
+                torn.bytes, torn.offset
+            )
+        } else if self.problems.is_empty() {
             writeln!(f, "verified: every checksum holds, no corruption")
         } else {
             for problem in &self.problems {

@@ -15,7 +15,7 @@ use crate::error::{Result, StorageError};
 use crate::fs::{FaultInjector, Io};
 use crate::health::Health;
 use crate::log::check_batch;
-use crate::record;
+use crate::record::{self, SECTOR_BYTES};
 use crate::store::{durable_state, LogStore, Recovered};
 use conclave_core::Snapshot;
 
@@ -90,7 +90,7 @@ impl MemStore {
 
     /// Simulates a crash and restart. Unsynced bytes survive up to a random point (so the last
     /// surviving record is usually torn); with probability 1/4 a zero-filled stretch follows, as a
-    /// file system may leave. Recovery then cuts the torn tail exactly as on disk. Durable state
+    /// file system may leave, from a sector boundary on. Recovery then cuts the torn tail exactly as on disk. Durable state
     /// (synced entries, hard state, snapshots, compaction) always survives. A failed store is
     /// healthy again afterwards, as a reopened one is.
     pub fn crash(&mut self, rng: &mut dyn RandomSource) -> Result<CrashReport> {
@@ -98,6 +98,10 @@ impl MemStore {
         let survivors = if unsynced == 0 { 0 } else { rng.between(0, unsynced + 1) } as usize;
         self.image.truncate(self.synced_len + survivors);
         if rng.chance(0.25) {
+            // A disk writes a sector whole or not at all: zeros begin at a sector boundary (or
+            // where the synced records end), never inside a sector that was written.
+            let sector_start = self.image.len() / SECTOR_BYTES * SECTOR_BYTES;
+            self.image.truncate(sector_start.max(self.synced_len));
             let zeros = rng.between(1, 64) as usize;
             self.image.resize(self.image.len() + zeros, 0);
         }

@@ -59,9 +59,12 @@ pub(crate) struct SegmentScan {
 /// Scans a segment's bytes, whose first record must hold `first_index`.
 ///
 /// The rule (FORMAT.md, "Recovery"): a bad record is a torn tail, and is cut, only if it is in the
-/// last segment and no valid record follows it anywhere in the file; zero-filled tails therefore
-/// count as torn. A bad record anywhere else is corruption, reported with the file and offset. A
-/// record with a valid checksum but the wrong index or an unknown kind is always corruption.
+/// last segment, no valid record follows it anywhere in the file, and it is short (its header or
+/// payload runs past the end of the file, which covers zero-filled tails) or holds a zero sector.
+/// A full-length record whose checksum fails is corruption even as the last record: that is a
+/// flipped bit in an acknowledged write, not a crash. A bad record anywhere else is corruption,
+/// reported with the file and offset. A record with a valid checksum but the wrong index or an
+/// unknown kind is always corruption.
 pub(crate) fn scan_segment(
     bytes: &[u8],
     first_index: Index,
@@ -104,8 +107,13 @@ pub(crate) fn scan_segment_partly(
             },
             Err(reason) => reason,
         };
-        let always_corrupt =
-            matches!(reason, Corruption::UnexpectedIndex { .. } | Corruption::UnknownKind(_));
+        let always_corrupt = match reason {
+            Corruption::UnexpectedIndex { .. } | Corruption::UnknownKind(_) => true,
+            // The whole record is in the file: a torn write only if part of it never reached
+            // the disk, which leaves a zero sector where its bytes should be.
+            Corruption::Checksum { .. } => !has_zero_sector(bytes, position),
+            _ => false,
+        };
         if always_corrupt || !is_last || valid_record_after(bytes, position + 1, expected).is_some()
         {
             return (scan, Some(CorruptionError::new(file, position as u64, reason)));
@@ -116,6 +124,30 @@ pub(crate) fn scan_segment_partly(
         break;
     }
     (scan, None)
+}
+
+/// The unit a disk writes atomically, at the least: a write torn by a crash leaves whole sectors
+/// written or not, and a sector never written in a preallocated file reads back as zeros.
+pub(crate) const SECTOR_BYTES: usize = 512;
+
+/// True when the full-length record at `start` has a sector-aligned piece (by file offset) that
+/// is all zeros: the mark of a write the crash tore after the header reached the disk (etcd's
+/// rule). Without one, a record whose whole length is present but whose checksum fails is
+/// corruption, not a torn write.
+fn has_zero_sector(bytes: &[u8], start: usize) -> bool {
+    if bytes.len() - start < FRAME_HEADER_BYTES {
+        return false;
+    }
+    let end = (start + FRAME_HEADER_BYTES + u32_at(bytes, start) as usize).min(bytes.len());
+    let mut at = start;
+    while at < end {
+        let next = ((at / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
+        if bytes[at..next].iter().all(|b| *b == 0) {
+            return true;
+        }
+        at = next;
+    }
+    false
 }
 
 /// Looks for any valid record at or after byte `from` that could belong after `expected - 1`
@@ -201,6 +233,30 @@ mod tests {
         let error = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap_err();
         assert_eq!(error.offset, second as u64);
         assert!(matches!(error.reason, Corruption::Checksum { .. }));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_final_record_is_corruption() {
+        let mut bytes = encoded(&[entry(1, "a"), entry(2, "bcdef")]);
+        let last = record_len(&entry(1, "a"));
+        let end = bytes.len();
+        bytes[end - 2] ^= 0x10;
+        let error = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap_err();
+        assert_eq!(error.offset, last as u64);
+        assert!(matches!(error.reason, Corruption::Checksum { .. }));
+    }
+
+    #[test]
+    fn a_final_record_with_a_zero_sector_is_torn() {
+        let big = "x".repeat(2000);
+        let mut bytes = encoded(&[entry(1, "a"), entry(2, &big)]);
+        let last = record_len(&entry(1, "a"));
+        let end = bytes.len();
+        // The header and first sectors reached the disk; the last sector did not.
+        bytes[1536..end].fill(0);
+        let scan = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap();
+        assert_eq!(scan.valid_len, last as u64);
+        assert!(!scan.torn.unwrap().zeroed);
     }
 
     #[test]
