@@ -12,43 +12,12 @@ use thiserror::Error;
 /// which adds the file and byte offset.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum Corruption {
-    /// Fewer than the 8 header bytes of a record remain in a segment that was sealed (fsync'd in
-    /// full before the next one was started), so the bytes cannot be a torn write.
-    #[error("{remaining} bytes left, too few for a record header")]
-    ShortHeader {
-        /// The bytes left in the file from this offset.
-        remaining: u64,
-    },
-    /// A record's length field is below the payload's fixed header or runs past the end of the
-    /// file.
-    #[error("record length {length} is impossible here ({remaining} bytes follow the header)")]
-    Length {
-        /// The length field as stored.
-        length: u32,
-        /// The bytes that follow the record header in the file.
-        remaining: u64,
-    },
-    /// The payload does not match its stored CRC32C.
-    #[error("record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    Checksum {
-        /// The checksum in the record header.
-        stored: u32,
-        /// The checksum of the payload as read.
-        computed: u32,
-    },
-    /// A record with a valid checksum holds the wrong log index: records are written in index
-    /// order without gaps, so this is corruption or a bug, never a torn write.
-    #[error("record holds index {found} where index {expected} belongs")]
-    UnexpectedIndex {
-        /// The index this position must hold.
-        expected: Index,
-        /// The index the record holds.
-        found: Index,
-    },
-    /// A record with a valid checksum has an entry kind this version does not know; it was
-    /// written by a newer format or is corrupt.
-    #[error("unknown entry kind {0}")]
-    UnknownKind(u8),
+    /// A record's own fault, as the record format names it: too few bytes for a header, an
+    /// impossible length, a checksum that fails, a valid record at the wrong index, or an
+    /// unknown entry kind. Whether it is corruption or a torn tail depends on where it stands
+    /// (see the segment scan), not on the fault alone.
+    #[error(transparent)]
+    Record(#[from] RecordError),
     /// A segment's first record, or a gap between two segments, breaks the contiguous log.
     #[error("segment starts at index {found} but the log continues at index {expected}")]
     SegmentGap {
@@ -100,21 +69,6 @@ pub enum Corruption {
     /// The file could not be read at all, so nothing in it can be vouched for.
     #[error("unreadable: {0}")]
     Unreadable(String),
-}
-
-impl From<RecordError> for Corruption {
-    /// A record's own fault, as the record format names it.
-    fn from(error: RecordError) -> Corruption {
-        match error {
-            RecordError::ShortHeader { remaining } => Corruption::ShortHeader { remaining },
-            RecordError::Length { length, remaining } => Corruption::Length { length, remaining },
-            RecordError::Checksum { stored, computed } => Corruption::Checksum { stored, computed },
-            RecordError::UnexpectedIndex { expected, found } => {
-                Corruption::UnexpectedIndex { expected, found }
-            }
-            RecordError::UnknownKind(kind) => Corruption::UnknownKind(kind),
-        }
-    }
 }
 
 /// Corruption found on disk, naming the file and the byte offset where it starts, so an operator

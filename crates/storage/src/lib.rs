@@ -58,6 +58,8 @@ mod writer;
 
 /// The snapshot type the store persists is the protocol interface's own.
 pub use conclave_core::Snapshot;
+/// A record's own faults, named by the record format and carried in [`Corruption::Record`].
+pub use conclave_log_format::RecordError;
 pub use error::{Corruption, CorruptionError, Result, StorageError};
 pub use fs::FaultInjector;
 pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use conclave_core::{Entry, Index};
-use conclave_log_format::{check_frame, check_record, is_kind_byte, u32_at, u64_at};
+use conclave_log_format::{check_frame, check_record, is_kind_byte, u32_at, u64_at, RecordError};
 
 pub(crate) use conclave_log_format::{
     record_len, FRAME_HEADER_BYTES, PAYLOAD_BYTES_MAX, PAYLOAD_HEADER_BYTES, RECORD_BYTES_MIN,
@@ -108,10 +108,12 @@ pub(crate) fn scan_segment_partly(
             Err(reason) => reason,
         };
         let always_corrupt = match reason {
-            Corruption::UnexpectedIndex { .. } | Corruption::UnknownKind(_) => true,
+            Corruption::Record(
+                RecordError::UnexpectedIndex { .. } | RecordError::UnknownKind(_),
+            ) => true,
             // The whole record is in the file: a torn write only if part of it never reached
             // the disk, which leaves a zero sector where its bytes should be.
-            Corruption::Checksum { .. } => !has_zero_sector(bytes, position),
+            Corruption::Record(RecordError::Checksum { .. }) => !has_zero_sector(bytes, position),
             _ => false,
         };
         if always_corrupt || !is_last || valid_record_after(bytes, position + 1, expected).is_some()
@@ -232,7 +234,7 @@ mod tests {
         bytes[second + 12] ^= 1;
         let error = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap_err();
         assert_eq!(error.offset, second as u64);
-        assert!(matches!(error.reason, Corruption::Checksum { .. }));
+        assert!(matches!(error.reason, Corruption::Record(RecordError::Checksum { .. })));
     }
 
     #[test]
@@ -243,7 +245,7 @@ mod tests {
         bytes[end - 2] ^= 0x10;
         let error = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap_err();
         assert_eq!(error.offset, last as u64);
-        assert!(matches!(error.reason, Corruption::Checksum { .. }));
+        assert!(matches!(error.reason, Corruption::Record(RecordError::Checksum { .. })));
     }
 
     #[test]
@@ -273,7 +275,10 @@ mod tests {
         let error = scan_segment(&bytes, Index(1), true, Path::new("s")).unwrap_err();
         assert_eq!(
             error.reason,
-            Corruption::UnexpectedIndex { expected: Index(2), found: Index(3) }
+            Corruption::Record(RecordError::UnexpectedIndex {
+                expected: Index(2),
+                found: Index(3)
+            })
         );
     }
 }

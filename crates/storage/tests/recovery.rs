@@ -7,7 +7,8 @@ use bytes::Bytes;
 use common::{entry, record_len, segment_files, small_segments};
 use conclave_core::{Entry, HardState, Index, Membership, NodeId, Term};
 use conclave_storage::{
-    inspect, verify, Corruption, FileStore, LogStore, Options, SegmentedLog, Snapshot, StorageError,
+    inspect, verify, Corruption, FileStore, LogStore, Options, RecordError, SegmentedLog, Snapshot,
+    StorageError,
 };
 
 /// Writes `entries` to a fresh log in `dir` with the given segment size and syncs it.
@@ -136,7 +137,10 @@ fn a_flipped_bit_in_the_final_record_is_corruption_and_the_file_is_kept() {
             Err(StorageError::Corrupt(error)) => {
                 assert_eq!(error.file, file, "byte {byte}");
                 assert_eq!(error.offset as usize, last, "byte {byte}");
-                assert!(matches!(error.reason, Corruption::Checksum { .. }), "byte {byte}");
+                assert!(
+                    matches!(error.reason, Corruption::Record(RecordError::Checksum { .. })),
+                    "byte {byte}"
+                );
                 assert!(error.to_string().contains(&format!("byte offset {last}")));
             }
             other => panic!("flipping byte {byte} of the final record gave {other:?}"),
