@@ -408,22 +408,23 @@ mod tests {
         node.on_persisted(Index(3), Term(1));
     }
 
+    /// A node that handed out two `Ready`s, each with entries and persisted messages, whose
+    /// writes are both still in flight.
+    fn two_writes_in_flight() -> Checked<Scripted> {
+        let write = |from, to| Ready {
+            entries: entries(from, to),
+            persisted_messages: vec![message()],
+            ..Ready::default()
+        };
+        let mut node = checked(vec![write(1, 2), write(3, 4)]);
+        node.ready();
+        node.ready();
+        node
+    }
+
     #[test]
     fn a_pipelined_driver_sends_each_readys_messages_as_its_own_write_completes() {
-        let mut node = checked(vec![
-            Ready {
-                entries: entries(1, 2),
-                persisted_messages: vec![message()],
-                ..Ready::default()
-            },
-            Ready {
-                entries: entries(3, 4),
-                persisted_messages: vec![message()],
-                ..Ready::default()
-            },
-        ]);
-        node.ready();
-        node.ready();
+        let mut node = two_writes_in_flight();
         // The first write completes while the second is still in flight.
         node.on_persisted(Index(2), Term(1));
         node.assert_persisted_messages_may_go();
@@ -434,20 +435,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "persisted messages while entries [(Index(3), Term(1))")]
     fn sending_a_later_readys_messages_before_its_write_completes_is_caught() {
-        let mut node = checked(vec![
-            Ready {
-                entries: entries(1, 2),
-                persisted_messages: vec![message()],
-                ..Ready::default()
-            },
-            Ready {
-                entries: entries(3, 4),
-                persisted_messages: vec![message()],
-                ..Ready::default()
-            },
-        ]);
-        node.ready();
-        node.ready();
+        let mut node = two_writes_in_flight();
         node.on_persisted(Index(2), Term(1));
         node.assert_persisted_messages_may_go();
         node.assert_persisted_messages_may_go();
