@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use conclave_core::{NodeId, SeededRng};
 use conclave_raft::{Config, Raft};
-use conclave_runtime::{GroupOptions, Runtime};
+use conclave_runtime::{GroupOptions, Runtime, RuntimeError};
+use conclave_storage::StorageError;
 use conclave_transport::{GroupId, Transport, TransportConfig};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
@@ -46,6 +47,25 @@ pub enum ServeError {
         path: String,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The data directory holds corruption (not a torn tail): the node refuses to start rather
+    /// than guess, and says how to rebuild it from its peers.
+    #[error(
+        "{corruption}\nthis node's storage is damaged, so it will not start: it may have lost \
+         entries it acknowledged, or votes it gave. Inspect it with `conclave wal inspect {dir}`. \
+         To rebuild it from its peers while the others keep running (the damaged files are \
+         moved aside, not deleted), run `conclave wal repair --data-dir {dir} --id {id} --admin \
+         ADDR_OF_A_RUNNING_NODE` (see \"Recovering a node with a damaged disk\" in \
+         docs/SECURITY.md)",
+        dir = data_dir.display()
+    )]
+    DamagedStorage {
+        /// The node.
+        id: NodeId,
+        /// Its data directory.
+        data_dir: std::path::PathBuf,
+        /// The file, offset and reason.
+        corruption: conclave_storage::CorruptionError,
     },
     /// The transport or the group failed to start.
     #[error("{0}")]
@@ -113,7 +133,16 @@ impl Server {
                 KvMachine::default(),
                 options,
             )
-            .map_err(|e| ServeError::Start(e.to_string()))?;
+            .map_err(|error| match error {
+                RuntimeError::Storage(StorageError::Corrupt(corruption)) => {
+                    ServeError::DamagedStorage {
+                        id: config.id,
+                        data_dir: config.data_dir.clone(),
+                        corruption,
+                    }
+                }
+                other => ServeError::Start(other.to_string()),
+            })?;
         let status = handle.status();
         tracing::info!(
             node = %config.id,

@@ -1,0 +1,130 @@
+//! Setting a damaged store aside so that its node can be rebuilt from its peers.
+//!
+//! Nothing is deleted: every file of the store moves into a `damaged-STAMP` folder inside the
+//! store directory (a rename within one file system, so it works even when the directory is a
+//! mount point), where an operator can still inspect it. What stays behind is an empty log and
+//! a hard state that keeps the saved term and vote but no commit index: the node must never vote
+//! twice in a term it already voted in, and it no longer holds the entries a commit index would
+//! point at. Deciding when this is safe (the node removed from the cluster first, then re-added
+//! as a learner) is the caller's job; `docs/SECURITY.md` explains the procedure.
+
+use std::path::{Path, PathBuf};
+
+use conclave_core::{HardState, Index};
+
+use crate::error::{Result, StorageError};
+use crate::fs::{self, Io};
+use crate::hard_state::{self, HARD_STATE_FILE};
+use crate::log::{lock_dir, LOCK_FILE};
+
+/// The prefix of the folders damaged files are moved into.
+pub const DAMAGED_PREFIX: &str = "damaged-";
+
+/// What [`set_aside`] moved, and what it kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAside {
+    /// The folder now holding the damaged files.
+    pub folder: PathBuf,
+    /// The names of the files moved into it, sorted.
+    pub files: Vec<String>,
+    /// The hard state written into the emptied store: the old term and vote, commit 0.
+    pub kept: HardState,
+}
+
+/// Moves every file of the store in `dir` into `dir/damaged-STAMP/` and leaves an empty store
+/// holding only the saved term and vote.
+///
+/// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
+/// lost: it must not come back under the same id), when another process holds the store (a
+/// running node), or when the folder already exists.
+pub fn set_aside(dir: &Path, stamp: &str) -> Result<SetAside> {
+    let saved = hard_state::load(dir)?;
+    let _lock = lock_dir(dir)?;
+    let io = Io::new(None);
+    let folder = dir.join(format!("{DAMAGED_PREFIX}{stamp}"));
+    std::fs::create_dir(&folder).map_err(|e| StorageError::io("create directory", &folder, e))?;
+    let files: Vec<String> =
+        fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
+    for name in &files {
+        let from = dir.join(name);
+        std::fs::rename(&from, folder.join(name))
+            .map_err(|e| StorageError::io("rename", &from, e))?;
+    }
+    io.sync_dir(&folder)?;
+    io.sync_dir(dir)?;
+    // Commit 0: the entries it counted are gone, and a node learns its commit index again from
+    // the leader. Term and vote stay: they are promises made to candidates.
+    let kept = HardState { commit: Index(0), ..saved };
+    hard_state::save(&io, dir, &kept)?;
+    Ok(SetAside { folder, files, kept })
+}
+
+/// True when `name` is the store's hard state file (to tell a damaged hard state from a damaged
+/// log in a [`crate::Report`]'s problems).
+pub fn is_hard_state_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == HARD_STATE_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use conclave_core::{Entry, NodeId, Term};
+
+    use super::*;
+    use crate::{FileStore, LogStore, Options};
+
+    fn store(dir: &Path) {
+        let mut store = FileStore::open(dir, &Options::default()).unwrap();
+        let entries: Vec<Entry> = (1..=20)
+            .map(|i| Entry::command(Index(i), Term(3), Bytes::from(format!("value-{i}"))))
+            .collect();
+        store.append(&entries).unwrap();
+        store.sync().unwrap();
+        let hard_state = HardState { term: Term(4), vote: Some(NodeId(2)), commit: Index(20) };
+        store.save_hard_state(&hard_state).unwrap();
+    }
+
+    #[test]
+    fn moves_every_file_and_keeps_term_and_vote_only() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let before = fs::list_files(dir.path()).unwrap();
+        let report = set_aside(dir.path(), "20260101T000000Z").unwrap();
+        assert_eq!(report.folder, dir.path().join("damaged-20260101T000000Z"));
+        let expected: Vec<String> = before.into_iter().filter(|n| n != LOCK_FILE).collect();
+        assert_eq!(report.files, expected);
+        assert_eq!(fs::list_files(&report.folder).unwrap(), expected);
+        let recovered = FileStore::open(dir.path(), &Options::default()).unwrap().load().unwrap();
+        assert!(recovered.state.entries.is_empty());
+        assert!(recovered.state.snapshot.is_none());
+        let kept = HardState { term: Term(4), vote: Some(NodeId(2)), commit: Index(0) };
+        assert_eq!(recovered.state.hard_state, kept);
+    }
+
+    #[test]
+    fn refuses_a_store_in_use_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let open = FileStore::open(dir.path(), &Options::default()).unwrap();
+        let error = set_aside(dir.path(), "x").unwrap_err();
+        assert!(matches!(error, StorageError::Locked { .. }), "{error}");
+        drop(open);
+        assert!(!dir.path().join("damaged-x").exists());
+    }
+
+    #[test]
+    fn refuses_a_damaged_hard_state_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let path = dir.path().join(HARD_STATE_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        let error = set_aside(dir.path(), "x").unwrap_err();
+        assert!(
+            matches!(&error, StorageError::Corrupt(c) if is_hard_state_file(&c.file)),
+            "{error}"
+        );
+        assert!(!dir.path().join("damaged-x").exists());
+    }
+}
