@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -68,10 +68,15 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
         let (code, body) = status_via(args.access.admin, token, false).await?;
         hint_if_unauthorized(code, token);
         if code != 200 {
-            bail!("the admin port at {} answered {code}: {}", args.access.admin, body.trim());
+            bail!(
+                "the admin port at {} answered {code}: {}; nothing was changed",
+                args.access.admin,
+                body.trim()
+            );
         }
         let status: Value = serde_json::from_str(&body).context("the node's status")?;
-        let plan = plan(&status, args.id, args.peer_addr)?;
+        let plan = plan(&status, args.id, args.peer_addr)
+            .map_err(|refusal| anyhow!("{refusal}; nothing was changed"))?;
         let admin = args.access.admin;
         if plan.member {
             let remove = json!({ "action": "remove", "id": args.id }).to_string();

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use common::{eventually, ProcCluster, WAIT};
+use common::{eventually, http_with_headers, ProcCluster, WAIT};
 use redis::Commands;
 
 const TOKEN: &str = "the repair test's admin token";
+/// Writes acknowledged before the follower is stopped, by default.
 const BEFORE: usize = 300;
 const WHILE_DOWN: usize = 100;
 
@@ -64,39 +65,81 @@ fn roles(cluster: &ProcCluster, node: usize) -> Vec<(u64, String)> {
         .collect()
 }
 
-#[test]
-fn a_corrupted_follower_refuses_to_start_and_is_rebuilt_from_its_peers() {
+/// A 3-node cluster (admin token on, `extra` flags) with `before` acknowledged writes; then a
+/// follower is killed, `WHILE_DOWN` more writes are acknowledged by the other two, and a byte of
+/// the follower's record holding `key` is flipped. Returns the cluster, the leader, the
+/// follower, and the damaged segment with its bytes.
+fn cluster_with_a_corrupted_follower(
+    extra: &[&str],
+    before: usize,
+    key: usize,
+) -> (ProcCluster, usize, usize, PathBuf, Vec<u8>) {
     let mut cluster = ProcCluster::new(3, 3);
     cluster.admin_token = Some(TOKEN.into());
+    cluster.extra.extend(extra.iter().map(|flag| flag.to_string()));
     cluster.start_all();
     let leader = cluster.wait_leader();
     let mut writer = cluster.redis(leader);
-    for i in 0..BEFORE {
+    for i in 0..before {
         let _: () = writer.set(format!("repair-key-{i:05}"), format!("value-{i}")).unwrap();
     }
     let follower = (leader + 1) % 3;
-    let id = (follower + 1).to_string();
     cluster.kill(follower);
     // Acknowledged by the other two alone: the rebuilt node must get these from its peers too.
     for i in 0..WHILE_DOWN {
         let _: () = writer.set(format!("while-down-{i:05}"), format!("later-{i}")).unwrap();
     }
+    // A flipped byte mid-log, with valid records after it: corruption, not a torn tail.
+    let needle = format!("repair-key-{key:05}");
+    let (segment, bytes) = corrupt_record_holding(&cluster.data_dir(follower), needle.as_bytes());
+    (cluster, leader, follower, segment, bytes)
+}
 
-    // A flipped byte mid-log: corruption, not a torn tail. The node refuses to start.
-    let data_dir = cluster.data_dir(follower);
-    let (segment, damaged_bytes) = corrupt_record_holding(&data_dir, b"repair-key-00150");
-    cluster.start(follower);
+/// Starts node `i` and waits for it to exit; returns whether it succeeded.
+fn start_and_wait_for_exit(cluster: &mut ProcCluster, i: usize) -> bool {
+    cluster.start(i);
     let deadline = Instant::now() + WAIT;
-    let status = loop {
-        let child = cluster.children[follower].as_mut().unwrap();
+    loop {
+        let child = cluster.children[i].as_mut().unwrap();
         if let Some(status) = child.try_wait().unwrap() {
-            cluster.children[follower] = None;
-            break status;
+            cluster.children[i] = None;
+            return status.success();
         }
         assert!(Instant::now() < deadline, "the corrupted node kept running");
         std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert!(!status.success());
+    }
+}
+
+#[test]
+fn a_corrupted_follower_refuses_to_start_and_is_rebuilt_from_the_leader_s_log() {
+    let _ = rebuild(&[], BEFORE, 150);
+}
+
+/// With a compacted log on the leader, the rebuilt node starts from the leader's snapshot. The
+/// leader keeps 1,000 entries behind each snapshot for slow followers, so more are written.
+#[test]
+fn a_corrupted_follower_is_rebuilt_from_the_leader_s_snapshot() {
+    let before = 1_300;
+    let (cluster, follower) = rebuild(&["--snapshot-entries=64"], before, before - 10);
+    let authorization = format!("Bearer {TOKEN}");
+    let headers = [("Authorization", authorization.as_str())];
+    let admin = cluster.ports[follower].admin;
+    let (code, metrics) = http_with_headers(admin, "GET", "/metrics", &headers, "").unwrap();
+    assert_eq!(code, 200, "{metrics}");
+    let installed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("conclave_snapshots_installed_total"))
+        .and_then(|rest| rest.split_whitespace().last()?.parse::<f64>().ok());
+    assert!(installed.is_some_and(|n| n >= 1.0), "{metrics}");
+}
+
+/// The whole procedure; returns the cluster and the rebuilt node, still running.
+fn rebuild(extra: &[&str], before: usize, key: usize) -> (ProcCluster, usize) {
+    let (mut cluster, leader, follower, segment, damaged_bytes) =
+        cluster_with_a_corrupted_follower(extra, before, key);
+    let id = (follower + 1).to_string();
+    let data_dir = cluster.data_dir(follower);
+    assert!(!start_and_wait_for_exit(&mut cluster, follower));
     let log = std::fs::read_to_string(cluster.dir.path().join(format!("node-{id}.log"))).unwrap();
     let name = segment.file_name().unwrap().to_str().unwrap();
     assert!(log.contains(name) && log.contains("at byte offset"), "{log}");
@@ -138,7 +181,7 @@ fn a_corrupted_follower_refuses_to_start_and_is_rebuilt_from_its_peers() {
     let last: String = rebuilt.get(format!("while-down-{:05}", WHILE_DOWN - 1)).unwrap();
     assert_eq!(last, format!("later-{}", WHILE_DOWN - 1));
     let () = redis::cmd("READMODE").arg("stale").query(&mut rebuilt).unwrap();
-    for i in 0..BEFORE {
+    for i in 0..before {
         let value: Option<String> = rebuilt.get(format!("repair-key-{i:05}")).unwrap();
         assert_eq!(value, Some(format!("value-{i}")), "key {i}");
     }
@@ -147,10 +190,40 @@ fn a_corrupted_follower_refuses_to_start_and_is_rebuilt_from_its_peers() {
         assert_eq!(value, Some(format!("later-{i}")), "key {i}");
     }
     let keys = |node| cluster.status(node).unwrap()["keys"].as_u64().unwrap();
-    assert_eq!(keys(follower), (BEFORE + WHILE_DOWN) as u64);
+    assert_eq!(keys(follower), (before + WHILE_DOWN) as u64);
     assert_eq!(keys(follower), keys(leader));
     // And it takes writes again as a voter.
     let _: () = rebuilt.set("after-repair", "1").unwrap();
+    (cluster, follower)
+}
+
+/// With one of the two other voters down too, removing the damaged node could not commit: the
+/// repair refuses and changes nothing, neither the membership nor the files.
+#[test]
+fn repair_refuses_without_a_majority_of_the_other_voters() {
+    let (mut cluster, leader, follower, segment, damaged_bytes) =
+        cluster_with_a_corrupted_follower(&[], BEFORE, 150);
+    let id = (follower + 1).to_string();
+    let other = (leader + 2) % 3;
+    cluster.kill(other);
+    let leader_admin = cluster.ports[leader].admin.to_string();
+    let data_dir = cluster.data_dir(follower);
+    let dir = data_dir.to_str().unwrap();
+    let repair = ["wal", "repair", "--data-dir", dir, "--id", &id, "--admin", &leader_admin];
+    // The leader notices the lost link within its election timeout; until then it may still
+    // count the killed node as connected, so the refusal is polled for with a deadline.
+    let err = eventually("the refusal", || {
+        let out = conclave(&repair, Some(TOKEN));
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        let err = text(&out.stderr);
+        (err.contains("other voters are connected") || err.contains("no leader")).then_some(err)
+    });
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(std::fs::read(&segment).unwrap(), damaged_bytes);
+    assert!(damaged_folders(&data_dir).is_empty());
+    cluster.start(other);
+    let leader = cluster.wait_leader();
+    assert!(roles(&cluster, leader).contains(&(id.parse().unwrap(), "voter".into())));
 }
 
 /// Refusals decided from the directory alone, before any cluster is asked: a healthy log has
