@@ -29,11 +29,13 @@ pub enum WalCommand {
         /// prints), each of which is verified.
         dir: PathBuf,
     },
-    /// Rebuild a stopped node whose storage is damaged from its peers: the cluster removes it,
-    /// its files move into DATA_DIR/damaged-STAMP (nothing is deleted; term and vote are kept),
-    /// and it is added back as a learner to promote once caught up. Refuses, changing nothing,
-    /// when that is not safe (no leader, too few other voters connected, the node still
-    /// running, a damaged hard state) or the admin port refuses the token.
+    /// Rebuild a stopped node whose storage is damaged from its peers, as a learner.
+    ///
+    /// The cluster removes the node, its files move into DATA_DIR/damaged-STAMP (nothing is
+    /// deleted; term and vote are kept), and it is added back as a learner, to promote with
+    /// `conclave cluster promote` once caught up. Refuses, changing nothing, when that is not
+    /// safe (no leader, too few other voters connected, the node still running, a damaged hard
+    /// state) or the admin port refuses the token.
     Repair(crate::wal_repair::RepairArgs),
 }
 

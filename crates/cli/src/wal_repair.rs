@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use conclave_core::NodeId;
 use serde_json::{json, Value};
 
 use crate::cluster_cmd::{hint_if_unauthorized, post_to_leader, status_via, AdminAccess};
@@ -90,7 +91,8 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
             }
             outln!("removed node {} from the membership", args.id);
         }
-        let moved = conclave_storage::set_aside(&args.data_dir, &utc_stamp(SystemTime::now()))
+        let stamp = utc_stamp(SystemTime::now());
+        let moved = conclave_storage::set_aside(&args.data_dir, &stamp, NodeId(args.id))
             .with_context(|| {
                 format!(
                     "node {} is out of the membership, but its files could not be set aside; \

@@ -261,3 +261,25 @@ fn repair_refuses_a_healthy_log_and_a_damaged_hard_state() {
     );
     assert!(damaged_folders(dir.path()).is_empty());
 }
+
+/// A directory emptied for one node does not start under another id: it would be a voter with an
+/// empty log, where the cluster expects a learner.
+#[test]
+fn a_directory_rebuilt_for_one_node_refuses_another_id() {
+    use conclave_core::NodeId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    std::fs::create_dir(&data_dir).unwrap();
+    conclave_storage::set_aside(&data_dir, "20260101T000000Z", NodeId(2)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .arg("serve")
+        .arg("--id=1")
+        .arg(format!("--data-dir={}", data_dir.display()))
+        .args(["--peer-addr=127.0.0.1:0", "--client-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"])
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("for node 2, but this node is 1"), "{err}");
+}

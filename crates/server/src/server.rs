@@ -67,6 +67,22 @@ pub enum ServeError {
         /// The file, offset and reason.
         corruption: conclave_storage::CorruptionError,
     },
+    /// `conclave wal repair` emptied the data directory for another node: the cluster took that
+    /// node out and back in as a learner, so under this id the empty log would be a voter's.
+    #[error(
+        "{} was emptied by `conclave wal repair` for node {rebuilt}, but this node is {id}: \
+         check --id (or the hostfile index); starting a voter on an emptied log could lose \
+         committed writes",
+        data_dir.display()
+    )]
+    RebuiltForAnother {
+        /// This node.
+        id: NodeId,
+        /// The node the directory was emptied for.
+        rebuilt: NodeId,
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+    },
     /// The transport or the group failed to start.
     #[error("{0}")]
     Start(String),
@@ -94,6 +110,17 @@ impl Server {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        match conclave_storage::rebuilt_for(&config.data_dir) {
+            Ok(Some(rebuilt)) if rebuilt != config.id => {
+                return Err(ServeError::RebuiltForAnother {
+                    id: config.id,
+                    rebuilt,
+                    data_dir: config.data_dir.clone(),
+                })
+            }
+            Ok(_) => {}
+            Err(error) => return Err(ServeError::Start(error.to_string())),
+        }
         let peer_listener = bind("peer", config.peer_addr).await?;
         let client_listener = bind("client", config.client_addr).await?;
         let admin_listener = bind("admin", config.admin_addr).await?;

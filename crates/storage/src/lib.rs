@@ -69,6 +69,8 @@ pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
-pub use repair::{is_hard_state_file, set_aside, SetAside, DAMAGED_PREFIX};
+pub use repair::{
+    is_hard_state_file, rebuilt_for, set_aside, SetAside, DAMAGED_PREFIX, REBUILT_FOR_FILE,
+};
 pub use store::{FileStore, LogStore, Recovered};
 pub use writer::{Durable, JobId, LogWriter, WriteJob};

@@ -10,15 +10,19 @@
 
 use std::path::{Path, PathBuf};
 
-use conclave_core::{HardState, Index};
+use conclave_core::{HardState, Index, NodeId};
 
-use crate::error::{Result, StorageError};
+use crate::error::{Corruption, CorruptionError, Result, StorageError};
 use crate::fs::{self, Io};
 use crate::hard_state::{self, HARD_STATE_FILE};
 use crate::log::{lock_dir, LOCK_FILE};
 
 /// The prefix of the folders damaged files are moved into.
 pub const DAMAGED_PREFIX: &str = "damaged-";
+/// The file naming the node an emptied store was set aside for. The cluster took that node out
+/// and back in as a learner; the same directory started under another id would be a voter with
+/// an empty log, the very danger the procedure avoids, so a node checks it on start.
+pub const REBUILT_FOR_FILE: &str = "rebuilt-for";
 
 /// What [`set_aside`] moved, and what it kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,12 +36,12 @@ pub struct SetAside {
 }
 
 /// Moves every file of the store in `dir` into `dir/damaged-STAMP/` and leaves an empty store
-/// holding only the saved term and vote.
+/// holding only the saved term and vote, and a `rebuilt-for` file naming `node`.
 ///
 /// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
 /// lost: it must not come back under the same id), when another process holds the store (a
 /// running node), or when the folder already exists.
-pub fn set_aside(dir: &Path, stamp: &str) -> Result<SetAside> {
+pub fn set_aside(dir: &Path, stamp: &str, node: NodeId) -> Result<SetAside> {
     let saved = hard_state::load(dir)?;
     let _lock = lock_dir(dir)?;
     let io = Io::new(None);
@@ -56,7 +60,23 @@ pub fn set_aside(dir: &Path, stamp: &str) -> Result<SetAside> {
     // the leader. Term and vote stay: they are promises made to candidates.
     let kept = HardState { commit: Index(0), ..saved };
     hard_state::save(&io, dir, &kept)?;
+    io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())?;
     Ok(SetAside { folder, files, kept })
+}
+
+/// The node the store in `dir` was last set aside for, if it ever was. A file that does not hold
+/// a node id is corruption, reported with its path.
+pub fn rebuilt_for(dir: &Path) -> Result<Option<NodeId>> {
+    let path = dir.join(REBUILT_FOR_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = fs::read_file(&path)?;
+    let text = std::str::from_utf8(&bytes).unwrap_or_default().trim();
+    match text.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(Some(NodeId(id))),
+        _ => Err(CorruptionError::new(&path, 0, Corruption::BadHeader("not a node id")).into()),
+    }
 }
 
 /// True when `name` is the store's hard state file (to tell a damaged hard state from a damaged
@@ -89,7 +109,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         store(dir.path());
         let before = fs::list_files(dir.path()).unwrap();
-        let report = set_aside(dir.path(), "20260101T000000Z").unwrap();
+        assert_eq!(rebuilt_for(dir.path()).unwrap(), None);
+        let report = set_aside(dir.path(), "20260101T000000Z", NodeId(3)).unwrap();
         assert_eq!(report.folder, dir.path().join("damaged-20260101T000000Z"));
         let expected: Vec<String> = before.into_iter().filter(|n| n != LOCK_FILE).collect();
         assert_eq!(report.files, expected);
@@ -99,6 +120,12 @@ mod tests {
         assert!(recovered.state.snapshot.is_none());
         let kept = HardState { term: Term(4), vote: Some(NodeId(2)), commit: Index(0) };
         assert_eq!(recovered.state.hard_state, kept);
+        assert_eq!(rebuilt_for(dir.path()).unwrap(), Some(NodeId(3)));
+        // The new files make a healthy store; the folder beside them is not part of it.
+        let report = crate::inspect(dir.path()).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        std::fs::write(dir.path().join(REBUILT_FOR_FILE), "three\n").unwrap();
+        assert!(matches!(rebuilt_for(dir.path()), Err(StorageError::Corrupt(_))));
     }
 
     #[test]
@@ -106,7 +133,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         store(dir.path());
         let open = FileStore::open(dir.path(), &Options::default()).unwrap();
-        let error = set_aside(dir.path(), "x").unwrap_err();
+        let error = set_aside(dir.path(), "x", NodeId(1)).unwrap_err();
         assert!(matches!(error, StorageError::Locked { .. }), "{error}");
         drop(open);
         assert!(!dir.path().join("damaged-x").exists());
@@ -120,7 +147,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[10] ^= 0x40;
         std::fs::write(&path, bytes).unwrap();
-        let error = set_aside(dir.path(), "x").unwrap_err();
+        let error = set_aside(dir.path(), "x", NodeId(1)).unwrap_err();
         assert!(
             matches!(&error, StorageError::Corrupt(c) if is_hard_state_file(&c.file)),
             "{error}"
