@@ -15,8 +15,8 @@
 //!    votes nor counts toward a commit until an operator promotes it (`conclave cluster
 //!    promote`), which the leader allows only once it has caught up.
 //!
-//! It refuses, changing nothing, when the log is not damaged, when the hard state is (the
-//! node's votes are unknown, so it must not return under the same id), when the node still
+//! It refuses, changing nothing, when the log is not damaged, when the hard state is damaged
+//! or missing (the node's votes are unknown, so it must not return under the same id), when the node still
 //! runs, when there is no leader or too few of the other voters are connected to it for the
 //! removal to commit, and when the admin port wants a token it was not given.
 
@@ -141,20 +141,35 @@ fn damage(dir: &Path) -> Result<conclave_storage::CorruptionError> {
     {
         bail!(
             "{bad}\nthe hard state (term and vote) is damaged: this node may have voted in a term \
-             it can no longer remember, so it must not come back under the same id. Remove it \
-             (`conclave cluster remove ID`), then add an empty node under an id never used before \
-             (`conclave serve --join`, `conclave cluster add`); keep {} for inspection",
+             it can no longer remember, so it must not come back under the same id. {NEW_ID}; \
+             keep {} for inspection",
             dir.display()
         );
     }
-    match conclave_storage::verify(dir) {
+    let corruption = match conclave_storage::verify(dir) {
         Ok(_) => bail!(
             "the log in {} verifies: nothing to repair (a torn tail is cut when the node starts)",
             dir.display()
         ),
-        Err(corruption) => Ok(corruption),
+        Err(corruption) => corruption,
+    };
+    // A node that wrote a log saved a term first: no hard state beside a damaged log means it
+    // was lost, not that the node never voted.
+    if report.hard_state.is_none() {
+        bail!(
+            "{corruption}\nand {} holds no hard state (term and vote): it was lost, so this node \
+             may have voted in a term it can no longer remember and must not come back under the \
+             same id. {NEW_ID}",
+            dir.display()
+        );
     }
+    Ok(corruption)
 }
+
+/// What to do when a node's votes are unknown.
+const NEW_ID: &str =
+    "Remove it (`conclave cluster remove ID`), then add an empty node under an id \
+                      never used before (`conclave serve --join`, `conclave cluster add`)";
 
 /// Decides from the leader's status whether the repair is safe, and how to add the node back.
 fn plan(status: &Value, id: u64, peer_addr: Option<SocketAddr>) -> Result<Plan> {

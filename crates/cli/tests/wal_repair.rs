@@ -227,18 +227,21 @@ fn repair_refuses_without_a_majority_of_the_other_voters() {
 }
 
 /// Refusals decided from the directory alone, before any cluster is asked: a healthy log has
-/// nothing to repair, and a damaged hard state means the node's votes are unknown.
+/// nothing to repair, and a damaged or missing hard state means the node's votes are unknown.
 #[test]
-fn repair_refuses_a_healthy_log_and_a_damaged_hard_state() {
+fn repair_refuses_a_healthy_log_and_a_damaged_or_missing_hard_state() {
     use bytes::Bytes;
     use conclave_core::{Entry, HardState, Index, NodeId, Term};
     use conclave_storage::{FileStore, LogStore, Options};
 
     let dir = tempfile::tempdir().unwrap();
     let mut store = FileStore::open(dir.path(), &Options::default()).unwrap();
-    store.append(&[Entry::command(Index(1), Term(2), Bytes::from_static(b"x"))]).unwrap();
+    let entries: Vec<Entry> = (1..=3)
+        .map(|i| Entry::command(Index(i), Term(2), Bytes::from(format!("value-{i}"))))
+        .collect();
+    store.append(&entries).unwrap();
     store.sync().unwrap();
-    let hard_state = HardState { term: Term(2), vote: Some(NodeId(1)), commit: Index(1) };
+    let hard_state = HardState { term: Term(2), vote: Some(NodeId(1)), commit: Index(3) };
     store.save_hard_state(&hard_state).unwrap();
     drop(store);
     let path = dir.path().to_str().unwrap();
@@ -260,6 +263,23 @@ fn repair_refuses_a_healthy_log_and_a_damaged_hard_state() {
         "{err}"
     );
     assert!(damaged_folders(dir.path()).is_empty());
+
+    // A damaged log with no hard state at all: the votes were lost just the same.
+    std::fs::remove_file(&hard).unwrap();
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Inside the first record, with valid ones after it: corruption, not a torn tail.
+    bytes[12] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+    let out = conclave(&repair, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("holds no hard state") && err.contains("never used before"), "{err}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes);
 }
 
 /// A directory emptied for one node does not start under another id: it would be a voter with an
