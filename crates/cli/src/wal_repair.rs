@@ -62,6 +62,15 @@ struct Plan {
 pub fn run(args: &RepairArgs) -> Result<i32> {
     let corruption = damage(&args.data_dir)?;
     outln!("damaged: {corruption}");
+    // Held until the files are moved: the node cannot start in between.
+    let held = conclave_storage::hold(&args.data_dir).map_err(|error| match error {
+        conclave_storage::StorageError::Locked { .. } => anyhow!(
+            "{} is in use: node {} is running; stop it first; nothing was changed",
+            args.data_dir.display(),
+            args.id
+        ),
+        other => anyhow!("{other}; nothing was changed"),
+    })?;
     let token = args.access.token()?;
     let token = token.as_deref();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -81,7 +90,11 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
         let admin = args.access.admin;
         if plan.member {
             let remove = json!({ "action": "remove", "id": args.id }).to_string();
-            let (code, reply) = post_to_leader(admin, "/members", &remove, token).await?;
+            let (code, reply) = post_to_leader(admin, "/members", &remove, token).await.context(
+                "the removal's outcome is unknown and nothing was changed on disk; check \
+                     `conclave cluster status` and run this again (with --peer-addr if the node \
+                     is no longer a member)",
+            )?;
             if code != 200 {
                 bail!(
                     "the cluster did not remove node {}, so nothing was changed on disk: {code} {}",
@@ -92,14 +105,13 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
             outln!("removed node {} from the membership", args.id);
         }
         let stamp = utc_stamp(SystemTime::now());
-        let moved = conclave_storage::set_aside(&args.data_dir, &stamp, NodeId(args.id))
-            .with_context(|| {
-                format!(
-                    "node {} is out of the membership, but its files could not be set aside; \
+        let moved = held.set_aside(&stamp, NodeId(args.id)).with_context(|| {
+            format!(
+                "node {} is out of the membership, but its files could not be set aside; \
                      fix the cause and run this again with --peer-addr {}",
-                    args.id, plan.peer_addr
-                )
-            })?;
+                args.id, plan.peer_addr
+            )
+        })?;
         outln!("set aside in {}:", moved.folder.display());
         for file in &moved.files {
             outln!("  {file}");

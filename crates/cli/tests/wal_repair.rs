@@ -226,10 +226,8 @@ fn repair_refuses_without_a_majority_of_the_other_voters() {
     assert!(roles(&cluster, leader).contains(&(id.parse().unwrap(), "voter".into())));
 }
 
-/// Refusals decided from the directory alone, before any cluster is asked: a healthy log has
-/// nothing to repair, and a damaged or missing hard state means the node's votes are unknown.
-#[test]
-fn repair_refuses_a_healthy_log_and_a_damaged_or_missing_hard_state() {
+/// A healthy store of three entries at term 2 (node 1's vote) in a new temporary directory.
+fn small_store() -> tempfile::TempDir {
     use bytes::Bytes;
     use conclave_core::{Entry, HardState, Index, NodeId, Term};
     use conclave_storage::{FileStore, LogStore, Options};
@@ -243,7 +241,14 @@ fn repair_refuses_a_healthy_log_and_a_damaged_or_missing_hard_state() {
     store.sync().unwrap();
     let hard_state = HardState { term: Term(2), vote: Some(NodeId(1)), commit: Index(3) };
     store.save_hard_state(&hard_state).unwrap();
-    drop(store);
+    dir
+}
+
+/// Refusals decided from the directory alone, before any cluster is asked: a healthy log has
+/// nothing to repair, and a damaged or missing hard state means the node's votes are unknown.
+#[test]
+fn repair_refuses_a_healthy_log_and_a_damaged_or_missing_hard_state() {
+    let dir = small_store();
     let path = dir.path().to_str().unwrap();
     // Port 9 on loopback: nothing listens there, and nothing must be asked anyway.
     let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
@@ -302,4 +307,22 @@ fn a_directory_rebuilt_for_one_node_refuses_another_id() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("for node 2, but this node is 1"), "{err}");
+}
+
+/// A store that a running node holds is refused before the cluster is asked anything.
+#[test]
+fn repair_refuses_a_store_in_use() {
+    let dir = small_store();
+    let (segment, bytes) = corrupt_record_holding(dir.path(), b"value-1");
+    // Standing in for the running node: the same lock a node's open store holds.
+    let held = conclave_storage::hold(dir.path()).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
+    let out = conclave(&repair, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("is in use") && err.contains("nothing was changed"), "{err}");
+    drop(held);
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes);
+    assert!(damaged_folders(dir.path()).is_empty());
 }

@@ -70,7 +70,8 @@ pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
 pub use repair::{
-    is_hard_state_file, rebuilt_for, set_aside, SetAside, DAMAGED_PREFIX, REBUILT_FOR_FILE,
+    hold, is_hard_state_file, rebuilt_for, set_aside, HeldStore, SetAside, DAMAGED_PREFIX,
+    REBUILT_FOR_FILE,
 };
 pub use store::{FileStore, LogStore, Recovered};
 pub use writer::{Durable, JobId, LogWriter, WriteJob};

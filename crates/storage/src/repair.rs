@@ -8,6 +8,7 @@
 //! point at. Deciding when this is safe (the node removed from the cluster first, then re-added
 //! as a learner) is the caller's job; `docs/SECURITY.md` explains the procedure.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use conclave_core::{HardState, Index, NodeId};
@@ -35,33 +36,56 @@ pub struct SetAside {
     pub kept: HardState,
 }
 
-/// Moves every file of the store in `dir` into `dir/damaged-STAMP/` and leaves an empty store
-/// holding only the saved term and vote, and a `rebuilt-for` file naming `node`.
-///
-/// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
-/// lost: it must not come back under the same id), when another process holds the store (a
-/// running node), or when the folder already exists.
+/// A store directory whose lock is held, so that no node opens it while the cluster is being
+/// told to let its node go: the check that the node is stopped and the moving of its files then
+/// see the same state.
+#[derive(Debug)]
+pub struct HeldStore {
+    dir: PathBuf,
+    _lock: File,
+}
+
+/// Takes the lock of the store in `dir`; fails with [`StorageError::Locked`] while a node holds
+/// it.
+pub fn hold(dir: &Path) -> Result<HeldStore> {
+    Ok(HeldStore { dir: dir.to_path_buf(), _lock: lock_dir(dir)? })
+}
+
+/// [`hold`] then [`HeldStore::set_aside`].
 pub fn set_aside(dir: &Path, stamp: &str, node: NodeId) -> Result<SetAside> {
-    let saved = hard_state::load(dir)?;
-    let _lock = lock_dir(dir)?;
-    let io = Io::new(None);
-    let folder = dir.join(format!("{DAMAGED_PREFIX}{stamp}"));
-    std::fs::create_dir(&folder).map_err(|e| StorageError::io("create directory", &folder, e))?;
-    let files: Vec<String> =
-        fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
-    for name in &files {
-        let from = dir.join(name);
-        std::fs::rename(&from, folder.join(name))
-            .map_err(|e| StorageError::io("rename", &from, e))?;
+    hold(dir)?.set_aside(stamp, node)
+}
+
+impl HeldStore {
+    /// Moves every file of the store into `dir/damaged-STAMP/` and leaves an empty store holding
+    /// only the saved term and vote, and a `rebuilt-for` file naming `node`; the lock is released
+    /// at the end.
+    ///
+    /// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
+    /// lost: it must not come back under the same id) or the folder already exists.
+    pub fn set_aside(self, stamp: &str, node: NodeId) -> Result<SetAside> {
+        let dir = self.dir.as_path();
+        let saved = hard_state::load(dir)?;
+        let io = Io::new(None);
+        let folder = dir.join(format!("{DAMAGED_PREFIX}{stamp}"));
+        std::fs::create_dir(&folder)
+            .map_err(|e| StorageError::io("create directory", &folder, e))?;
+        let files: Vec<String> =
+            fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
+        for name in &files {
+            let from = dir.join(name);
+            std::fs::rename(&from, folder.join(name))
+                .map_err(|e| StorageError::io("rename", &from, e))?;
+        }
+        io.sync_dir(&folder)?;
+        io.sync_dir(dir)?;
+        // Commit 0: the entries it counted are gone, and a node learns its commit index again
+        // from the leader. Term and vote stay: they are promises made to candidates.
+        let kept = HardState { commit: Index(0), ..saved };
+        hard_state::save(&io, dir, &kept)?;
+        io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())?;
+        Ok(SetAside { folder, files, kept })
     }
-    io.sync_dir(&folder)?;
-    io.sync_dir(dir)?;
-    // Commit 0: the entries it counted are gone, and a node learns its commit index again from
-    // the leader. Term and vote stay: they are promises made to candidates.
-    let kept = HardState { commit: Index(0), ..saved };
-    hard_state::save(&io, dir, &kept)?;
-    io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())?;
-    Ok(SetAside { folder, files, kept })
 }
 
 /// The node the store in `dir` was last set aside for, if it ever was. A file that does not hold
