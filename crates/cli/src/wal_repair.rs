@@ -22,7 +22,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -44,6 +44,11 @@ pub struct RepairArgs {
     /// only when the node is no longer a member (a repair that stopped after removing it).
     #[arg(long, value_name = "HOST:PORT")]
     pub peer_addr: Option<SocketAddr>,
+    /// After adding the node back, wait up to this many seconds for it to be started (by hand
+    /// or by a service manager) and catch up, then promote it to voter. Without it, promote by
+    /// hand with `conclave cluster promote`.
+    #[arg(long, value_name = "SECONDS")]
+    pub promote_within: Option<u64>,
     /// A running node's admin port, and the admin token.
     #[command(flatten)]
     pub access: AdminAccess,
@@ -131,17 +136,53 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
                 plan.peer_addr
             );
         }
-        outln!(
-            "added node {} back as a learner at {}.\nnext: start the node as before; it copies \
-             the leader's snapshot and log. Once it has caught up, make it a voter again with \
-             `conclave cluster --admin {admin} promote {}` (refused until it has caught up).",
-            args.id,
-            plan.peer_addr,
-            args.id
-        );
+        outln!("added node {} back as a learner at {}", args.id, plan.peer_addr);
+        let Some(seconds) = args.promote_within else {
+            outln!(
+                "next: start the node as before; it copies the leader's snapshot and log. Once it \
+                 has caught up, make it a voter again with `conclave cluster --admin {admin} \
+                 promote {}` (refused until it has caught up).",
+                args.id
+            );
+            return Ok(0);
+        };
+        outln!("waiting up to {seconds} s for node {} to start and catch up...", args.id);
+        promote_when_caught_up(admin, token, args.id, Duration::from_secs(seconds)).await?;
+        outln!("promoted node {} to voter", args.id);
         Ok(0)
     })
 }
+
+/// Asks the leader to promote learner `id` until it agrees (it refuses a learner that has not
+/// caught up) or `within` has passed.
+async fn promote_when_caught_up(
+    admin: SocketAddr,
+    token: Option<&str>,
+    id: u64,
+    within: Duration,
+) -> Result<()> {
+    let promote = json!({ "action": "promote", "id": id }).to_string();
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = post_to_leader(admin, "/members", &promote, token).await;
+        let last = match answer {
+            Ok((200, _)) => return Ok(()),
+            Ok((code, reply)) => format!("{code} {}", reply.trim()),
+            Err(error) => format!("{error:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "node {id} is a learner but was not promoted within {within:?} (last answer: \
+                 {last}); start it if it is not running, and promote it with `conclave cluster \
+                 promote {id}` once it has caught up"
+            );
+        }
+        tokio::time::sleep(PROMOTE_RETRY).await;
+    }
+}
+
+/// How often a refused promotion is asked again.
+const PROMOTE_RETRY: Duration = Duration::from_millis(250);
 
 /// The corruption that makes the store in `dir` unusable; an error when there is none, or when
 /// the hard state is among the damage.
@@ -245,7 +286,6 @@ fn utc_stamp(time: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
 use common::{eventually, http_with_headers, ProcCluster, WAIT};
@@ -112,15 +112,16 @@ fn start_and_wait_for_exit(cluster: &mut ProcCluster, i: usize) -> bool {
 
 #[test]
 fn a_corrupted_follower_refuses_to_start_and_is_rebuilt_from_the_leader_s_log() {
-    let _ = rebuild(&[], BEFORE, 150);
+    let _ = rebuild(&[], BEFORE, 150, false);
 }
 
 /// With a compacted log on the leader, the rebuilt node starts from the leader's snapshot. The
-/// leader keeps 1,000 entries behind each snapshot for slow followers, so more are written.
+/// leader keeps 1,000 entries behind each snapshot for slow followers, so more are written. The
+/// repair itself waits for the node and promotes it.
 #[test]
 fn a_corrupted_follower_is_rebuilt_from_the_leader_s_snapshot() {
     let before = 1_300;
-    let (cluster, follower) = rebuild(&["--snapshot-entries=64"], before, before - 10);
+    let (cluster, follower) = rebuild(&["--snapshot-entries=64"], before, before - 10, true);
     let authorization = format!("Bearer {TOKEN}");
     let headers = [("Authorization", authorization.as_str())];
     let admin = cluster.ports[follower].admin;
@@ -133,8 +134,14 @@ fn a_corrupted_follower_is_rebuilt_from_the_leader_s_snapshot() {
     assert!(installed.is_some_and(|n| n >= 1.0), "{metrics}");
 }
 
-/// The whole procedure; returns the cluster and the rebuilt node, still running.
-fn rebuild(extra: &[&str], before: usize, key: usize) -> (ProcCluster, usize) {
+/// The whole procedure, promoting by hand or with `--promote-within`; returns the cluster and
+/// the rebuilt node, still running.
+fn rebuild(
+    extra: &[&str],
+    before: usize,
+    key: usize,
+    promote_within: bool,
+) -> (ProcCluster, usize) {
     let (mut cluster, leader, follower, segment, damaged_bytes) =
         cluster_with_a_corrupted_follower(extra, before, key);
     let id = (follower + 1).to_string();
@@ -155,23 +162,48 @@ fn rebuild(extra: &[&str], before: usize, key: usize) -> (ProcCluster, usize) {
     assert!(segment.exists() && damaged_folders(&data_dir).is_empty());
     assert!(roles(&cluster, leader).contains(&(id.parse().unwrap(), "voter".into())));
 
-    let out = conclave(&repair, Some(TOKEN));
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}\n{}", text(&out.stderr), cluster.logs());
+    let id_number: u64 = id.parse().unwrap();
+    let stdout = if promote_within {
+        // The repair waits for the node to be started and catch up, then promotes it itself.
+        let mut repair: Vec<&str> = repair.to_vec();
+        repair.extend(["--promote-within", "60"]);
+        let child = Command::new(env!("CARGO_BIN_EXE_conclave"))
+            .args(&repair)
+            .env("CONCLAVE_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        eventually("the node back as a learner", || {
+            roles(&cluster, leader).contains(&(id_number, "learner".into())).then_some(())
+        });
+        assert!(!segment.exists());
+        cluster.start(follower);
+        let out = child.wait_with_output().unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}\n{}", text(&out.stderr), cluster.logs());
+        assert!(stdout.contains("promoted node"), "{stdout}");
+        stdout
+    } else {
+        let out = conclave(&repair, Some(TOKEN));
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}\n{}", text(&out.stderr), cluster.logs());
+        assert!(stdout.contains("conclave cluster --admin"), "{stdout}");
+        assert!(roles(&cluster, leader).contains(&(id_number, "learner".into())));
+        assert!(!segment.exists());
+        // Started as before, it catches up as a learner and is promoted once it has.
+        cluster.start(follower);
+        let promote = ["cluster", "--admin", &leader_admin, "promote", &id];
+        eventually("the promotion of the rebuilt node", || {
+            conclave(&promote, Some(TOKEN)).status.success().then_some(())
+        });
+        stdout
+    };
     assert!(stdout.contains("set aside in") && stdout.contains(name), "{stdout}");
     // Set aside, byte for byte, not deleted.
     let folders = damaged_folders(&data_dir);
     assert_eq!(folders.len(), 1, "{folders:?}");
     assert_eq!(std::fs::read(folders[0].join(name)).unwrap(), damaged_bytes);
-    assert!(!segment.exists());
-    assert!(roles(&cluster, leader).contains(&(id.parse().unwrap(), "learner".into())));
-
-    // Started as before, it catches up as a learner and is promoted once it has.
-    cluster.start(follower);
-    let promote = ["cluster", "--admin", &leader_admin, "promote", &id];
-    eventually("the promotion of the rebuilt node", || {
-        conclave(&promote, Some(TOKEN)).status.success().then_some(())
-    });
     let voters = roles(&cluster, leader).iter().filter(|(_, role)| role == "voter").count();
     assert_eq!(voters, 3, "{:?}", roles(&cluster, leader));
 
