@@ -15,10 +15,10 @@
 //!    votes nor counts toward a commit until an operator promotes it (`conclave cluster
 //!    promote`), which the leader allows only once it has caught up.
 //!
-//! It refuses, changing nothing, when the log is not damaged, when the hard state is damaged
-//! or missing (the node's votes are unknown, so it must not return under the same id), when the node still
-//! runs, when there is no leader or too few of the other voters are connected to it for the
-//! removal to commit, and when the admin port wants a token it was not given.
+//! It refuses, changing nothing, when the log is not damaged, when the hard state is damaged or
+//! missing (the node's votes are unknown, so it must not return under the same id), when the
+//! node still runs, when there is no leader or too few of the other voters are connected to it
+//! for the removal to commit, and when the admin port wants a token it was not given.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -294,7 +294,8 @@ mod tests {
     }
 
     fn member(id: u64, role: &str, connected: bool) -> Value {
-        json!({ "id": id, "role": role, "connected": connected, "peer_addr": format!("127.0.0.1:{}", 7100 + id) })
+        let peer_addr = format!("127.0.0.1:{}", 7100 + id);
+        json!({ "id": id, "role": role, "connected": connected, "peer_addr": peer_addr })
     }
 
     #[test]
