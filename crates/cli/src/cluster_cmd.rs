@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 use conclave_server::http;
 use serde_json::{json, Value};
 
-/// Flags of `conclave cluster`.
+/// How to reach a cluster's admin API: any node's admin address and the token, if the nodes
+/// require one. Shared by `conclave cluster` and `conclave wal repair`.
 #[derive(Args, Debug)]
-pub struct ClusterArgs {
+pub struct AdminAccess {
     /// Any node's admin address; changes are sent on to the leader.
     #[arg(long, default_value = "127.0.0.1:7200")]
     pub admin: SocketAddr,
@@ -24,6 +25,14 @@ pub struct ClusterArgs {
     /// while the variable may linger in the shell from another cluster.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+}
+
+/// Flags of `conclave cluster`.
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub access: AdminAccess,
     /// What to do.
     #[command(subcommand)]
     pub op: ClusterOp,
@@ -65,9 +74,9 @@ pub enum ClusterOp {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-impl ClusterArgs {
+impl AdminAccess {
     /// The admin token from the file, else from the flag or the environment, if any.
-    fn token(&self) -> Result<Option<String>> {
+    pub fn token(&self) -> Result<Option<String>> {
         match &self.admin_token_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -81,7 +90,11 @@ impl ClusterArgs {
 
 /// Asks `admin` for its status and, unless `local`, goes on to the leader it names. Falls back
 /// to the first answer when there is no leader or it cannot be reached.
-async fn status_via(admin: SocketAddr, token: Option<&str>, local: bool) -> Result<(u16, String)> {
+pub async fn status_via(
+    admin: SocketAddr,
+    token: Option<&str>,
+    local: bool,
+) -> Result<(u16, String)> {
     let (code, body) = http::call_with_token(admin, "GET", "/status", None, token, TIMEOUT)
         .await
         .with_context(|| format!("asking {admin} for its status"))?;
@@ -105,7 +118,7 @@ async fn status_via(admin: SocketAddr, token: Option<&str>, local: bool) -> Resu
 }
 
 /// Says how to pass the token when a node refused a request for want of one.
-fn hint_if_unauthorized(code: u16, token: Option<&str>) {
+pub fn hint_if_unauthorized(code: u16, token: Option<&str>) {
     if code == 401 && token.is_none() {
         eprintln!(
             "the admin port requires a token: pass --admin-token-file FILE (`conclave up` writes \
@@ -114,15 +127,43 @@ fn hint_if_unauthorized(code: u16, token: Option<&str>) {
     }
 }
 
+/// Sends `body` to the leader's `path`, following the 421 answers that name it; returns the
+/// leader's status code and reply.
+pub async fn post_to_leader(
+    admin: SocketAddr,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> Result<(u16, String)> {
+    let mut target = admin;
+    // A follower answers 421 naming the leader's admin port: follow it (leadership may move
+    // meanwhile, so a few times).
+    for _ in 0..5 {
+        let (code, reply) = http::call_with_token(target, "POST", path, Some(body), token, TIMEOUT)
+            .await
+            .with_context(|| format!("sending to {target}"))?;
+        if code != 421 {
+            return Ok((code, reply));
+        }
+        let value: Value = serde_json::from_str(&reply).unwrap_or_default();
+        match value["leader_admin_addr"].as_str().and_then(|a| a.parse().ok()) {
+            Some(leader) => target = leader,
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    bail!("could not reach the leader (leadership kept moving or no leader is elected)")
+}
+
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
-    let token = args.token()?;
+    let token = args.access.token()?;
     let token = token.as_deref();
+    let admin = args.access.admin;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let (path, body) = match &args.op {
             ClusterOp::Status { local } => {
-                let (code, body) = status_via(args.admin, token, *local).await?;
+                let (code, body) = status_via(admin, token, *local).await?;
                 hint_if_unauthorized(code, token);
                 outln!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
@@ -135,32 +176,9 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
             ClusterOp::Remove { id } => ("/members", json!({ "action": "remove", "id": id })),
             ClusterOp::TransferLeader { id } => ("/transfer-leader", json!({ "to": id })),
         };
-        let body = body.to_string();
-        let mut target = args.admin;
-        // A follower answers 421 naming the leader's admin port: follow it (leadership may
-        // move meanwhile, so a few times).
-        for _ in 0..5 {
-            let (code, reply) =
-                http::call_with_token(target, "POST", path, Some(&body), token, TIMEOUT)
-                    .await
-                    .with_context(|| format!("sending to {target}"))?;
-            if code == 421 {
-                let value: Value = serde_json::from_str(&reply).unwrap_or_default();
-                match value["leader_admin_addr"].as_str().and_then(|a| a.parse().ok()) {
-                    Some(leader) => {
-                        target = leader;
-                        continue;
-                    }
-                    None => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                }
-            }
-            hint_if_unauthorized(code, token);
-            outln!("{}", reply.trim_end());
-            return Ok(i32::from(code != 200));
-        }
-        bail!("could not reach the leader (leadership kept moving or no leader is elected)")
+        let (code, reply) = post_to_leader(admin, path, &body.to_string(), token).await?;
+        hint_if_unauthorized(code, token);
+        outln!("{}", reply.trim_end());
+        Ok(i32::from(code != 200))
     })
 }

@@ -15,6 +15,7 @@ mod serve_cmd;
 mod sim_cmd;
 mod up_cmd;
 mod wal_cmd;
+mod wal_repair;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,7 +34,7 @@ enum Command {
     /// every event; exits 1 on a violation (printing the seed and the trace tail).
     Sim(sim_cmd::SimArgs),
     /// Inspect or verify a node's write-ahead log directory, or every node's under a cluster
-    /// directory such as the one `conclave up` uses.
+    /// directory such as the one `conclave up` uses; rebuild a damaged node from its peers.
     Wal {
         #[command(subcommand)]
         which: wal_cmd::WalCommand,

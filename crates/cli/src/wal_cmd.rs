@@ -1,5 +1,6 @@
 //! `conclave wal inspect|verify DIR`: read-only looks at a node's storage directory, or at every
-//! node's under a cluster's data directory (`conclave up` keeps node `N` in `DIR/node-N`).
+//! node's under a cluster's data directory (`conclave up` keeps node `N` in `DIR/node-N`), and
+//! `conclave wal repair`, the one subcommand that changes a directory (see `wal_repair`).
 //!
 //! A directory that holds no log at all is refused, never reported as healthy: a typo'd path or
 //! the parent of the node directories must not pass a backup job's verification.
@@ -28,6 +29,14 @@ pub enum WalCommand {
         /// prints), each of which is verified.
         dir: PathBuf,
     },
+    /// Rebuild a stopped node whose storage is damaged from its peers, as a learner.
+    ///
+    /// The cluster removes the node, its files move into DATA_DIR/damaged-STAMP (nothing is
+    /// deleted; term and vote are kept), and it is added back as a learner, to promote with
+    /// `conclave cluster promote` once caught up. Refuses, changing nothing, when that is not
+    /// safe (no leader, too few other voters connected, the node still running, a damaged hard
+    /// state) or the admin port refuses the token.
+    Repair(crate::wal_repair::RepairArgs),
 }
 
 /// Runs a `wal` subcommand; returns the exit code.
@@ -65,6 +74,7 @@ pub fn run(command: &WalCommand) -> Result<i32> {
             }
             Ok(if corrupt == 0 { 0 } else { 1 })
         }
+        WalCommand::Repair(args) => crate::wal_repair::run(args),
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use conclave_core::{NodeId, SeededRng};
 use conclave_raft::{Config, Raft};
-use conclave_runtime::{GroupOptions, Runtime};
+use conclave_runtime::{GroupOptions, Runtime, RuntimeError};
+use conclave_storage::StorageError;
 use conclave_transport::{GroupId, Transport, TransportConfig};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
@@ -47,6 +48,41 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The data directory holds corruption (not a torn tail): the node refuses to start rather
+    /// than guess, and says how to rebuild it from its peers.
+    #[error(
+        "{corruption}\nthis node's storage is damaged, so it will not start: it may have lost \
+         entries it acknowledged, or votes it gave. Inspect it with `conclave wal inspect {dir}`. \
+         To rebuild it from its peers while the others keep running (the damaged files are \
+         moved aside, not deleted), run `conclave wal repair --data-dir {dir} --id {id} --admin \
+         ADDR_OF_A_RUNNING_NODE` (see \"Recovering a node with a damaged disk\" in \
+         docs/SECURITY.md)",
+        dir = data_dir.display()
+    )]
+    DamagedStorage {
+        /// The node.
+        id: NodeId,
+        /// Its data directory.
+        data_dir: std::path::PathBuf,
+        /// The file, offset and reason.
+        corruption: conclave_storage::CorruptionError,
+    },
+    /// `conclave wal repair` emptied the data directory for another node: the cluster took that
+    /// node out and back in as a learner, so under this id the empty log would be a voter's.
+    #[error(
+        "{} was emptied by `conclave wal repair` for node {rebuilt}, but this node is {id}: \
+         check --id (or the hostfile index); starting a voter on an emptied log could lose \
+         committed writes",
+        data_dir.display()
+    )]
+    RebuiltForAnother {
+        /// This node.
+        id: NodeId,
+        /// The node the directory was emptied for.
+        rebuilt: NodeId,
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+    },
     /// The transport or the group failed to start.
     #[error("{0}")]
     Start(String),
@@ -74,6 +110,17 @@ impl Server {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        match conclave_storage::rebuilt_for(&config.data_dir) {
+            Ok(Some(rebuilt)) if rebuilt != config.id => {
+                return Err(ServeError::RebuiltForAnother {
+                    id: config.id,
+                    rebuilt,
+                    data_dir: config.data_dir.clone(),
+                })
+            }
+            Ok(_) => {}
+            Err(error) => return Err(ServeError::Start(error.to_string())),
+        }
         let peer_listener = bind("peer", config.peer_addr).await?;
         let client_listener = bind("client", config.client_addr).await?;
         let admin_listener = bind("admin", config.admin_addr).await?;
@@ -113,7 +160,16 @@ impl Server {
                 KvMachine::default(),
                 options,
             )
-            .map_err(|e| ServeError::Start(e.to_string()))?;
+            .map_err(|error| match error {
+                RuntimeError::Storage(StorageError::Corrupt(corruption)) => {
+                    ServeError::DamagedStorage {
+                        id: config.id,
+                        data_dir: config.data_dir.clone(),
+                        corruption,
+                    }
+                }
+                other => ServeError::Start(other.to_string()),
+            })?;
         let status = handle.status();
         tracing::info!(
             node = %config.id,

@@ -15,7 +15,9 @@
 //! - [`MemStore`]: the in-memory twin for tests of drivers, which loses unsynced data on
 //!   [`MemStore::crash`] exactly as a disk may, driven by a seeded
 //!   [`RandomSource`](conclave_core::RandomSource).
-//! - [`inspect`] / [`verify`]: read-only reports on a directory, for operators.
+//! - [`inspect`] / [`verify`]: read-only reports on a directory, for operators; [`set_aside`]:
+//!   moves a damaged store's files into a `damaged-STAMP` folder so its node can be rebuilt from
+//!   its peers (nothing is deleted; term and vote are kept).
 //!
 //! Two rules shape everything here. **Recovery never drops data silently**: only a torn tail of
 //! the last segment (bad bytes with nothing valid after them) is cut, with a warning; any other
@@ -50,6 +52,7 @@ mod log;
 mod log_start;
 mod memory;
 mod record;
+mod repair;
 mod sealed;
 mod segment;
 mod snapshot;
@@ -66,5 +69,9 @@ pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
 pub use record::TornTail;
+pub use repair::{
+    hold, is_hard_state_file, rebuilt_for, set_aside, HeldStore, SetAside, DAMAGED_PREFIX,
+    REBUILT_FOR_FILE,
+};
 pub use store::{FileStore, LogStore, Recovered};
 pub use writer::{Durable, JobId, LogWriter, WriteJob};

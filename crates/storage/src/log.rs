@@ -333,7 +333,7 @@ pub(crate) fn check_batch(entries: &[Entry], first: Index, last: Index) -> Resul
     Ok(())
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)

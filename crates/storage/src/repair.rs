@@ -1,0 +1,181 @@
+//! Setting a damaged store aside so that its node can be rebuilt from its peers.
+//!
+//! Nothing is deleted: every file of the store moves into a `damaged-STAMP` folder inside the
+//! store directory (a rename within one file system, so it works even when the directory is a
+//! mount point), where an operator can still inspect it. What stays behind is an empty log and
+//! a hard state that keeps the saved term and vote but no commit index: the node must never vote
+//! twice in a term it already voted in, and it no longer holds the entries a commit index would
+//! point at. Deciding when this is safe (the node removed from the cluster first, then re-added
+//! as a learner) is the caller's job; `docs/SECURITY.md` explains the procedure.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use conclave_core::{HardState, Index, NodeId};
+
+use crate::error::{Corruption, CorruptionError, Result, StorageError};
+use crate::fs::{self, Io};
+use crate::hard_state::{self, HARD_STATE_FILE};
+use crate::log::{lock_dir, LOCK_FILE};
+
+/// The prefix of the folders damaged files are moved into.
+pub const DAMAGED_PREFIX: &str = "damaged-";
+/// The file naming the node an emptied store was set aside for. The cluster took that node out
+/// and back in as a learner; the same directory started under another id would be a voter with
+/// an empty log, the very danger the procedure avoids, so a node checks it on start.
+pub const REBUILT_FOR_FILE: &str = "rebuilt-for";
+
+/// What [`set_aside`] moved, and what it kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAside {
+    /// The folder now holding the damaged files.
+    pub folder: PathBuf,
+    /// The names of the files moved into it, sorted.
+    pub files: Vec<String>,
+    /// The hard state written into the emptied store: the old term and vote, commit 0.
+    pub kept: HardState,
+}
+
+/// A store directory whose lock is held, so that no node opens it while the cluster is being
+/// told to let its node go: the check that the node is stopped and the moving of its files then
+/// see the same state.
+#[derive(Debug)]
+pub struct HeldStore {
+    dir: PathBuf,
+    _lock: File,
+}
+
+/// Takes the lock of the store in `dir`; fails with [`StorageError::Locked`] while a node holds
+/// it.
+pub fn hold(dir: &Path) -> Result<HeldStore> {
+    Ok(HeldStore { dir: dir.to_path_buf(), _lock: lock_dir(dir)? })
+}
+
+/// [`hold`] then [`HeldStore::set_aside`].
+pub fn set_aside(dir: &Path, stamp: &str, node: NodeId) -> Result<SetAside> {
+    hold(dir)?.set_aside(stamp, node)
+}
+
+impl HeldStore {
+    /// Moves every file of the store into `dir/damaged-STAMP/` and leaves an empty store holding
+    /// only the saved term and vote, and a `rebuilt-for` file naming `node`; the lock is released
+    /// at the end.
+    ///
+    /// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
+    /// lost: it must not come back under the same id) or the folder already exists.
+    pub fn set_aside(self, stamp: &str, node: NodeId) -> Result<SetAside> {
+        let dir = self.dir.as_path();
+        let saved = hard_state::load(dir)?;
+        let io = Io::new(None);
+        let folder = dir.join(format!("{DAMAGED_PREFIX}{stamp}"));
+        std::fs::create_dir(&folder)
+            .map_err(|e| StorageError::io("create directory", &folder, e))?;
+        let files: Vec<String> =
+            fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
+        for name in &files {
+            let from = dir.join(name);
+            std::fs::rename(&from, folder.join(name))
+                .map_err(|e| StorageError::io("rename", &from, e))?;
+        }
+        io.sync_dir(&folder)?;
+        io.sync_dir(dir)?;
+        // Commit 0: the entries it counted are gone, and a node learns its commit index again
+        // from the leader. Term and vote stay: they are promises made to candidates.
+        let kept = HardState { commit: Index(0), ..saved };
+        hard_state::save(&io, dir, &kept)?;
+        io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())?;
+        Ok(SetAside { folder, files, kept })
+    }
+}
+
+/// The node the store in `dir` was last set aside for, if it ever was. A file that does not hold
+/// a node id is corruption, reported with its path.
+pub fn rebuilt_for(dir: &Path) -> Result<Option<NodeId>> {
+    let path = dir.join(REBUILT_FOR_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = fs::read_file(&path)?;
+    let text = std::str::from_utf8(&bytes).unwrap_or_default().trim();
+    match text.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(Some(NodeId(id))),
+        _ => Err(CorruptionError::new(&path, 0, Corruption::BadHeader("not a node id")).into()),
+    }
+}
+
+/// True when `name` is the store's hard state file (to tell a damaged hard state from a damaged
+/// log in a [`crate::Report`]'s problems).
+pub fn is_hard_state_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == HARD_STATE_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use conclave_core::{Entry, NodeId, Term};
+
+    use super::*;
+    use crate::{FileStore, LogStore, Options};
+
+    fn store(dir: &Path) {
+        let mut store = FileStore::open(dir, &Options::default()).unwrap();
+        let entries: Vec<Entry> = (1..=20)
+            .map(|i| Entry::command(Index(i), Term(3), Bytes::from(format!("value-{i}"))))
+            .collect();
+        store.append(&entries).unwrap();
+        store.sync().unwrap();
+        let hard_state = HardState { term: Term(4), vote: Some(NodeId(2)), commit: Index(20) };
+        store.save_hard_state(&hard_state).unwrap();
+    }
+
+    #[test]
+    fn moves_every_file_and_keeps_term_and_vote_only() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let before = fs::list_files(dir.path()).unwrap();
+        assert_eq!(rebuilt_for(dir.path()).unwrap(), None);
+        let report = set_aside(dir.path(), "20260101T000000Z", NodeId(3)).unwrap();
+        assert_eq!(report.folder, dir.path().join("damaged-20260101T000000Z"));
+        let expected: Vec<String> = before.into_iter().filter(|n| n != LOCK_FILE).collect();
+        assert_eq!(report.files, expected);
+        assert_eq!(fs::list_files(&report.folder).unwrap(), expected);
+        let recovered = FileStore::open(dir.path(), &Options::default()).unwrap().load().unwrap();
+        assert!(recovered.state.entries.is_empty());
+        assert!(recovered.state.snapshot.is_none());
+        let kept = HardState { term: Term(4), vote: Some(NodeId(2)), commit: Index(0) };
+        assert_eq!(recovered.state.hard_state, kept);
+        assert_eq!(rebuilt_for(dir.path()).unwrap(), Some(NodeId(3)));
+        // The new files make a healthy store; the folder beside them is not part of it.
+        let report = crate::inspect(dir.path()).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        std::fs::write(dir.path().join(REBUILT_FOR_FILE), "three\n").unwrap();
+        assert!(matches!(rebuilt_for(dir.path()), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn refuses_a_store_in_use_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let open = FileStore::open(dir.path(), &Options::default()).unwrap();
+        let error = set_aside(dir.path(), "x", NodeId(1)).unwrap_err();
+        assert!(matches!(error, StorageError::Locked { .. }), "{error}");
+        drop(open);
+        assert!(!dir.path().join("damaged-x").exists());
+    }
+
+    #[test]
+    fn refuses_a_damaged_hard_state_and_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let path = dir.path().join(HARD_STATE_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        let error = set_aside(dir.path(), "x", NodeId(1)).unwrap_err();
+        assert!(
+            matches!(&error, StorageError::Corrupt(c) if is_hard_state_file(&c.file)),
+            "{error}"
+        );
+        assert!(!dir.path().join("damaged-x").exists());
+    }
+}
