@@ -1,5 +1,6 @@
 //! Commands about the connection and the server rather than the data: PING, ECHO, HELLO, AUTH,
-//! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, and Conclave's own READMODE, READONLY /
+//! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, the ACL subcommands that only read, and
+//! Conclave's own READMODE, READONLY /
 //! READWRITE and REDIRECT. None of them goes through consensus.
 
 use std::fmt::Write as _;
@@ -44,6 +45,7 @@ pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Fra
             _ => Frame::error("ERR DB index is out of range"),
         },
         b"AUTH" => auth(session, args),
+        b"ACL" => crate::acl::execute(session, args),
         b"HELLO" => hello(session, args),
         b"CLIENT" => client(session, args),
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(session, args)) },
@@ -94,22 +96,43 @@ pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Fra
     }
 }
 
+/// AUTH [user] password, as Redis 7: against the replicated user table, on whichever node the
+/// client is connected to; `requirepass` is the `default` user's password on the node that
+/// sets it.
 fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
-    let password = match args.len() {
-        2 => &args[1],
-        3 if args[1].eq_ignore_ascii_case(b"default") => &args[2],
-        3 => return Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+    let (name, password) = match args.len() {
+        2 => (Bytes::from_static(b"default"), &args[1]),
+        3 => (args[1].clone(), &args[2]),
         _ => return arity(b"auth"),
     };
-    match &session.shared.config.password {
-        None => Frame::error(
+    let requirepass = session.shared.config.password.clone();
+    let user_name = String::from_utf8_lossy(&name).into_owned();
+    let (open, user) = session.shared.handle.with_state(|m| {
+        let open = m.users.default_is_open(requirepass.as_deref());
+        let user = m
+            .users
+            .authenticate(&user_name, password, requirepass.as_deref())
+            .then(|| m.users.get(&user_name).cloned())
+            .flatten();
+        (open, user)
+    });
+    if args.len() == 2 && open {
+        return Frame::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ),
-        Some(expected) if expected.as_bytes() == &password[..] => {
+        );
+    }
+    match user {
+        Some(user) => {
             session.authenticated = true;
+            session.user = user;
+            session.credentials = Some((name, password.clone()));
             Frame::ok()
         }
-        Some(_) => Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+        None => {
+            session.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(client = session.id, user = %user_name, "AUTH failed");
+            Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
     }
 }
 

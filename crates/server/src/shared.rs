@@ -43,6 +43,11 @@ pub struct ClientStats {
     pub output_buffer_max: AtomicUsize,
     /// The most request bytes one connection has held, since start.
     pub input_buffer_max: AtomicUsize,
+    /// AUTH (and HELLO ... AUTH) attempts refused on the client port.
+    pub auth_failures: AtomicU64,
+    /// Admin requests refused for a missing or wrong bearer token. Kept with the client
+    /// port's counters so that `/metrics` reports every port's failures side by side.
+    pub admin_auth_failures: AtomicU64,
 }
 
 /// What one connection holds, and how the node tells it to close when all connections together

@@ -1,0 +1,129 @@
+//! Users and ACLs in Redis's shape: `AUTH user pass`, `ACL SETUSER|DELUSER|...`, command
+//! categories and key patterns, and the `default` user.
+//!
+//! The user table is replicated: `ACL SETUSER` and `ACL DELUSER` are writes through the Raft
+//! log, applied by every node to its [`Users`] (beside the key-value store in the state
+//! machine), persisted in the WAL and carried in snapshots. The node the client talks to hashes
+//! `>password` into `#sha256` before proposing, so plaintext never reaches the log or disk.
+//! AUTH and the permission check read the local replica, so they work on followers.
+//!
+//! - `table.rs`: every command's categories and key arguments, one line each.
+//! - `user.rs`: one user, its rules and its permission check.
+//! - `users.rs`: the replicated table, its log entries and its snapshot image.
+//! - `command.rs`: the `ACL` subcommands that only read.
+
+mod command;
+mod table;
+mod user;
+mod users;
+
+use bytes::Bytes;
+use conclave_kv::Plan;
+use conclave_resp::Frame;
+
+pub(crate) use command::execute;
+pub(crate) use user::{hash_password, Denied, User};
+pub(crate) use users::ENTRY_TAG;
+pub use users::{AclImageError, Users};
+
+/// Plans a call that may change state: `ACL SETUSER` and `ACL DELUSER` become user-table
+/// writes, everything else is the key-value store's [`conclave_kv::plan`]. `None` for a command
+/// that is neither (the session answers it).
+pub(crate) fn plan_write(args: &[Bytes], now_ms: u64) -> Option<Plan> {
+    let is_acl = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"ACL"));
+    let sub = args.get(1).map(|a| a.to_ascii_lowercase());
+    match (is_acl, sub.as_deref()) {
+        (true, Some(b"setuser")) => Some(plan_setuser(args).unwrap_or_else(Plan::Reply)),
+        (true, Some(b"deluser")) => Some(plan_deluser(args).unwrap_or_else(Plan::Reply)),
+        _ => conclave_kv::plan(args, now_ms),
+    }
+}
+
+fn arity(name: &str) -> Frame {
+    Frame::error(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+fn text(arg: &Bytes) -> Result<String, Frame> {
+    String::from_utf8(arg.to_vec()).map_err(|_| Frame::error("ERR Syntax error"))
+}
+
+/// `ACL SETUSER name rules...`: checks the rules (strictly, on a new user, so unknown commands
+/// are refused here, before the log), turns passwords into hashes and proposes the rest.
+fn plan_setuser(args: &[Bytes]) -> Result<Plan, Frame> {
+    if args.len() < 3 {
+        return Err(arity("acl|setuser"));
+    }
+    let name = text(&args[2])?;
+    if name.is_empty() || name.contains([' ', '\0']) {
+        return Err(Frame::error("ERR Usernames can't contain spaces or null characters"));
+    }
+    let mut rules = Vec::with_capacity(args.len() - 3);
+    let mut scratch = User::new(&name);
+    for arg in &args[3..] {
+        let rule = match arg.first() {
+            // Hashed here: the plaintext must not reach the log.
+            Some(b'>') => format!("#{}", hash_password(&arg[1..])),
+            Some(b'<') => format!("!{}", hash_password(&arg[1..])),
+            _ => text(arg)?,
+        };
+        match scratch.apply_rule(&rule, true) {
+            // Whether the user holds the password is for the log's order to decide.
+            Ok(()) | Err(user::RuleError::NoSuchPassword) => {}
+            Err(error) => {
+                let shown = String::from_utf8_lossy(arg);
+                return Err(Frame::error(format!(
+                    "ERR Error in ACL SETUSER modifier '{shown}': {error}"
+                )));
+            }
+        }
+        rules.push(rule);
+    }
+    Ok(Plan::Write(users::setuser_entry(&name, &rules)))
+}
+
+/// `ACL DELUSER names...`.
+fn plan_deluser(args: &[Bytes]) -> Result<Plan, Frame> {
+    if args.len() < 3 {
+        return Err(arity("acl|deluser"));
+    }
+    let names = args[2..].iter().map(text).collect::<Result<Vec<_>, _>>()?;
+    if names.iter().any(|n| n == "default") {
+        return Err(Frame::error("ERR The 'default' user cannot be removed"));
+    }
+    Ok(Plan::Write(users::deluser_entry(&names)))
+}
+
+/// The permission check a call passes before it runs, with Redis's `NOPERM` replies. A call
+/// the table does not know is let through only when it is not a data command (the session then
+/// answers it as unknown); a data command without a line needs `+@all` and `allkeys`.
+pub(crate) fn check(user: &User, args: &[Bytes]) -> Result<(), Frame> {
+    let line = match table::for_call(args) {
+        Some(line) => line,
+        None => {
+            let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+            if !conclave_kv::command_names().any(|known| known == name) {
+                return Ok(());
+            }
+            &table::UNLISTED
+        }
+    };
+    user.check(line, args).map_err(|denied| denial(user, line.name, &args[0], denied))
+}
+
+/// The `NOPERM` reply for a denied call.
+fn denial(user: &User, line_name: &str, name: &Bytes, denied: Denied) -> Frame {
+    match denied {
+        Denied::Command => {
+            let shown = if line_name.is_empty() {
+                String::from_utf8_lossy(name).to_ascii_lowercase()
+            } else {
+                line_name.to_owned()
+            };
+            Frame::error(format!(
+                "NOPERM User {} has no permissions to run the '{shown}' command",
+                user.name
+            ))
+        }
+        Denied::Key => Frame::error("NOPERM No permissions to access a key"),
+    }
+}
