@@ -437,7 +437,10 @@ impl Session {
                 self.close = true;
                 break;
             }
-            if self.authenticated && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT") {
+            // Logging in and out, and the forwarding handshake, are not subject to ACLs.
+            if self.authenticated
+                && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT" | b"CONCLAVE")
+            {
                 if let Err(denied) = acl::check(&self.user, &args) {
                     tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
                     self.drain(&mut inflight, out).await;
