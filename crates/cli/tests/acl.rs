@@ -354,3 +354,44 @@ fn requirepass_guards_the_default_user_and_admin_failures_are_counted() {
     assert_eq!(counter(&body, "conclave_auth_failures_total{port=\"admin\"}"), 1, "{body}");
     assert_eq!(counter(&body, "conclave_auth_failures_total{port=\"client\"}"), 1, "{body}");
 }
+
+/// Protected mode counts ACL passwords as authentication: a node with state, whose users may
+/// carry passwords, may listen beyond loopback without `--password` (its connections from beyond
+/// loopback are then refused while any user needs no password); a fresh node, whose `default`
+/// user is open, may not.
+#[test]
+fn protected_mode_lets_a_node_with_users_listen_beyond_loopback() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "default", &["resetpass", ">guarded"]);
+    cluster.kill(0);
+    let exposed = |data_dir: &std::path::Path| {
+        let log = cluster.dir.path().join("exposed.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conclave"))
+            .args(["serve", "--id=1", "--tick-ms=10"])
+            .arg(format!("--data-dir={}", data_dir.display()))
+            .arg(format!("--cluster-secret-file={}", cluster.secret_file().display()))
+            .args(["--client-addr=0.0.0.0:0", "--peer-addr=0.0.0.0:0", "--admin-addr=0.0.0.0:0"])
+            .env("CONCLAVE_ADMIN_TOKEN", "the-acl-tests-admin-token")
+            .env_remove("CONCLAVE_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let outcome = eventually("the node to start or stop", || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("node started") {
+                return Some(Ok(()));
+            }
+            child.try_wait().unwrap().map(|_| Err(text))
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        outcome
+    };
+    assert_eq!(exposed(&cluster.data_dir(0)), Ok(()));
+    let fresh = exposed(&cluster.dir.path().join("fresh")).expect_err("a fresh node was exposed");
+    assert!(fresh.contains("protected mode") && fresh.contains("password"), "{fresh}");
+}

@@ -109,8 +109,14 @@ enum Closed {
 }
 
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
+pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    if let Some(denial) = protected_mode_denial(&shared, stream.peer_addr().ok()) {
+        let mut out = BytesMut::new();
+        Frame::error(denial).encode(Version::Resp2, &mut out);
+        let _ = stream.write_all(&out).await;
+        return;
+    }
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
     let (reader, writer) = stream.into_split();
@@ -292,6 +298,30 @@ fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: us
         }
     }
     batch
+}
+
+/// Protected mode on a connection, as Redis applies it: a node that listens beyond loopback
+/// with no `password` (allowed when its data directory held state, which may hold users) turns
+/// away a connection from beyond loopback while any enabled user needs no password. The users
+/// are the replicated ones as applied now, so the answer follows `ACL SETUSER`.
+fn protected_mode_denial(shared: &Shared, peer: Option<std::net::SocketAddr>) -> Option<String> {
+    let config = &shared.config;
+    let exposed = !config.insecure
+        && config.password.is_none()
+        && !config.client_addr.ip().is_loopback()
+        && !peer.is_some_and(|p| p.ip().is_loopback());
+    if !exposed {
+        return None;
+    }
+    let user = shared.handle.with_state(|m| m.users.passwordless_user(None).map(str::to_owned));
+    user.as_deref().map(denial_text)
+}
+
+/// The `-DENIED` reply of protected mode, naming the user that needs no password.
+fn denial_text(user: &str) -> String {
+    format!(
+        "DENIED Conclave is running in protected mode: this node has no password and the user '{user}' needs none, so connections are only accepted from the loopback interface. Give every user a password (ACL SETUSER {user} resetpass >...), or set password, or set insecure if every host that can reach the node is trusted"
+    )
 }
 
 /// Waits until the user table changes (forever once the node is stopping).

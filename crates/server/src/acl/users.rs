@@ -145,6 +145,14 @@ impl Users {
         requirepass.is_none() && self.users.get("default").is_some_and(|u| u.enabled && u.nopass)
     }
 
+    /// An enabled user that anyone may log in as without knowing a password, if any (what
+    /// protected mode refuses to expose). `requirepass` is the `default` user's password.
+    pub(crate) fn passwordless_user(&self, requirepass: Option<&str>) -> Option<&str> {
+        let open =
+            |u: &&User| u.enabled && u.nopass && !(u.name == "default" && requirepass.is_some());
+        self.users.values().find(open).map(|u| u.name.as_str())
+    }
+
     /// `ACL SETUSER`: applies `rules` in order to `name` (created if absent), all or nothing.
     pub(crate) fn set_user(
         &mut self,
@@ -287,6 +295,12 @@ mod tests {
             "nopass gives way to requirepass"
         );
         assert!(users.authenticate("default", b"anything", None));
+        assert_eq!(users.passwordless_user(None), Some("default"));
+        assert_eq!(users.passwordless_user(Some("pw")), None);
+        let mut closed = users.clone();
+        closed.set_user("default", &["resetpass".into(), ">pw".into()], true).unwrap();
+        closed.set_user("guest", &["off".into(), "nopass".into()], true).unwrap();
+        assert_eq!(closed.passwordless_user(None), None, "a disabled user is no way in");
     }
 
     #[test]
