@@ -133,6 +133,24 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     assert!(text.contains("# TYPE conclave_auth_failures_total counter\n"), "{text}");
     assert_eq!(counter(&text, "conclave_auth_failures_total{port=\"client\"}"), before + 2);
 
+    // The follower's ACL LOG has her refusals and the failed AUTHs, newest first.
+    let log: Vec<redis::Value> = query(&mut cluster.redis(follower), &["ACL", "LOG"]).unwrap();
+    let shown = format!("{log:?}");
+    for needle in [
+        "\"auth\"",
+        "\"nobody\"",
+        "\"key\"",
+        "\"other\"",
+        "\"command\"",
+        "\"flushdb\"",
+        "\"alice\"",
+    ] {
+        assert!(shown.contains(needle), "{needle} in {shown}");
+    }
+    let _: String = query(&mut cluster.redis(follower), &["ACL", "LOG", "RESET"]).unwrap();
+    let log: Vec<redis::Value> = query(&mut cluster.redis(follower), &["ACL", "LOG"]).unwrap();
+    assert!(log.is_empty(), "{log:?}");
+
     // A change applies to alice's next command, on her open connection.
     set_user(&cluster, leader, "alice", &["-get"]);
     let denied = eventually("the change to reach the follower", || {

@@ -33,7 +33,7 @@ mod session;
 mod shared;
 mod token;
 
-pub use acl::{AclImageError, Users};
+pub use acl::{AclImageError, AclLog, Users};
 pub use advertise::Advertised;
 pub use client::RespClient;
 pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};

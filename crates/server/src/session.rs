@@ -471,8 +471,9 @@ impl Session {
             if self.authenticated
                 && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT" | b"CONCLAVE")
             {
-                if let Err(denied) = acl::check(&self.user, &args) {
+                if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
                     tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
+                    self.log_refusal(reason, &object, &self.user.name.clone());
                     self.drain(&mut inflight, out).await;
                     self.reply(out, denied);
                     continue;
@@ -762,6 +763,15 @@ impl Session {
                 "CLUSTERDOWN the leader is node {leader}, whose address is not known yet; retry"
             )),
         }
+    }
+
+    /// Records a refusal in `ACL LOG`.
+    pub(crate) fn log_refusal(&self, reason: acl::Reason, object: &[u8], username: &str) {
+        let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
+        let client_info =
+            format!("id={} name={} user={}", self.id, name.unwrap_or_default(), self.user.name);
+        let refusal = acl::Refusal { reason, object, username, client_info };
+        self.shared.acl_log.record(refusal, now_ms());
     }
 
     /// Re-reads the connection's user after the user table changed. Returns false when the

@@ -157,6 +157,8 @@ pub struct Shared {
     pub next_client: AtomicU64,
     /// A random-enough id of this process, for INFO's `run_id`.
     pub run_id: String,
+    /// `ACL LOG`: this node's recent refusals.
+    pub acl_log: crate::acl::AclLog,
 }
 
 impl Shared {

@@ -7,6 +7,7 @@ use conclave_resp::Frame;
 use super::table::{self, CATEGORY_NAMES, COMMANDS};
 use super::user::Denied;
 use crate::session::Session;
+use crate::shared::now_ms;
 
 fn bulk(text: impl Into<String>) -> Frame {
     Frame::Bulk(Bytes::from(text.into()))
@@ -46,11 +47,17 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
         ("save" | "load", 2) => Frame::error(
             "ERR Conclave has no ACL file: users are replicated through the log and kept in every node's WAL and snapshots",
         ),
-        ("log", _) => Frame::error(
-            "ERR ACL LOG is not supported; refused commands and failed AUTHs are logged by the node and counted in conclave_auth_failures_total",
-        ),
+        ("log", 2) => session.shared.acl_log.reply(10, now_ms()),
+        ("log", 3) if args[2].eq_ignore_ascii_case(b"RESET") => {
+            session.shared.acl_log.reset();
+            Frame::ok()
+        }
+        ("log", 3) => match std::str::from_utf8(&args[2]).ok().and_then(|n| n.parse::<usize>().ok()) {
+            Some(count) => session.shared.acl_log.reply(count, now_ms()),
+            None => Frame::error("ERR value is out of range, must be positive"),
+        },
         ("help", 2) => Frame::Array(HELP.iter().map(|line| Frame::Simple(Bytes::from_static(line.as_bytes()))).collect()),
-        ("whoami" | "users" | "list" | "getuser" | "cat" | "genpass" | "dryrun" | "save" | "load" | "help", _) => {
+        ("whoami" | "users" | "list" | "getuser" | "cat" | "genpass" | "dryrun" | "save" | "load" | "help" | "log", _) => {
             arity(&sub)
         }
         _ => Frame::error(format!(
@@ -60,7 +67,7 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
     }
 }
 
-const HELP: [&str; 11] = [
+const HELP: [&str; 12] = [
     "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CAT [<category>]",
     "DELUSER <username> [<username> ...]",
@@ -71,6 +78,7 @@ const HELP: [&str; 11] = [
     "SETUSER <username> <attribute> [<attribute> ...]",
     "WHOAMI",
     "GENPASS [<bits>]",
+    "LOG [<count> | RESET]",
     "HELP",
 ];
 
@@ -126,14 +134,9 @@ fn dryrun(session: &Session, args: &[Bytes]) -> Frame {
         Err(Denied::Command) => {
             bulk(format!("User {name} has no permissions to run the '{}' command", line.name))
         }
-        Err(Denied::Key) => {
-            let key = line
-                .keys(call)
-                .into_iter()
-                .find(|(key, access)| !user.may_access(key, *access))
-                .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
-                .unwrap_or_default();
-            bulk(format!("User {name} has no permissions to access the '{key}' key"))
-        }
+        Err(Denied::Key(key)) => bulk(format!(
+            "User {name} has no permissions to access the '{}' key",
+            String::from_utf8_lossy(&key)
+        )),
     }
 }

@@ -11,8 +11,10 @@
 //! - `user.rs`: one user, its rules and its permission check.
 //! - `users.rs`: the replicated table, its log entries and its snapshot image.
 //! - `command.rs`: the `ACL` subcommands that only read.
+//! - `log.rs`: `ACL LOG`, this node's recent refusals.
 
 mod command;
+mod log;
 mod table;
 mod user;
 mod users;
@@ -22,6 +24,8 @@ use conclave_kv::Plan;
 use conclave_resp::Frame;
 
 pub(crate) use command::execute;
+pub use log::AclLog;
+pub(crate) use log::{Reason, Refusal};
 pub(crate) use user::{hash_password, Denied, User};
 pub(crate) use users::ENTRY_TAG;
 pub use users::{AclImageError, Users};
@@ -96,7 +100,7 @@ fn plan_deluser(args: &[Bytes]) -> Result<Plan, Frame> {
 /// The permission check a call passes before it runs, with Redis's `NOPERM` replies. A call
 /// the table does not know is let through only when it is not a data command (the session then
 /// answers it as unknown); a data command without a line needs `+@all` and `allkeys`.
-pub(crate) fn check(user: &User, args: &[Bytes]) -> Result<(), Frame> {
+pub(crate) fn check(user: &User, args: &[Bytes]) -> Result<(), (Frame, Reason, Bytes)> {
     let line = match table::for_call(args) {
         Some(line) => line,
         None => {
@@ -107,7 +111,14 @@ pub(crate) fn check(user: &User, args: &[Bytes]) -> Result<(), Frame> {
             &table::UNLISTED
         }
     };
-    user.check(line, args).map_err(|denied| denial(user, line.name, &args[0], denied))
+    user.check(line, args).map_err(|denied| {
+        let (reason, object) = match &denied {
+            Denied::Command if line.name.is_empty() => (Reason::Command, args[0].clone()),
+            Denied::Command => (Reason::Command, Bytes::from_static(line.name.as_bytes())),
+            Denied::Key(key) => (Reason::Key, key.clone()),
+        };
+        (denial(user, line.name, &args[0], denied), reason, object)
+    })
 }
 
 /// The `NOPERM` reply for a denied call.
@@ -124,6 +135,6 @@ fn denial(user: &User, line_name: &str, name: &Bytes, denied: Denied) -> Frame {
                 user.name
             ))
         }
-        Denied::Key => Frame::error("NOPERM No permissions to access a key"),
+        Denied::Key(_) => Frame::error("NOPERM No permissions to access a key"),
     }
 }

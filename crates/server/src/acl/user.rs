@@ -91,8 +91,9 @@ pub(crate) enum RuleError {
 pub(crate) enum Denied {
     /// The command (or subcommand) is not allowed.
     Command,
-    /// One of its keys matches none of the user's patterns for what it does to it.
-    Key,
+    /// This key, one of the call's, matches none of the user's patterns for what the
+    /// command does to it.
+    Key(Bytes),
 }
 
 /// SHA-256 of a password, lowercase hex: what `>password` stores and AUTH compares.
@@ -304,10 +305,9 @@ impl User {
         if !self.may_run(acl) {
             return Err(Denied::Command);
         }
-        if acl.keys(args).into_iter().all(|(key, access)| self.may_access(key, access)) {
-            Ok(())
-        } else {
-            Err(Denied::Key)
+        match acl.keys(args).into_iter().find(|(key, access)| !self.may_access(key, *access)) {
+            None => Ok(()),
+            Some((key, _)) => Err(Denied::Key(key.clone())),
         }
     }
 
@@ -433,6 +433,10 @@ mod tests {
         user.check(table::for_call(&args).unwrap(), &args)
     }
 
+    fn key(name: &str) -> Result<(), Denied> {
+        Err(Denied::Key(Bytes::from(name.to_owned())))
+    }
+
     #[test]
     fn the_default_user_may_do_everything() {
         let user = User::default_user();
@@ -444,7 +448,7 @@ mod tests {
     #[test]
     fn commands_categories_and_subcommands() {
         let u = user("on >p +@read -strlen +acl|whoami").unwrap();
-        assert_eq!(check(&u, "GET k"), Err(Denied::Key), "no key pattern yet");
+        assert_eq!(check(&u, "GET k"), key("k"), "no key pattern yet");
         let u = user("on ~* +@read -strlen +acl|whoami").unwrap();
         assert_eq!(check(&u, "GET k"), Ok(()));
         assert_eq!(check(&u, "STRLEN k"), Err(Denied::Command));
@@ -462,14 +466,14 @@ mod tests {
     fn key_patterns_with_read_and_write_permissions() {
         let u = user("on +@all ~app:* %R~ro:* %W~wo:*").unwrap();
         assert_eq!(check(&u, "GET app:1"), Ok(()));
-        assert_eq!(check(&u, "GET other"), Err(Denied::Key));
+        assert_eq!(check(&u, "GET other"), key("other"));
         assert_eq!(check(&u, "GET ro:1"), Ok(()));
-        assert_eq!(check(&u, "SET ro:1 v"), Err(Denied::Key));
+        assert_eq!(check(&u, "SET ro:1 v"), key("ro:1"));
         assert_eq!(check(&u, "SET wo:1 v"), Ok(()));
-        assert_eq!(check(&u, "SET wo:1 v GET"), Err(Denied::Key));
-        assert_eq!(check(&u, "GET wo:1"), Err(Denied::Key));
+        assert_eq!(check(&u, "SET wo:1 v GET"), key("wo:1"));
+        assert_eq!(check(&u, "GET wo:1"), key("wo:1"));
         assert_eq!(check(&u, "EXISTS ro:1 wo:1"), Ok(()), "existence needs any pattern");
-        assert_eq!(check(&u, "MSET app:1 v ro:1 v"), Err(Denied::Key));
+        assert_eq!(check(&u, "MSET app:1 v ro:1 v"), key("ro:1"));
         assert_eq!(check(&u, "DEL app:1 app:2"), Ok(()));
     }
 
