@@ -243,6 +243,17 @@ fn the_acl_subcommands_answer_as_redis_does() {
     // redis-cli reports the refused AUTH, then runs the command as the open default user.
     let wrong = cli(&["--user", "carol", "--pass", "x", "--no-auth-warning", "ACL", "WHOAMI"]);
     assert!(wrong.contains("WRONGPASS") && wrong.starts_with("default\n"), "{wrong}");
+
+    // Whether AUTH is needed follows `default`, as in Redis.
+    set_user(&cluster, 0, "default", &["resetpass", ">d"]);
+    let mut waiting = cluster.redis(0);
+    assert_eq!(
+        error_text(query::<String>(&mut waiting, &["PING"])),
+        "NOAUTH Authentication required."
+    );
+    let _: String = query(&mut con, &["ACL", "SETUSER", "default", "nopass"]).unwrap();
+    let pong = eventually("default to open", || query::<String>(&mut waiting, &["PING"]).ok());
+    assert_eq!(pong, "PONG");
 }
 
 #[test]

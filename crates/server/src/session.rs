@@ -779,6 +779,17 @@ impl Session {
     pub(crate) fn refresh_user(&mut self) -> bool {
         self.acl_changes.mark_unchanged();
         if !self.authenticated {
+            // As in Redis, whether AUTH is needed follows `default`: once it is on and needs
+            // no password, a connection that has not logged in runs as `default`.
+            let requirepass = self.shared.config.password.clone();
+            let open = self.shared.handle.with_state(|m| {
+                let open = m.users.default_is_open(requirepass.as_deref());
+                open.then(|| m.users.get("default").cloned()).flatten()
+            });
+            if let Some(default) = open {
+                self.authenticated = true;
+                self.user = default;
+            }
             return true;
         }
         let name = self.user.name.clone();
