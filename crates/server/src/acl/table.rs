@@ -226,12 +226,17 @@ pub(crate) fn lookup(name: &str) -> Option<&'static CommandAcl> {
 /// The line that governs a call: the subcommand's for a container, else the command's.
 /// `None` for a command the table does not know (the server answers it as unknown).
 pub(crate) fn for_call(args: &[Bytes]) -> Option<&'static CommandAcl> {
-    let name = std::str::from_utf8(args.first()?).ok()?.to_ascii_lowercase();
-    if is_container(&name) {
-        let sub = std::str::from_utf8(args.get(1)?).ok()?;
-        return lookup(&format!("{name}|{sub}"));
+    let name = args.first()?;
+    // Most calls are plain commands: found without allocating, in one scan.
+    if let Some(line) = COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) {
+        return Some(line);
     }
-    lookup(&name)
+    let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+    if !is_container(&name) {
+        return None;
+    }
+    let sub = std::str::from_utf8(args.get(1)?).ok()?;
+    lookup(&format!("{name}|{sub}"))
 }
 
 impl CommandAcl {
