@@ -76,6 +76,9 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     );
     assert!(!alice.contains("wonderland"), "{alice}");
     assert!(list.contains(&"user default on nopass ~* &* +@all".to_string()), "{list:?}");
+    // Made on a follower, a user's password is hashed there, before the write is forwarded.
+    set_user(&cluster, follower, "erin", &["on", ">forwardedsecret", "+@all"]);
+    login(&cluster, leader, "erin", "forwardedsecret");
     for node in 0..3 {
         let wal: Vec<u8> = std::fs::read_dir(cluster.data_dir(node))
             .unwrap()

@@ -457,6 +457,9 @@ impl Session {
                 break;
             }
             let name = args[0].to_ascii_uppercase();
+            // Passwords in ACL SETUSER become hashes here, before the command is proposed or
+            // forwarded, so no plaintext travels further than this node.
+            let args = if name == b"ACL" { acl::hash_passwords(args) } else { args };
             if !self.authenticated && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT") {
                 self.drain(&mut inflight, out).await;
                 self.reply(out, Frame::error("NOAUTH Authentication required."));

@@ -51,6 +51,29 @@ fn text(arg: &Bytes) -> Result<String, Frame> {
     String::from_utf8(arg.to_vec()).map_err(|_| Frame::error("ERR Syntax error"))
 }
 
+/// `ACL SETUSER`'s arguments with `>password` turned into `#sha256` and `<password` into
+/// `!sha256`; any other call unchanged.
+pub(crate) fn hash_passwords(mut args: Vec<Bytes>) -> Vec<Bytes> {
+    let is_setuser = args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"SETUSER"));
+    if is_setuser && args[0].eq_ignore_ascii_case(b"ACL") {
+        for arg in args.iter_mut().skip(3) {
+            if let Some(hashed) = hashed_rule(arg) {
+                *arg = Bytes::from(hashed);
+            }
+        }
+    }
+    args
+}
+
+/// The rule `>password` or `<password` with the password hashed, or `None` for another rule.
+fn hashed_rule(rule: &[u8]) -> Option<String> {
+    match rule.first() {
+        Some(b'>') => Some(format!("#{}", hash_password(&rule[1..]))),
+        Some(b'<') => Some(format!("!{}", hash_password(&rule[1..]))),
+        _ => None,
+    }
+}
+
 /// `ACL SETUSER name rules...`: checks the rules (strictly, on a new user, so unknown commands
 /// are refused here, before the log), turns passwords into hashes and proposes the rest.
 fn plan_setuser(args: &[Bytes]) -> Result<Plan, Frame> {
@@ -64,11 +87,10 @@ fn plan_setuser(args: &[Bytes]) -> Result<Plan, Frame> {
     let mut rules = Vec::with_capacity(args.len() - 3);
     let mut scratch = User::new(&name);
     for arg in &args[3..] {
-        let rule = match arg.first() {
-            // Hashed here: the plaintext must not reach the log.
-            Some(b'>') => format!("#{}", hash_password(&arg[1..])),
-            Some(b'<') => format!("!{}", hash_password(&arg[1..])),
-            _ => text(arg)?,
+        // Hashed here too (the session already did): the plaintext must not reach the log.
+        let rule = match hashed_rule(arg) {
+            Some(hashed) => hashed,
+            None => text(arg)?,
         };
         match scratch.apply_rule(&rule, true) {
             // Whether the user holds the password is for the log's order to decide.
@@ -139,5 +161,23 @@ fn denial(user: &User, line_name: &str, name: &Bytes, denied: Denied) -> Frame {
             ))
         }
         Denied::Key(_) => Frame::error("NOPERM No permissions to access a key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hashed_before_anything_else_sees_them() {
+        let args: Vec<Bytes> =
+            ["acl", "setuser", ">x", ">pw", "<old", "~k"].map(Bytes::from).to_vec();
+        let hashed = hash_passwords(args.clone());
+        assert_eq!(hashed[2], ">x", "the user's name is not a rule");
+        assert_eq!(hashed[3], Bytes::from(format!("#{}", hash_password(b"pw"))));
+        assert_eq!(hashed[4], Bytes::from(format!("!{}", hash_password(b"old"))));
+        assert_eq!(hashed[5], "~k");
+        let other: Vec<Bytes> = ["SET", ">k", ">v"].map(Bytes::from).to_vec();
+        assert_eq!(hash_passwords(other.clone()), other);
     }
 }
