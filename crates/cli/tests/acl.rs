@@ -10,8 +10,17 @@ use std::process::Command;
 use common::{eventually, http, ProcCluster};
 use redis::{Commands, Connection, RedisResult};
 
-const ALICE_RULES: &[&str] =
-    &["on", ">wonderland", "~app:*", "%R~ro:*", "+@read", "+@write", "-flushdb", "+acl|whoami"];
+const ALICE_RULES: &[&str] = &[
+    "on",
+    ">wonderland",
+    "~app:*",
+    "%R~ro:*",
+    "+@read",
+    "+@write",
+    "-flushdb",
+    "+acl|whoami",
+    "+client",
+];
 
 fn query<T: redis::FromRedisValue>(con: &mut Connection, line: &[&str]) -> RedisResult<T> {
     let mut cmd = redis::cmd(line[0]);
@@ -71,7 +80,9 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     let alice = list.iter().find(|l| l.starts_with("user alice ")).expect("alice listed");
     assert!(alice.starts_with("user alice on #"), "{alice}");
     assert!(
-        alice.ends_with(" ~app:* %R~ro:* resetchannels -@all +@read +@write -flushdb +acl|whoami"),
+        alice.ends_with(
+            " ~app:* %R~ro:* resetchannels -@all +@read +@write -flushdb +acl|whoami +client"
+        ),
         "{alice}"
     );
     assert!(!alice.contains("wonderland"), "{alice}");
@@ -97,6 +108,8 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     let mut con = login(&cluster, follower, "alice", "wonderland");
     let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
     assert_eq!(whoami, "alice");
+    let info: String = query(&mut con, &["CLIENT", "INFO"]).unwrap();
+    assert!(info.contains(" user=alice "), "{info}");
     // Writes are forwarded to the leader as alice, and allowed there too.
     let _: () = con.set("app:1", "v").unwrap();
     let value: String = con.get("app:1").unwrap();

@@ -200,13 +200,14 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
         (b"ID", 2) => Frame::Integer(session.id as i64),
         (b"SETINFO", 4) => Frame::ok(),
         (b"INFO", 2) => text(format!(
-            "id={} name={} resp={} readmode={}\n",
+            "id={} name={} user={} resp={} readmode={}\n",
             session.id,
             session
                 .name
                 .as_ref()
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_default(),
+            session.user.name,
             if session.version == Version::Resp3 { 3 } else { 2 },
             session.consistency.as_str()
         )),
