@@ -460,15 +460,15 @@ impl Session {
             // Passwords in ACL SETUSER become hashes here, before the command is proposed or
             // forwarded, so no plaintext travels further than this node.
             let args = if name == b"ACL" { acl::hash_passwords(args) } else { args };
-            if !self.authenticated && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT") {
-                self.drain(&mut inflight, out).await;
-                self.reply(out, Frame::error("NOAUTH Authentication required."));
-                continue;
-            }
             if self.acl_changes.has_changed().unwrap_or(false) && !self.refresh_user() {
                 self.drain(&mut inflight, out).await;
                 self.close = true;
                 break;
+            }
+            if !self.authenticated && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT") {
+                self.drain(&mut inflight, out).await;
+                self.reply(out, Frame::error("NOAUTH Authentication required."));
+                continue;
             }
             // Logging in and out, and the forwarding handshake, are not subject to ACLs.
             if self.authenticated
