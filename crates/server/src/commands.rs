@@ -1,7 +1,7 @@
 //! Commands about the connection and the server rather than the data: PING, ECHO, HELLO, AUTH,
 //! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, the ACL subcommands that only read, and
-//! Conclave's own READMODE, READONLY /
-//! READWRITE and REDIRECT. None of them goes through consensus.
+//! Conclave's own READMODE, READONLY / READWRITE and REDIRECT. None of them goes through
+//! consensus.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;

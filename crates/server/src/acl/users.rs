@@ -130,13 +130,15 @@ impl Users {
         requirepass: Option<&str>,
     ) -> bool {
         let Some(user) = self.users.get(name).filter(|u| u.enabled) else { return false };
+        // Hashes are compared, never the passwords, so the time taken says nothing about them.
+        let hash = hash_password(password);
         if name == "default" {
             if let Some(required) = requirepass {
-                return required.as_bytes() == password
-                    || user.passwords.contains(&hash_password(password));
+                return hash_password(required.as_bytes()) == hash
+                    || user.passwords.contains(&hash);
             }
         }
-        user.nopass || user.passwords.contains(&hash_password(password))
+        user.nopass || user.passwords.contains(&hash)
     }
 
     /// Whether a new connection is authenticated as `default` without AUTH: `default` is on
