@@ -148,6 +148,10 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     let text = metrics(&cluster, follower);
     assert!(text.contains("# TYPE conclave_auth_failures_total counter\n"), "{text}");
     assert_eq!(counter(&text, "conclave_auth_failures_total{port=\"client\"}"), before + 2);
+    let info: String = query(&mut cluster.redis(follower), &["INFO", "stats"]).unwrap();
+    for line in ["acl_access_denied_auth:2", "acl_access_denied_cmd:2", "acl_access_denied_key:3"] {
+        assert!(info.contains(line), "{line} in {info}");
+    }
 
     // The follower's ACL LOG has her refusals and the failed AUTHs, newest first.
     let log: Vec<redis::Value> = query(&mut cluster.redis(follower), &["ACL", "LOG"]).unwrap();

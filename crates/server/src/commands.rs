@@ -325,7 +325,7 @@ fn info(session: &Session, args: &[Bytes]) -> String {
         let s = &shared.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\nevicted_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_timeout_disconnections:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\nevicted_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_timeout_disconnections:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\nacl_access_denied_channel:0\r\n\r\n",
             s.connections_total.load(Ordering::Relaxed),
             s.rejected.load(Ordering::Relaxed),
             s.commands.load(Ordering::Relaxed),
@@ -334,6 +334,9 @@ fn info(session: &Session, args: &[Bytes]) -> String {
             s.evicted.load(Ordering::Relaxed),
             s.output_limit_disconnections.load(Ordering::Relaxed),
             s.timeout_disconnections.load(Ordering::Relaxed),
+            s.auth_failures.load(Ordering::Relaxed),
+            s.acl_denied_commands.load(Ordering::Relaxed),
+            s.acl_denied_keys.load(Ordering::Relaxed),
         );
     }
     if want("replication") {

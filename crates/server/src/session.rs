@@ -476,6 +476,11 @@ impl Session {
             {
                 if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
                     tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
+                    let counter = match reason {
+                        acl::Reason::Key => &self.shared.stats.acl_denied_keys,
+                        _ => &self.shared.stats.acl_denied_commands,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
                     self.log_refusal(reason, &object, &self.user.name.clone());
                     self.drain(&mut inflight, out).await;
                     self.reply(out, denied);
