@@ -149,7 +149,7 @@ pub(crate) const COMMANDS: &[CommandAcl] = &[
     cmd("psetex", WRITE | STRING | SLOW, one(W)),
     cmd("getset", WRITE | STRING | FAST, one(RW)),
     cmd("getdel", WRITE | STRING | FAST, one(RW)),
-    cmd("append", WRITE | STRING | FAST, one(RW)),
+    cmd("append", WRITE | STRING | FAST, one(W)),
     cmd("strlen", READ | STRING | FAST, one(T)),
     // Keys of any type.
     cmd("del", KEYSPACE | WRITE | SLOW, all(W)),
