@@ -345,6 +345,17 @@ fn users_survive_restarts_and_travel_in_snapshots() {
     cluster.start_all();
     let leader = cluster.wait_leader();
     set_user(&cluster, leader, "dave", &["on", ">d", "~*", "+@all"]);
+    // From the WAL alone: no snapshot has been taken yet.
+    for node in 0..3 {
+        cluster.kill(node);
+    }
+    cluster.start_all();
+    for node in 0..3 {
+        login(&cluster, node, "dave", "d");
+    }
+    let status = cluster.status(0).unwrap();
+    assert_eq!(status["snapshot_index"], 0, "{status}");
+    let leader = cluster.wait_leader();
     // More entries than a snapshot keeps behind it (1,000), so the entry that made dave is
     // compacted away and only the snapshot still has him.
     let mut con = cluster.redis(leader);
