@@ -17,6 +17,9 @@ pub struct KvArgs {
     /// Password, if the cluster requires one.
     #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// The ACL user to log in as with `--password` (`default` when absent, as `AUTH password`).
+    #[arg(long, env = "CONCLAVE_USER", requires = "password")]
+    pub user: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub op: KvOp,
@@ -62,7 +65,10 @@ pub fn run(args: &KvArgs) -> Result<i32> {
     runtime.block_on(async {
         let mut client = RespClient::connect(args.addr, TIMEOUT).await?;
         if let Some(password) = &args.password {
-            if let Frame::Error(e) = client.call(&[b"AUTH", password.as_bytes()], TIMEOUT).await? {
+            let mut auth: Vec<&[u8]> = vec![b"AUTH"];
+            auth.extend(args.user.as_deref().map(str::as_bytes));
+            auth.push(password.as_bytes());
+            if let Frame::Error(e) = client.call(&auth, TIMEOUT).await? {
                 bail!("AUTH: {}", String::from_utf8_lossy(&e));
             }
         }

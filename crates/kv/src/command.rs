@@ -69,6 +69,12 @@ pub fn plan(args: &[Bytes], now_ms: u64) -> Option<Plan> {
     Some((spec.build)(&call).unwrap_or_else(Plan::Reply))
 }
 
+/// The names (lowercase) of every data command [`plan`] handles: the server checks that each
+/// has its ACL categories and key positions declared.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|spec| spec.name)
+}
+
 /// A command being planned.
 pub(crate) struct Call<'a> {
     /// The command's name, lowercase, as error replies print it.

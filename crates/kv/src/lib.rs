@@ -99,7 +99,7 @@ mod write;
 
 use bytes::Bytes;
 
-pub use command::{plan, Plan};
+pub use command::{command_names, plan, Plan};
 pub use glob::glob_match;
 pub use query::{Query, TtlForm};
 pub use snapshot::SnapshotError;

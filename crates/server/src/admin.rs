@@ -113,6 +113,7 @@ fn guard(
             });
             match credentials {
                 None => {
+                    shared.stats.admin_auth_failures.fetch_add(1, Ordering::Relaxed);
                     refused("no bearer token");
                     return Err(unauthorized(
                         "this admin port requires Authorization: Bearer <token>",
@@ -120,6 +121,7 @@ fn guard(
                     ));
                 }
                 Some(presented) if !expected.matches(presented.as_bytes()) => {
+                    shared.stats.admin_auth_failures.fetch_add(1, Ordering::Relaxed);
                     refused("wrong token");
                     return Err(unauthorized(
                         "the bearer token is not this node's admin token",
@@ -302,7 +304,25 @@ fn metrics(shared: &Shared) -> String {
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
+    auth_failures(&mut out, shared, t.auth_failures);
     out
+}
+
+/// `conclave_auth_failures_total`, one series per port: refused AUTHs on the client port,
+/// refused bearer tokens on the admin port, failed handshakes on the peer port.
+fn auth_failures(out: &mut String, shared: &Shared, peer: u64) {
+    let name = "conclave_auth_failures_total";
+    let _ = writeln!(out, "# HELP {name} Failed authentication attempts, by port.");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let s = &shared.stats;
+    let ports = [
+        ("client", s.auth_failures.load(Ordering::Relaxed)),
+        ("admin", s.admin_auth_failures.load(Ordering::Relaxed)),
+        ("peer", peer),
+    ];
+    for (port, value) in ports {
+        let _ = writeln!(out, "{name}{{port=\"{port}\"}} {value}");
+    }
 }
 
 /// The body of `POST /members`.

@@ -1,6 +1,7 @@
 //! Commands about the connection and the server rather than the data: PING, ECHO, HELLO, AUTH,
-//! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, and Conclave's own READMODE, READONLY /
-//! READWRITE and REDIRECT. None of them goes through consensus.
+//! CLIENT, SELECT, QUIT, INFO, CONFIG GET, COMMAND, the ACL subcommands that only read, and
+//! Conclave's own READMODE, READONLY / READWRITE and REDIRECT. None of them goes through
+//! consensus.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -44,6 +45,7 @@ pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Fra
             _ => Frame::error("ERR DB index is out of range"),
         },
         b"AUTH" => auth(session, args),
+        b"ACL" => crate::acl::execute(session, args),
         b"HELLO" => hello(session, args),
         b"CLIENT" => client(session, args),
         b"INFO" => Frame::Verbatim { format: *b"txt", text: Bytes::from(info(session, args)) },
@@ -94,22 +96,44 @@ pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Fra
     }
 }
 
+/// AUTH [user] password, as Redis 7: against the replicated user table, on whichever node the
+/// client is connected to; `requirepass` is the `default` user's password on the node that
+/// sets it.
 fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
-    let password = match args.len() {
-        2 => &args[1],
-        3 if args[1].eq_ignore_ascii_case(b"default") => &args[2],
-        3 => return Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+    let (name, password) = match args.len() {
+        2 => (Bytes::from_static(b"default"), &args[1]),
+        3 => (args[1].clone(), &args[2]),
         _ => return arity(b"auth"),
     };
-    match &session.shared.config.password {
-        None => Frame::error(
+    let requirepass = session.shared.config.password.clone();
+    let user_name = String::from_utf8_lossy(&name).into_owned();
+    let (open, user) = session.shared.handle.with_state(|m| {
+        let open = m.users.default_is_open(requirepass.as_deref());
+        let user = m
+            .users
+            .authenticate(&user_name, password, requirepass.as_deref())
+            .then(|| m.users.get(&user_name).cloned())
+            .flatten();
+        (open, user)
+    });
+    if args.len() == 2 && open {
+        return Frame::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ),
-        Some(expected) if expected.as_bytes() == &password[..] => {
+        );
+    }
+    match user {
+        Some(user) => {
             session.authenticated = true;
+            session.user = user;
+            session.credentials = Some((name, password.clone()));
             Frame::ok()
         }
-        Some(_) => Frame::error("WRONGPASS invalid username-password pair or user is disabled."),
+        None => {
+            session.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+            session.log_refusal(crate::acl::Reason::Auth, b"AUTH", &user_name);
+            tracing::info!(client = session.id, user = %user_name, "AUTH failed");
+            Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
     }
 }
 
@@ -176,13 +200,14 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
         (b"ID", 2) => Frame::Integer(session.id as i64),
         (b"SETINFO", 4) => Frame::ok(),
         (b"INFO", 2) => text(format!(
-            "id={} name={} resp={} readmode={}\n",
+            "id={} name={} user={} resp={} readmode={}\n",
             session.id,
             session
                 .name
                 .as_ref()
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_default(),
+            session.user.name,
             if session.version == Version::Resp3 { 3 } else { 2 },
             session.consistency.as_str()
         )),
@@ -300,7 +325,7 @@ fn info(session: &Session, args: &[Bytes]) -> String {
         let s = &shared.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\nevicted_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_timeout_disconnections:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\ntotal_commands_processed:{}\r\ntotal_error_replies:{}\r\nforwarded_writes:{}\r\nevicted_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nclient_timeout_disconnections:{}\r\nacl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\nacl_access_denied_channel:0\r\n\r\n",
             s.connections_total.load(Ordering::Relaxed),
             s.rejected.load(Ordering::Relaxed),
             s.commands.load(Ordering::Relaxed),
@@ -309,6 +334,9 @@ fn info(session: &Session, args: &[Bytes]) -> String {
             s.evicted.load(Ordering::Relaxed),
             s.output_limit_disconnections.load(Ordering::Relaxed),
             s.timeout_disconnections.load(Ordering::Relaxed),
+            s.auth_failures.load(Ordering::Relaxed),
+            s.acl_denied_commands.load(Ordering::Relaxed),
+            s.acl_denied_keys.load(Ordering::Relaxed),
         );
     }
     if want("replication") {

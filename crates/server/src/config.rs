@@ -554,6 +554,11 @@ fn admin_token(
     AdminToken::new(&text).map(Some).ok_or_else(|| invalid(field, "the token must not be empty"))
 }
 
+/// Whether `dir` exists and holds anything (a log or a snapshot that may hold users).
+fn holds_state(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
 /// Protected mode, after Redis's: a port that anyone on the network can reach must be protected
 /// by its authentication, or the operator must say that the network is trusted (`insecure`).
 /// The client port needs the password, the admin port the admin token; the peer port's rule,
@@ -728,7 +733,10 @@ impl ConfigFile {
         if !insecure {
             protected_mode(
                 [client_addr, admin_addr],
-                self.password.is_some(),
+                // A node with state may hold users whose passwords protect its client port:
+                // each connection from beyond loopback is then checked against the replicated
+                // users (`session::protected_mode_denial`).
+                self.password.is_some() || holds_state(&data_dir),
                 admin_token.is_some(),
             )?;
         }

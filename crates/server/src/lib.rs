@@ -13,9 +13,13 @@
 //!   `POST /members` and `POST /transfer-leader`, behind a bearer token when `admin_token` is
 //!   set, and closed to cross-origin browser requests.
 //!
+//! Users and ACLs follow Redis (`AUTH user pass`, `ACL SETUSER`, categories, key patterns);
+//! the user table is replicated through the log beside the store (see `acl`).
+//!
 //! [`RespClient`] is the small client the CLI, the benchmark and the tests use.
 #![deny(missing_docs)]
 
+mod acl;
 mod admin;
 mod advertise;
 pub mod client;
@@ -29,10 +33,11 @@ mod session;
 mod shared;
 mod token;
 
+pub use acl::{AclImageError, AclLog, Users};
 pub use advertise::Advertised;
 pub use client::RespClient;
 pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};
-pub use machine::KvMachine;
+pub use machine::{KvMachine, MachineImageError};
 pub use server::{ServeError, Server, KV_GROUP};
 pub use shared::{ClientStats, Shared};
 pub use token::AdminToken;

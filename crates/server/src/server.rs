@@ -199,6 +199,7 @@ impl Server {
             stats: ClientStats::default(),
             clients: Default::default(),
             next_client: Default::default(),
+            acl_log: Default::default(),
         });
         let tasks = vec![
             tokio::spawn(accept_clients(shared.clone(), client_listener)),

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use conclave_core::NodeId;
-use conclave_kv::{plan, Plan, Query};
+use conclave_kv::{Plan, Query};
 use conclave_resp::{CommandParser, Frame, Limits, Version};
 use conclave_runtime::{ClientError, PendingRead, PendingWrite, ReadConsistency};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+use crate::acl::{self, User};
 use crate::client::RespClient;
 use crate::commands;
 use crate::cross_protocol;
@@ -44,6 +45,14 @@ pub(crate) struct Session {
     pub id: u64,
     pub version: Version,
     pub authenticated: bool,
+    /// The user the connection runs as: `default` until AUTH, re-read from the replicated
+    /// table whenever it changes, so new permissions apply from the next command.
+    pub user: User,
+    /// The name and password the client authenticated with, kept in memory only, so that a
+    /// write forwarded to the leader runs there as the same user.
+    pub credentials: Option<(Bytes, Bytes)>,
+    /// Wakes when the user table changes.
+    acl_changes: tokio::sync::watch::Receiver<u64>,
     pub name: Option<Bytes>,
     pub consistency: ReadConsistency,
     /// Answer writes on a follower with MOVED instead of forwarding them.
@@ -100,13 +109,27 @@ enum Closed {
 }
 
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
+pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    if let Some(denial) = protected_mode_denial(&shared, stream.peer_addr().ok()) {
+        let mut out = BytesMut::new();
+        Frame::error(denial).encode(Version::Resp2, &mut out);
+        let _ = stream.write_all(&out).await;
+        return;
+    }
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
     let (reader, writer) = stream.into_split();
+    let requirepass = shared.config.password.as_deref();
+    let (open, user, acl_changes) = shared.handle.with_state(|m| {
+        let user = m.users.get("default").cloned().unwrap_or_else(|| User::new("default"));
+        (m.users.default_is_open(requirepass), user, m.watch_users())
+    });
     let mut session = Session {
-        authenticated: shared.config.password.is_none(),
+        authenticated: open,
+        user,
+        credentials: None,
+        acl_changes,
         shared: shared.clone(),
         id,
         version: Version::Resp2,
@@ -208,6 +231,14 @@ impl Session {
                 }
                 // Woken to close for client memory: checked below.
                 () = self.output.memory.wake.notified() => Ok(usize::MAX),
+                // The user table changed: a connection whose user was deleted or disabled
+                // closes now, idle or not.
+                () = users_changed(&mut self.acl_changes) => {
+                    if !self.refresh_user() {
+                        return;
+                    }
+                    Ok(usize::MAX)
+                }
             };
             match read {
                 Ok(0) | Err(_) => return,
@@ -267,6 +298,37 @@ fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: us
         }
     }
     batch
+}
+
+/// Protected mode on a connection, as Redis applies it: a node that listens beyond loopback
+/// with no `password` (allowed when its data directory held state, which may hold users) turns
+/// away a connection from beyond loopback while any enabled user needs no password. The users
+/// are the replicated ones as applied now, so the answer follows `ACL SETUSER`.
+fn protected_mode_denial(shared: &Shared, peer: Option<std::net::SocketAddr>) -> Option<String> {
+    let config = &shared.config;
+    let exposed = !config.insecure
+        && config.password.is_none()
+        && !config.client_addr.ip().is_loopback()
+        && !peer.is_some_and(|p| p.ip().is_loopback());
+    if !exposed {
+        return None;
+    }
+    let user = shared.handle.with_state(|m| m.users.passwordless_user(None).map(str::to_owned));
+    user.as_deref().map(denial_text)
+}
+
+/// The `-DENIED` reply of protected mode, naming the user that needs no password.
+fn denial_text(user: &str) -> String {
+    format!(
+        "DENIED Conclave is running in protected mode: this node has no password and the user '{user}' needs none, so connections are only accepted from the loopback interface. Give every user a password (ACL SETUSER {user} resetpass >...), or set password, or set insecure if every host that can reach the node is trusted"
+    )
+}
+
+/// Waits until the user table changes (forever once the node is stopping).
+async fn users_changed(changes: &mut tokio::sync::watch::Receiver<u64>) {
+    if changes.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Waits until `deadline`, or forever without one.
@@ -395,12 +457,37 @@ impl Session {
                 break;
             }
             let name = args[0].to_ascii_uppercase();
+            // Passwords in ACL SETUSER become hashes here, before the command is proposed or
+            // forwarded, so no plaintext travels further than this node.
+            let args = if name == b"ACL" { acl::hash_passwords(args) } else { args };
+            if self.acl_changes.has_changed().unwrap_or(false) && !self.refresh_user() {
+                self.drain(&mut inflight, out).await;
+                self.close = true;
+                break;
+            }
             if !self.authenticated && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT") {
                 self.drain(&mut inflight, out).await;
                 self.reply(out, Frame::error("NOAUTH Authentication required."));
                 continue;
             }
-            let Some(kv) = plan(&args, now_ms()) else {
+            // Logging in and out, and the forwarding handshake, are not subject to ACLs.
+            if self.authenticated
+                && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT" | b"CONCLAVE")
+            {
+                if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
+                    tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
+                    let counter = match reason {
+                        acl::Reason::Key => &self.shared.stats.acl_denied_keys,
+                        _ => &self.shared.stats.acl_denied_commands,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    self.log_refusal(reason, &object, &self.user.name.clone());
+                    self.drain(&mut inflight, out).await;
+                    self.reply(out, denied);
+                    continue;
+                }
+            }
+            let Some(kv) = acl::plan_write(&args, now_ms()) else {
                 self.drain(&mut inflight, out).await;
                 let reply = commands::execute(self, &name, &args);
                 self.reply(out, reply);
@@ -537,7 +624,7 @@ impl Session {
             };
             if leader == self.shared.config.id {
                 // Planned again here so the leader's clock stamps it.
-                let Some(Plan::Write(command)) = plan(args, now_ms()) else {
+                let Some(Plan::Write(command)) = acl::plan_write(args, now_ms()) else {
                     return Frame::error("ERR internal: the command is no longer a write");
                 };
                 if let Some(refusal) = self.refuse_over_maxmemory(&command) {
@@ -615,18 +702,25 @@ impl Session {
         if self.upstream.as_ref().is_none_or(|(node, _)| *node != leader) {
             self.upstream = None;
             let addr = self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?;
-            let password = self.shared.config.password.clone();
+            // As the client's own user when it authenticated, else as `default` with the
+            // node's password.
+            let auth: Option<Vec<Bytes>> = match &self.credentials {
+                Some((user, password)) => Some(vec![user.clone(), password.clone()]),
+                None => self.shared.config.password.clone().map(|p| vec![Bytes::from(p)]),
+            };
             // The leader may answer with an error instead of serving the connection (it is at
             // `max_clients`): that error is the first frame, whatever was sent.
             let handshake = async {
                 let mut client =
                     RespClient::connect(addr, timeout).await.map_err(|_| ForwardError::NotSent)?;
-                if let Some(password) = &password {
-                    client.send(&[b"AUTH", password.as_bytes()]);
+                if let Some(auth) = &auth {
+                    let mut command: Vec<&[u8]> = vec![b"AUTH"];
+                    command.extend(auth.iter().map(|a| &a[..]));
+                    client.send(&command);
                 }
                 client.send(&[b"CONCLAVE", b"FORWARDED"]);
                 client.flush().await.map_err(|_| ForwardError::NotSent)?;
-                let replies = if password.is_some() { 2 } else { 1 };
+                let replies = if auth.is_some() { 2 } else { 1 };
                 for _ in 0..replies {
                     let answer = client.recv().await.map_err(|_| ForwardError::NotSent)?;
                     if matches!(answer, Frame::Error(_)) {
@@ -676,6 +770,46 @@ impl Session {
             None => Frame::error(format!(
                 "CLUSTERDOWN the leader is node {leader}, whose address is not known yet; retry"
             )),
+        }
+    }
+
+    /// Records a refusal in `ACL LOG`.
+    pub(crate) fn log_refusal(&self, reason: acl::Reason, object: &[u8], username: &str) {
+        let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
+        let client_info =
+            format!("id={} name={} user={}", self.id, name.unwrap_or_default(), self.user.name);
+        let refusal = acl::Refusal { reason, object, username, client_info };
+        self.shared.acl_log.record(refusal, now_ms());
+    }
+
+    /// Re-reads the connection's user after the user table changed. Returns false when the
+    /// connection must close: its user was deleted or disabled, as Redis closes them.
+    pub(crate) fn refresh_user(&mut self) -> bool {
+        self.acl_changes.mark_unchanged();
+        if !self.authenticated {
+            // As in Redis, whether AUTH is needed follows `default`: once it is on and needs
+            // no password, a connection that has not logged in runs as `default`.
+            let requirepass = self.shared.config.password.clone();
+            let open = self.shared.handle.with_state(|m| {
+                let open = m.users.default_is_open(requirepass.as_deref());
+                open.then(|| m.users.get("default").cloned()).flatten()
+            });
+            if let Some(default) = open {
+                self.authenticated = true;
+                self.user = default;
+            }
+            return true;
+        }
+        let name = self.user.name.clone();
+        match self.shared.handle.with_state(|m| m.users.get(&name).cloned()) {
+            Some(user) if user.enabled => {
+                self.user = user;
+                true
+            }
+            _ => {
+                tracing::info!(client = self.id, user = %name, "closing a connection whose user was deleted or disabled");
+                false
+            }
         }
     }
 

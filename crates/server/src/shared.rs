@@ -43,6 +43,16 @@ pub struct ClientStats {
     pub output_buffer_max: AtomicUsize,
     /// The most request bytes one connection has held, since start.
     pub input_buffer_max: AtomicUsize,
+    /// AUTH (and HELLO ... AUTH) attempts refused on the client port (INFO's
+    /// `acl_access_denied_auth`).
+    pub auth_failures: AtomicU64,
+    /// Commands refused by ACLs for the command (`acl_access_denied_cmd`).
+    pub acl_denied_commands: AtomicU64,
+    /// Commands refused by ACLs for a key (`acl_access_denied_key`).
+    pub acl_denied_keys: AtomicU64,
+    /// Admin requests refused for a missing or wrong bearer token. Kept with the client
+    /// port's counters so that `/metrics` reports every port's failures side by side.
+    pub admin_auth_failures: AtomicU64,
 }
 
 /// What one connection holds, and how the node tells it to close when all connections together
@@ -152,6 +162,8 @@ pub struct Shared {
     pub next_client: AtomicU64,
     /// A random-enough id of this process, for INFO's `run_id`.
     pub run_id: String,
+    /// `ACL LOG`: this node's recent refusals.
+    pub acl_log: crate::acl::AclLog,
 }
 
 impl Shared {
