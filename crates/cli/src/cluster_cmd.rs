@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -24,6 +25,16 @@ pub struct ClusterArgs {
     /// while the variable may linger in the shell from another cluster.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// Talk HTTPS to admin ports served with tls_admin, trusting this CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// With --tls-ca-cert-file: a client certificate (PEM) signed by the cluster CA, which the
+    /// admin ports accept in place of the token.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub op: ClusterOp,
@@ -61,6 +72,29 @@ pub enum ClusterOp {
         /// The voter.
         id: Option<u64>,
     },
+    /// Make the given node read its TLS certificate, key and CA files again (new connections
+    /// get them); a bad file keeps the current ones and is reported.
+    TlsReload,
+}
+
+/// How to reach the admin ports: the token and, for HTTPS ports, the TLS configuration.
+struct Admin {
+    token: Option<String>,
+    tls: Option<Arc<conclave_server::rustls::ClientConfig>>,
+}
+
+impl Admin {
+    /// One request to the admin port at `addr`.
+    async fn call(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let (token, tls) = (self.token.as_deref(), self.tls.as_ref());
+        http::call_over(addr, method, path, body, token, tls, TIMEOUT).await
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,8 +115,9 @@ impl ClusterArgs {
 
 /// Asks `admin` for its status and, unless `local`, goes on to the leader it names. Falls back
 /// to the first answer when there is no leader or it cannot be reached.
-async fn status_via(admin: SocketAddr, token: Option<&str>, local: bool) -> Result<(u16, String)> {
-    let (code, body) = http::call_with_token(admin, "GET", "/status", None, token, TIMEOUT)
+async fn status_via(client: &Admin, admin: SocketAddr, local: bool) -> Result<(u16, String)> {
+    let (code, body) = client
+        .call(admin, "GET", "/status", None)
         .await
         .with_context(|| format!("asking {admin} for its status"))?;
     if local || code != 200 {
@@ -92,7 +127,7 @@ async fn status_via(admin: SocketAddr, token: Option<&str>, local: bool) -> Resu
     let leader = value["leader_admin_addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
     match leader {
         Some(leader) if value["role"] != "leader" && leader != admin => {
-            match http::call_with_token(leader, "GET", "/status", None, token, TIMEOUT).await {
+            match client.call(leader, "GET", "/status", None).await {
                 Ok((200, leader_body)) => Ok((200, leader_body)),
                 _ => {
                     eprintln!("the leader at {leader} did not answer; showing {admin}'s status");
@@ -116,13 +151,20 @@ fn hint_if_unauthorized(code: u16, token: Option<&str>) {
 
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
-    let token = args.token()?;
-    let token = token.as_deref();
+    let tls = match &args.tls_ca_cert_file {
+        None => None,
+        Some(ca) => {
+            let identity = args.tls_cert_file.as_deref().zip(args.tls_key_file.as_deref());
+            Some(conclave_server::client_config(ca, identity)?)
+        }
+    };
+    let client = Admin { token: args.token()?, tls };
+    let token = client.token.as_deref();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let (path, body) = match &args.op {
             ClusterOp::Status { local } => {
-                let (code, body) = status_via(args.admin, token, *local).await?;
+                let (code, body) = status_via(&client, args.admin, *local).await?;
                 hint_if_unauthorized(code, token);
                 outln!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
@@ -134,16 +176,25 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
             ClusterOp::Promote { id } => ("/members", json!({ "action": "promote", "id": id })),
             ClusterOp::Remove { id } => ("/members", json!({ "action": "remove", "id": id })),
             ClusterOp::TransferLeader { id } => ("/transfer-leader", json!({ "to": id })),
+            ClusterOp::TlsReload => {
+                let (code, body) = client
+                    .call(args.admin, "POST", "/tls/reload", Some("{}"))
+                    .await
+                    .with_context(|| format!("asking {} to reload", args.admin))?;
+                hint_if_unauthorized(code, token);
+                outln!("{}", body.trim_end());
+                return Ok(i32::from(code != 200));
+            }
         };
         let body = body.to_string();
         let mut target = args.admin;
         // A follower answers 421 naming the leader's admin port: follow it (leadership may
         // move meanwhile, so a few times).
         for _ in 0..5 {
-            let (code, reply) =
-                http::call_with_token(target, "POST", path, Some(&body), token, TIMEOUT)
-                    .await
-                    .with_context(|| format!("sending to {target}"))?;
+            let (code, reply) = client
+                .call(target, "POST", path, Some(&body))
+                .await
+                .with_context(|| format!("sending to {target}"))?;
             if code == 421 {
                 let value: Value = serde_json::from_str(&reply).unwrap_or_default();
                 match value["leader_admin_addr"].as_str().and_then(|a| a.parse().ok()) {

@@ -19,9 +19,7 @@ use conclave_core::NodeId;
 use conclave_kv::{plan, Plan, Query};
 use conclave_resp::{CommandParser, Frame, Limits, Version};
 use conclave_runtime::{ClientError, PendingRead, PendingWrite, ReadConsistency};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::client::RespClient;
 use crate::commands;
@@ -99,12 +97,15 @@ enum Closed {
     Idle,
 }
 
+/// The receiving side of a client connection: a TCP socket's, or a TLS session's.
+pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The sending side of a client connection: a TCP socket's, or a TLS session's.
+pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+pub(crate) async fn serve(shared: Arc<Shared>, reader: Reader, writer: Writer) {
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
-    let (reader, writer) = stream.into_split();
     let mut session = Session {
         authenticated: shared.config.password.is_none(),
         shared: shared.clone(),
@@ -136,7 +137,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
 
 impl Session {
     /// Reads, parses and executes commands until the connection is to close.
-    async fn serve_requests(&mut self, mut reader: OwnedReadHalf) {
+    async fn serve_requests(&mut self, mut reader: Reader) {
         let max_request = self.shared.config.max_request_bytes;
         let limits = self.shared.config.client_limits;
         let mut parser =
@@ -283,7 +284,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// without reading the replies holds at most about one reply in the server, never the whole
 /// pipeline's.
 pub(crate) struct Output {
-    writer: OwnedWriteHalf,
+    writer: Writer,
     /// This connection's entry in the node's client memory accounting.
     memory: Arc<ClientMemory>,
     /// Bytes the connection's query buffer holds, counted with the output.
@@ -359,6 +360,13 @@ impl Output {
             }
             self.account(shared, out.len());
         }
+        // TLS keeps the tail of a write in its own buffer until flushed (for TCP this does
+        // nothing); a client that takes nothing for as long as the soft limit allows is gone.
+        let flushed = tokio::time::timeout(limits.output_soft_time, self.writer.flush()).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            self.closed = Some(Closed::Gone);
+            return Err(Closed::Gone);
+        }
         self.above_soft_since = None;
         if out.capacity() > BUFFER_KEEP_BYTES {
             // As for the query buffer: one large reply must not stay allocated.
@@ -372,7 +380,12 @@ impl Output {
     /// Sends what the socket takes at once, without waiting: the last words of a connection
     /// that is being closed over a limit.
     fn best_effort(&mut self, out: &[u8]) {
-        let _ = self.writer.try_write(out);
+        // One poll with a waker that does nothing: whatever the socket takes now, and no wait.
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut writer = std::pin::Pin::new(&mut self.writer);
+        if let std::task::Poll::Ready(Ok(_)) = writer.as_mut().poll_write(&mut context, out) {
+            let _ = writer.poll_flush(&mut context);
+        }
     }
 }
 

@@ -43,6 +43,9 @@ pub struct ClientStats {
     pub output_buffer_max: AtomicUsize,
     /// The most request bytes one connection has held, since start.
     pub input_buffer_max: AtomicUsize,
+    /// TLS client connections whose handshake failed or timed out (no certificate, a
+    /// certificate not signed by the CA, plain text on the TLS port).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 /// What one connection holds, and how the node tells it to close when all connections together
@@ -152,6 +155,10 @@ pub struct Shared {
     pub next_client: AtomicU64,
     /// A random-enough id of this process, for INFO's `run_id`.
     pub run_id: String,
+    /// The TLS certificates and configurations, when a port speaks TLS.
+    pub tls: Option<Arc<crate::tls::TlsState>>,
+    /// The TLS client port's bound address, when there is one.
+    pub tls_client_addr: Option<SocketAddr>,
 }
 
 impl Shared {
