@@ -308,8 +308,8 @@ fn install(from: &Certs, to: &Path) {
 
 /// Certificate reload: after the files are replaced and `conclave cluster tls-reload` is run,
 /// a new connection gets the new certificate while one opened before keeps working; a bad file
-/// is refused with its name and the new certificate stays. With the file check on, replacing
-/// the files alone is enough.
+/// is refused with its name and the new certificate stays; SIGHUP reloads as well. With the file
+/// check on, replacing the files alone is enough.
 #[test]
 fn reloaded_certificates_reach_new_connections_and_old_ones_keep_working() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,6 +353,15 @@ fn reloaded_certificates_reach_new_connections_and_old_ones_keep_working() {
     assert!(!out.status.success() && text(&out).contains("node.key"), "{}", text(&out));
     let after = TlsClient::connect(tls_addr, &second.path("ca.crt")).unwrap();
     assert_eq!(after.fingerprint(), second_fingerprint, "a failed reload keeps the certificate");
+
+    // SIGHUP reloads too.
+    install(&first, &live);
+    let hup = Command::new("kill").args(["-HUP", &cluster.pid(0).to_string()]).status().unwrap();
+    assert!(hup.success());
+    let reloaded = eventually("SIGHUP reloads the certificates", || {
+        TlsClient::connect(tls_addr, &first.path("ca.crt")).ok()
+    });
+    assert_eq!(reloaded.fingerprint(), file_fingerprint(&first.path("node-1.crt")));
     drop(cluster);
 
     // The same node with the file check on: replacing the files is enough.
@@ -389,4 +398,60 @@ fn reloaded_certificates_reach_new_connections_and_old_ones_keep_working() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// In a cluster where every node has a TLS client port, a follower forwards a TLS client's
+/// write to the leader's TLS port (presenting its node certificate, which the leader requires
+/// of clients), and a TLS client that asked for redirects is sent to the leader's TLS port.
+#[test]
+fn followers_forward_and_redirect_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::new(dir.path(), 3);
+    let mut cluster = ProcCluster::new(3, 3);
+    let tls_addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let base = cluster.extra.clone();
+    for (i, addr) in tls_addrs.iter().enumerate() {
+        cluster.extra = base.clone();
+        cluster.extra.extend(certs.serve_flags(i + 1));
+        cluster.extra.extend([format!("--tls-client-addr={addr}"), "--tls-cluster".into()]);
+        cluster.start(i);
+    }
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    let client_cert = vec![
+        "--cacert".to_string(),
+        certs.path("ca.crt"),
+        "--cert".into(),
+        certs.path("client.crt"),
+        "--key".into(),
+        certs.path("client.key"),
+    ];
+    let out = redis_cli_tls(tls_addrs[follower], &client_cert, &["SET", "forwarded", "yes"]);
+    assert_eq!(text(&out).trim(), "OK", "{}\n{}", text(&out), cluster.logs());
+    let metric = |i: usize, name: &str| -> u64 {
+        let (_, metrics) = common::http(cluster.ports[i].admin, "GET", "/metrics", "").unwrap();
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_default();
+        line.split(' ')
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {metrics}"))
+    };
+    assert!(metric(follower, "conclave_client_forwarded_total") >= 1);
+    // No client connected to the leader's TLS port: the forwarded write did.
+    assert!(
+        metric(leader, "conclave_tls_client_connections_total") >= 1,
+        "forwarded in clear text"
+    );
+
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'REDIRECT ON\\nSET redirected yes\\n' | redis-cli --tls -h 127.0.0.1 -p {} {}",
+            tls_addrs[follower].port(),
+            client_cert.join(" ")
+        ))
+        .output()
+        .unwrap();
+    let moved = format!("MOVED 0 {}", tls_addrs[leader]);
+    assert!(text(&out).contains(&moved), "expected {moved}: {}", text(&out));
 }

@@ -348,10 +348,40 @@ fn metrics(shared: &Shared) -> String {
             s.forwarded.load(Ordering::Relaxed),
         ),
     ];
+    write_counters(&mut out, &counters);
+    if let Some(tls) = &shared.tls {
+        let tls_counters: [(&str, &str, u64); 4] = [
+            (
+                "conclave_tls_client_connections_total",
+                "TLS client connections whose handshake succeeded.",
+                s.tls_connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_handshake_failures_total",
+                "TLS client handshakes that failed or timed out.",
+                s.tls_handshake_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_reloads_total",
+                "TLS certificate reloads.",
+                tls.reloads.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_reload_failures_total",
+                "TLS reloads refused because of a bad file.",
+                tls.reload_failures.load(Ordering::Relaxed),
+            ),
+        ];
+        write_counters(&mut out, &tls_counters);
+    }
+    out
+}
+
+/// Prometheus lines for `(name, help, value)` counters.
+fn write_counters(out: &mut String, counters: &[(&str, &str, u64)]) {
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
-    out
 }
 
 /// The body of `POST /members`.

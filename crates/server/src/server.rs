@@ -103,7 +103,8 @@ impl Server {
             Some((listener, addr)) => Some(bound("TLS client", listener, *addr)?),
             None => None,
         };
-        let advertised = Advertised { client: client_bound, admin: admin_bound };
+        let advertised =
+            Advertised { client: client_bound, admin: admin_bound, tls_client: tls_client_bound };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
         transport_config.secret = config.cluster_secret.clone();
@@ -236,16 +237,22 @@ async fn accept_clients(shared: Arc<Shared>, listener: TcpListener, tls: bool) {
             match acceptor {
                 None => {
                     let (reader, writer) = stream.into_split();
-                    session::serve(shared.clone(), Box::new(reader), Box::new(writer)).await;
+                    session::serve(shared.clone(), Box::new(reader), Box::new(writer), false).await;
                 }
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(stream)) => {
+                            shared.stats.tls_connections_total.fetch_add(1, Ordering::Relaxed);
                             let (reader, writer) = tokio::io::split(stream);
-                            session::serve(shared.clone(), Box::new(reader), Box::new(writer))
-                                .await;
+                            session::serve(
+                                shared.clone(),
+                                Box::new(reader),
+                                Box::new(writer),
+                                true,
+                            )
+                            .await;
                         }
                         Ok(Err(error)) => {
                             shared.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);

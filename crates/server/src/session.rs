@@ -50,6 +50,8 @@ pub(crate) struct Session {
     pub forwarded: bool,
     pub close: bool,
     upstream: Option<(NodeId, RespClient)>,
+    /// Whether this connection is TLS: a `MOVED` then names the leader's TLS client port.
+    tls: bool,
     output: Output,
 }
 
@@ -103,7 +105,8 @@ pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
-pub(crate) async fn serve(shared: Arc<Shared>, reader: Reader, writer: Writer) {
+/// `tls`: the connection came in on the TLS client port (redirects then name the leader's).
+pub(crate) async fn serve(shared: Arc<Shared>, reader: Reader, writer: Writer, tls: bool) {
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
     let mut session = Session {
@@ -117,6 +120,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, reader: Reader, writer: Writer) {
         forwarded: false,
         close: false,
         upstream: None,
+        tls,
         output: Output { writer, memory, input_held: 0, above_soft_since: None, closed: None },
     };
     session.serve_requests(reader).await;
@@ -627,13 +631,23 @@ impl Session {
         let timeout = self.shared.config.request_timeout;
         if self.upstream.as_ref().is_none_or(|(node, _)| *node != leader) {
             self.upstream = None;
-            let addr = self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?;
+            // Over TLS when both ends can: this node checks the leader's certificate against the
+            // CA and presents its own, which a leader requiring client certificates accepts.
+            let tls = self.shared.tls.as_ref().and_then(|tls| tls.forward_config());
+            let tls = tls.zip(self.shared.leader_tls_client_addr(leader));
+            let addr = match tls {
+                Some((_, addr)) => addr,
+                None => self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?,
+            };
             let password = self.shared.config.password.clone();
             // The leader may answer with an error instead of serving the connection (it is at
             // `max_clients`): that error is the first frame, whatever was sent.
             let handshake = async {
-                let mut client =
-                    RespClient::connect(addr, timeout).await.map_err(|_| ForwardError::NotSent)?;
+                let connected = match tls {
+                    Some((config, _)) => RespClient::connect_tls(addr, timeout, config).await,
+                    None => RespClient::connect(addr, timeout).await,
+                };
+                let mut client = connected.map_err(|_| ForwardError::NotSent)?;
                 if let Some(password) = &password {
                     client.send(&[b"AUTH", password.as_bytes()]);
                 }
@@ -684,7 +698,8 @@ impl Session {
     }
 
     fn moved(&self, leader: NodeId) -> Frame {
-        match self.shared.leader_client_addr(leader) {
+        let tls_addr = self.shared.leader_tls_client_addr(leader).filter(|_| self.tls);
+        match tls_addr.or_else(|| self.shared.leader_client_addr(leader)) {
             Some(addr) => Frame::error(format!("MOVED 0 {addr}")),
             None => Frame::error(format!(
                 "CLUSTERDOWN the leader is node {leader}, whose address is not known yet; retry"

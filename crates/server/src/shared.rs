@@ -46,6 +46,9 @@ pub struct ClientStats {
     /// TLS client connections whose handshake failed or timed out (no certificate, a
     /// certificate not signed by the CA, plain text on the TLS port).
     pub tls_handshake_failures: AtomicU64,
+    /// TLS client connections whose handshake succeeded (forwarded writes from followers
+    /// included).
+    pub tls_connections_total: AtomicU64,
 }
 
 /// What one connection holds, and how the node tells it to close when all connections together
@@ -173,6 +176,11 @@ impl Shared {
     /// The leader's client address, if known.
     pub fn leader_client_addr(&self, leader: NodeId) -> Option<SocketAddr> {
         self.addresses_of(leader).map(|a| a.client)
+    }
+
+    /// The leader's TLS client address, if it has one and it is known.
+    pub fn leader_tls_client_addr(&self, leader: NodeId) -> Option<SocketAddr> {
+        self.addresses_of(leader).and_then(|a| a.tls_client)
     }
 }
 

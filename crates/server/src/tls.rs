@@ -89,6 +89,9 @@ struct Loaded {
     client: Arc<ServerConfig>,
     admin: Arc<ServerConfig>,
     peer: Option<(Arc<ServerConfig>, Arc<ClientConfig>)>,
+    /// How a follower reaches the leader's TLS client port: the CA's roots and this node's
+    /// certificate as client certificate. `None` without a CA.
+    forward: Option<Arc<ClientConfig>>,
     /// SHA-256 of the leaf certificate, hex: what operators compare to know which one is served.
     fingerprint: String,
 }
@@ -148,6 +151,12 @@ impl TlsState {
     /// An acceptor for a new admin connection, with the current certificate.
     pub fn admin_acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.current().admin.clone())
+    }
+
+    /// The configuration for forwarding writes to the leader's TLS client port, when a CA is
+    /// set to check the leader's certificate with.
+    pub fn forward_config(&self) -> Option<Arc<ClientConfig>> {
+        self.current().forward.clone()
     }
 
     /// The SHA-256 fingerprint (hex) of the certificate new connections get.
@@ -294,22 +303,26 @@ fn build(files: &TlsFiles, cluster: bool) -> Result<Loaded, TlsError> {
         AuthClients::Yes | AuthClients::Optional => AuthClients::Optional,
     };
     let admin = server(admin_auth)?;
-    let peer = if cluster {
-        let Some(roots) = &roots else {
-            return Err(TlsError::Invalid("tls_cluster needs tls_ca_cert_file".into()));
-        };
-        let acceptor = server(AuthClients::Yes)?;
-        let dialer = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Invalid(e.to_string()))?
-            .with_root_certificates(roots.clone())
-            .with_client_auth_cert(certs.clone(), key.clone_key())
-            .map_err(|e| TlsError::Invalid(format!("peer client certificate: {e}")))?;
-        Some((acceptor, Arc::new(dialer)))
-    } else {
-        None
+    // As a client (to peers and to the leader's client port) the node presents its own
+    // certificate and trusts the CA.
+    let dialer = match &roots {
+        None => None,
+        Some(roots) => {
+            let config = ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| TlsError::Invalid(e.to_string()))?
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(certs.clone(), key.clone_key())
+                .map_err(|e| TlsError::Invalid(format!("node client certificate: {e}")))?;
+            Some(Arc::new(config))
+        }
     };
-    Ok(Loaded { client, admin, peer, fingerprint })
+    let peer = match (cluster, &dialer) {
+        (false, _) => None,
+        (true, None) => return Err(TlsError::Invalid("tls_cluster needs tls_ca_cert_file".into())),
+        (true, Some(dialer)) => Some((server(AuthClients::Yes)?, dialer.clone())),
+    };
+    Ok(Loaded { client, admin, peer, forward: dialer, fingerprint })
 }
 
 /// Lower-case hex, as fingerprints are usually shown.
