@@ -10,6 +10,8 @@ use clap::{Args, Subcommand};
 use conclave_server::http;
 use serde_json::{json, Value};
 
+use crate::tls_args::TlsClientArgs;
+
 /// Flags of `conclave cluster`.
 #[derive(Args, Debug)]
 pub struct ClusterArgs {
@@ -25,16 +27,9 @@ pub struct ClusterArgs {
     /// while the variable may linger in the shell from another cluster.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
-    /// Talk HTTPS to admin ports served with tls_admin, trusting this CA certificate (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_ca_cert_file: Option<PathBuf>,
-    /// With --tls-ca-cert-file: a client certificate (PEM) signed by the cluster CA, which the
-    /// admin ports accept in place of the token.
-    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// The private key of --tls-cert-file.
-    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
-    pub tls_key_file: Option<PathBuf>,
+    /// HTTPS to admin ports served with tls_admin.
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
     /// What to do.
     #[command(subcommand)]
     pub op: ClusterOp,
@@ -151,14 +146,7 @@ fn hint_if_unauthorized(code: u16, token: Option<&str>) {
 
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
-    let tls = match &args.tls_ca_cert_file {
-        None => None,
-        Some(ca) => {
-            let identity = args.tls_cert_file.as_deref().zip(args.tls_key_file.as_deref());
-            Some(conclave_server::client_config(ca, identity)?)
-        }
-    };
-    let client = Admin { token: args.token()?, tls };
+    let client = Admin { token: args.token()?, tls: args.tls.config()? };
     let token = client.token.as_deref();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {

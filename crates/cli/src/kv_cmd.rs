@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use conclave_resp::Frame;
 use conclave_server::client::{render, RespClient};
 
+use crate::tls_args::{self, TlsClientArgs};
+
 /// Flags of `conclave kv`.
 #[derive(Args, Debug)]
 pub struct KvArgs {
@@ -17,6 +19,9 @@ pub struct KvArgs {
     /// Password, if the cluster requires one.
     #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// TLS to a node's TLS client port.
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
     /// What to do.
     #[command(subcommand)]
     pub op: KvOp,
@@ -60,7 +65,8 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 pub fn run(args: &KvArgs) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut client = RespClient::connect(args.addr, TIMEOUT).await?;
+        let tls = args.tls.config()?;
+        let mut client = tls_args::connect(args.addr, TIMEOUT, tls.as_ref()).await?;
         if let Some(password) = &args.password {
             if let Frame::Error(e) = client.call(&[b"AUTH", password.as_bytes()], TIMEOUT).await? {
                 bail!("AUTH: {}", String::from_utf8_lossy(&e));

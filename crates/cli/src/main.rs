@@ -14,6 +14,7 @@ mod cluster_cmd;
 mod kv_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod tls_args;
 mod up_cmd;
 mod wal_cmd;
 

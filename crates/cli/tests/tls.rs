@@ -122,6 +122,26 @@ print("python tls ok")
         text(&out),
         cluster.logs()
     );
+
+    // The command line's own clients: `conclave kv` and `conclave bench kv`.
+    let conclave = |command: &[&str], args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_conclave"))
+            .args(command)
+            .args(["--addr", &tls_addr.to_string(), "--tls-ca-cert-file", &certs.path("ca.crt")])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = conclave(&["kv"], &["get", "from-python"]);
+    assert!(out.status.success() && text(&out).trim() == "1", "{}", text(&out));
+    let bench = ["--clients", "2", "--requests", "50", "--keyspace", "10"];
+    let out = conclave(&["bench", "kv"], &bench);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats: serde_json::Value = serde_json::from_str(
+        &common::http(cluster.ports[0].admin, "GET", "/status", "").unwrap().1,
+    )
+    .unwrap();
+    assert!(stats["keys"].as_u64().unwrap() >= 3, "the benchmark wrote over TLS: {stats}");
 }
 
 /// With `tls_auth_clients yes` (Redis's default) a client without a certificate, or with one
