@@ -90,6 +90,11 @@ fn redis_cli_and_redis_py_speak_tls_to_the_client_port() {
     assert_eq!(text(&out).trim(), "OK", "{}\n{}", text(&out), cluster.logs());
     let out = redis_cli_tls(tls_addr, &cacert, &["GET", "greeting"]);
     assert_eq!(text(&out).trim(), "hello");
+    let out = redis_cli_tls(tls_addr, &cacert, &["CONFIG", "GET", "tls-*"]);
+    let config: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    let value = |name: &str| config.iter().position(|l| *l == name).map(|i| config[i + 1]);
+    assert_eq!(value("tls-port"), Some(tls_addr.port().to_string().as_str()), "{config:?}");
+    assert_eq!(value("tls-auth-clients"), Some("optional"), "{config:?}");
     // The plain port serves the same data; plain text on the TLS port gets no RESP reply.
     let plain: String = redis::cmd("GET").arg("greeting").query(&mut cluster.redis(0)).unwrap();
     assert_eq!(plain, "hello");
