@@ -480,3 +480,52 @@ fn followers_forward_and_redirect_over_tls() {
     let moved = format!("MOVED 0 {}", tls_addrs[leader]);
     assert!(text(&out).contains(&moved), "expected {moved}: {}", text(&out));
 }
+
+/// `conclave up --tls` makes the CA and node certificates (keys 0600) and prints a
+/// `redis-cli --tls --cacert` command that works as printed; the peers run mutual TLS.
+#[test]
+fn up_with_tls_prints_a_redis_cli_command_that_works() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cluster");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .args(["up", "--tls", "--nodes", "3", "--data-dir", data.to_str().unwrap()])
+        .arg("--serve-arg=--tick-ms=10")
+        .env_remove("CONCLAVE_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(up.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C stops the cluster");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let command =
+        printed.iter().find_map(|l| l.trim().split_once("  redis-cli --tls ").map(|(_, c)| c));
+    let outcome = command.map(|command| {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let set =
+            Command::new("redis-cli").arg("--tls").args(&args).args(["SET", "k", "v"]).output();
+        let get = Command::new("redis-cli").arg("--tls").args(&args).args(["GET", "k"]).output();
+        (set.unwrap(), get.unwrap())
+    });
+    let pid = rustix::process::Pid::from_raw(up.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    up.wait().unwrap();
+    let (set, get) = outcome.unwrap_or_else(|| panic!("no redis-cli --tls line: {printed:#?}"));
+    assert_eq!(text(&set).trim(), "OK", "{printed:#?}");
+    assert_eq!(text(&get).trim(), "v");
+    for key in ["ca.key", "node-1.key", "node-3.key", "client.key"] {
+        let mode = std::fs::metadata(data.join("tls").join(key)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let log = std::fs::read_to_string(data.join("node-1.log")).unwrap();
+    assert!(log.contains("tls_cluster=true"), "{log}");
+}
