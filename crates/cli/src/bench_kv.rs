@@ -16,6 +16,7 @@ use conclave_server::client::RespClient;
 use serde_json::json;
 
 use crate::choices::read_modes;
+use crate::tls_args::{self, TlsClientArgs};
 
 /// The operation mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -64,6 +65,9 @@ pub struct KvBenchArgs {
     /// Password, if the cluster requires one.
     #[arg(long, env = "CONCLAVE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// TLS to the nodes' TLS client ports.
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -122,9 +126,10 @@ async fn bench(args: &KvBenchArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let per_client = args.requests.div_ceil(args.clients as u64);
     let mut connections = Vec::new();
+    let tls = args.tls.config()?;
     for i in 0..args.clients {
         let addr = args.addr[i % args.addr.len()];
-        let mut client = RespClient::connect(addr, Duration::from_secs(5))
+        let mut client = tls_args::connect(addr, Duration::from_secs(5), tls.as_ref())
             .await
             .with_context(|| format!("connecting client {i} to {addr}"))?;
         let timeout = Duration::from_secs(10);

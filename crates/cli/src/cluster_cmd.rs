@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -9,8 +10,10 @@ use clap::{Args, Subcommand};
 use conclave_server::http;
 use serde_json::{json, Value};
 
-/// How to reach a cluster's admin API: any node's admin address and the token, if the nodes
-/// require one. Shared by `conclave cluster` and `conclave wal repair`.
+use crate::tls_args::TlsClientArgs;
+
+/// How to reach a cluster's admin API: any node's admin address, the token if the nodes require
+/// one, and TLS for HTTPS admin ports. Shared by `conclave cluster` and `conclave wal repair`.
 #[derive(Args, Debug)]
 pub struct AdminAccess {
     /// Any node's admin address; changes are sent on to the leader.
@@ -25,6 +28,9 @@ pub struct AdminAccess {
     /// while the variable may linger in the shell from another cluster.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// HTTPS to admin ports served with tls_admin.
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
 }
 
 /// Flags of `conclave cluster`.
@@ -70,6 +76,30 @@ pub enum ClusterOp {
         /// The voter.
         id: Option<u64>,
     },
+    /// Make the given node read its TLS certificate, key and CA files again (new connections
+    /// get them); a bad file keeps the current ones and is reported.
+    TlsReload,
+}
+
+/// A client of the admin ports: the token and, for HTTPS ports, the TLS configuration.
+pub struct Admin {
+    /// The bearer token, if the nodes require one.
+    pub token: Option<String>,
+    tls: Option<Arc<conclave_server::rustls::ClientConfig>>,
+}
+
+impl Admin {
+    /// One request to the admin port at `addr`.
+    async fn call(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let (token, tls) = (self.token.as_deref(), self.tls.as_ref());
+        http::call_over(addr, method, path, body, token, tls, TIMEOUT).await
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,16 +116,18 @@ impl AdminAccess {
             None => Ok(self.admin_token.as_ref().map(|token| token.trim().to_string())),
         }
     }
+
+    /// The admin client these flags describe: the token and the TLS configuration.
+    pub fn client(&self) -> Result<Admin> {
+        Ok(Admin { token: self.token()?, tls: self.tls.config()? })
+    }
 }
 
 /// Asks `admin` for its status and, unless `local`, goes on to the leader it names. Falls back
 /// to the first answer when there is no leader or it cannot be reached.
-pub async fn status_via(
-    admin: SocketAddr,
-    token: Option<&str>,
-    local: bool,
-) -> Result<(u16, String)> {
-    let (code, body) = http::call_with_token(admin, "GET", "/status", None, token, TIMEOUT)
+pub async fn status_via(client: &Admin, admin: SocketAddr, local: bool) -> Result<(u16, String)> {
+    let (code, body) = client
+        .call(admin, "GET", "/status", None)
         .await
         .with_context(|| format!("asking {admin} for its status"))?;
     if local || code != 200 {
@@ -105,7 +137,7 @@ pub async fn status_via(
     let leader = value["leader_admin_addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
     match leader {
         Some(leader) if value["role"] != "leader" && leader != admin => {
-            match http::call_with_token(leader, "GET", "/status", None, token, TIMEOUT).await {
+            match client.call(leader, "GET", "/status", None).await {
                 Ok((200, leader_body)) => Ok((200, leader_body)),
                 _ => {
                     eprintln!("the leader at {leader} did not answer; showing {admin}'s status");
@@ -130,16 +162,17 @@ pub fn hint_if_unauthorized(code: u16, token: Option<&str>) {
 /// Sends `body` to the leader's `path`, following the 421 answers that name it; returns the
 /// leader's status code and reply.
 pub async fn post_to_leader(
+    client: &Admin,
     admin: SocketAddr,
     path: &str,
     body: &str,
-    token: Option<&str>,
 ) -> Result<(u16, String)> {
     let mut target = admin;
     // A follower answers 421 naming the leader's admin port: follow it (leadership may move
     // meanwhile, so a few times).
     for _ in 0..5 {
-        let (code, reply) = http::call_with_token(target, "POST", path, Some(body), token, TIMEOUT)
+        let (code, reply) = client
+            .call(target, "POST", path, Some(body))
             .await
             .with_context(|| format!("sending to {target}"))?;
         if code != 421 {
@@ -156,14 +189,14 @@ pub async fn post_to_leader(
 
 /// Runs one operation; exits 1 if it was refused.
 pub fn run(args: &ClusterArgs) -> Result<i32> {
-    let token = args.access.token()?;
-    let token = token.as_deref();
+    let client = args.access.client()?;
+    let token = client.token.as_deref();
     let admin = args.access.admin;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let (path, body) = match &args.op {
             ClusterOp::Status { local } => {
-                let (code, body) = status_via(admin, token, *local).await?;
+                let (code, body) = status_via(&client, admin, *local).await?;
                 hint_if_unauthorized(code, token);
                 outln!("{}", body.trim_end());
                 return Ok(i32::from(code != 200));
@@ -175,8 +208,17 @@ pub fn run(args: &ClusterArgs) -> Result<i32> {
             ClusterOp::Promote { id } => ("/members", json!({ "action": "promote", "id": id })),
             ClusterOp::Remove { id } => ("/members", json!({ "action": "remove", "id": id })),
             ClusterOp::TransferLeader { id } => ("/transfer-leader", json!({ "to": id })),
+            ClusterOp::TlsReload => {
+                let (code, body) = client
+                    .call(admin, "POST", "/tls/reload", Some("{}"))
+                    .await
+                    .with_context(|| format!("asking {admin} to reload"))?;
+                hint_if_unauthorized(code, token);
+                outln!("{}", body.trim_end());
+                return Ok(i32::from(code != 200));
+            }
         };
-        let (code, reply) = post_to_leader(admin, path, &body.to_string(), token).await?;
+        let (code, reply) = post_to_leader(&client, admin, path, &body.to_string()).await?;
         hint_if_unauthorized(code, token);
         outln!("{}", reply.trim_end());
         Ok(i32::from(code != 200))

@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use conclave_resp::Frame;
 use conclave_server::client::{render, RespClient};
 
+use crate::tls_args::{self, TlsClientArgs};
+
 /// Flags of `conclave kv`.
 #[derive(Args, Debug)]
 pub struct KvArgs {
@@ -20,6 +22,9 @@ pub struct KvArgs {
     /// The ACL user to log in as with `--password` (`default` when absent, as `AUTH password`).
     #[arg(long, env = "CONCLAVE_USER", requires = "password")]
     pub user: Option<String>,
+    /// TLS to a node's TLS client port.
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
     /// What to do.
     #[command(subcommand)]
     pub op: KvOp,
@@ -63,7 +68,8 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 pub fn run(args: &KvArgs) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut client = RespClient::connect(args.addr, TIMEOUT).await?;
+        let tls = args.tls.config()?;
+        let mut client = tls_args::connect(args.addr, TIMEOUT, tls.as_ref()).await?;
         if let Some(password) = &args.password {
             let mut auth: Vec<&[u8]> = vec![b"AUTH"];
             auth.extend(args.user.as_deref().map(str::as_bytes));

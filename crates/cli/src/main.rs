@@ -6,6 +6,7 @@ mod output;
 
 mod bench_core;
 mod bench_kv;
+mod certs_cmd;
 mod chaos_cmd;
 mod check_cmd;
 mod choices;
@@ -13,6 +14,7 @@ mod cluster_cmd;
 mod kv_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod tls_args;
 mod up_cmd;
 mod wal_cmd;
 mod wal_repair;
@@ -47,6 +49,8 @@ enum Command {
     Kv(kv_cmd::KvArgs),
     /// Show a cluster's status, change its membership or move its leadership.
     Cluster(cluster_cmd::ClusterArgs),
+    /// Make a private CA and certificates for a cluster's nodes and a client (for tls_* settings).
+    Certs(certs_cmd::CertsArgs),
     /// Run a local cluster of real processes under a seeded nemesis (crash, pause, partition,
     /// membership) while clients record a history; check it and write a report folder. Exits 1
     /// on a linearizability violation or a lost acknowledged write.
@@ -94,6 +98,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Up(args) => up_cmd::run(&args).map(|()| 0),
         Command::Kv(args) => kv_cmd::run(&args),
         Command::Cluster(args) => cluster_cmd::run(&args),
+        Command::Certs(args) => certs_cmd::run(&args),
         Command::Chaos(args) => chaos_cmd::run(&args),
         Command::Check(args) => Ok(check_cmd::run(&args)),
     }

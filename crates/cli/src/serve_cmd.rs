@@ -128,9 +128,22 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let server = Server::start(config).await?;
+        if let Some(tls) = server.shared().tls.clone() {
+            tokio::spawn(reload_on_sighup(tls));
+        }
         server.run(shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Reloads the TLS certificates on each SIGHUP, the signal daemons take as "read your files
+/// again"; a failure is logged by the reload and the current certificates stay.
+async fn reload_on_sighup(tls: std::sync::Arc<conclave_server::TlsState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        let _ = tls.reload();
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -4,11 +4,14 @@ use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use conclave_server::http;
+
+use crate::certs_cmd::{generate, Generated, Identity};
 use tokio::process::{Child, Command};
 
 /// Flags of `conclave up`.
@@ -32,6 +35,12 @@ pub struct UpArgs {
     /// Passed to every node; their logs go to DATA_DIR/node-N.log.
     #[arg(long, value_name = "LEVEL", help = node_setting_help("log_level"))]
     pub log_level: Option<String>,
+    /// TLS everywhere: makes a CA and node certificates in DATA_DIR/tls (kept for later runs),
+    /// opens a TLS client port beside each plain one (P+300+i with --port), serves the admin
+    /// ports over HTTPS and has the peers use mutual TLS. Client certificates are optional on
+    /// the client ports and accepted in place of the token on the admin ports.
+    #[arg(long)]
+    pub tls: bool,
     /// Extra flags passed to every `conclave serve`, e.g. `--serve-arg=--tick-ms=10`.
     #[arg(long = "serve-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
@@ -154,6 +163,60 @@ fn save_ports(dir: &Path, ports: &[Ports]) -> Result<()> {
     std::fs::write(dir.join(PORTS_FILE), text).context("saving the ports")
 }
 
+/// The TLS side of a local cluster: its certificates and each node's TLS client address.
+struct LocalTls {
+    certs: Generated,
+    client_addrs: Vec<SocketAddr>,
+    /// How `up` itself talks to the HTTPS admin ports: the CA and the client certificate.
+    admin: Arc<conclave_server::rustls::ClientConfig>,
+}
+
+/// Certificates from an earlier run in `DATA_DIR/tls` if complete, else new ones, and a TLS
+/// client address for each node.
+fn local_tls(args: &UpArgs) -> Result<LocalTls> {
+    let dir = args.data_dir.join("tls");
+    let identity = |name: String| Identity {
+        cert: dir.join(format!("{name}.crt")),
+        key: dir.join(format!("{name}.key")),
+    };
+    let earlier = Generated {
+        ca: dir.join("ca.crt"),
+        nodes: (1..=args.nodes).map(|id| identity(format!("node-{id}"))).collect(),
+        client: identity("client".to_string()),
+    };
+    let complete = std::iter::once(&earlier.ca)
+        .chain(earlier.nodes.iter().chain([&earlier.client]).flat_map(|i| [&i.cert, &i.key]))
+        .all(|path| path.exists());
+    let certs = if complete { earlier } else { generate(&dir, args.nodes, &[])? };
+    let client_addrs = match args.port {
+        Some(base) => (0..args.nodes as u16).map(|i| loopback(base + 300 + i)).collect(),
+        None => {
+            let held = (0..args.nodes)
+                .map(|_| TcpListener::bind("127.0.0.1:0"))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            held.iter().map(|l| l.local_addr()).collect::<std::io::Result<Vec<_>>>()?
+        }
+    };
+    let admin = conclave_server::client_config(
+        &certs.ca,
+        Some((certs.client.cert.as_path(), certs.client.key.as_path())),
+    )?;
+    Ok(LocalTls { certs, client_addrs, admin })
+}
+
+/// The `conclave serve` flags of node `i` (from 0) for TLS.
+fn tls_flags(tls: &LocalTls, i: usize) -> Vec<String> {
+    vec![
+        format!("--tls-client-addr={}", tls.client_addrs[i]),
+        format!("--tls-cert-file={}", tls.certs.nodes[i].cert.display()),
+        format!("--tls-key-file={}", tls.certs.nodes[i].key.display()),
+        format!("--tls-ca-cert-file={}", tls.certs.ca.display()),
+        "--tls-auth-clients=optional".to_string(),
+        "--tls-admin".to_string(),
+        "--tls-cluster".to_string(),
+    ]
+}
+
 /// Starts the cluster, waits for a leader, prints how to connect, and stops every child on
 /// Ctrl-C or SIGTERM.
 pub fn run(args: &UpArgs) -> Result<()> {
@@ -168,6 +231,10 @@ pub fn run(args: &UpArgs) -> Result<()> {
     let members: Vec<String> =
         ports.iter().enumerate().map(|(i, p)| format!("{}={}", i + 1, p.peer)).collect();
     let (secret_file, _) = private_credential(&args.data_dir, SECRET_FILE)?;
+    if args.tls && args.port.is_some_and(|base| u32::from(base) + 300 + args.nodes as u32 > 65535) {
+        bail!("--port: the TLS client ports (P+300+i) would run past 65535");
+    }
+    let tls = if args.tls { Some(local_tls(args)?) } else { None };
     let exe = std::env::current_exe().context("finding the conclave binary")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -192,6 +259,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
                 .arg(format!("--cluster-secret-file={}", secret_file.display()))
                 .env_remove("CONCLAVE_CLUSTER_SECRET")
                 .args(args.log_level.iter().map(|level| format!("--log-level={level}")))
+                .args(tls.as_ref().map(|tls| tls_flags(tls, i)).unwrap_or_default())
                 .args(&args.serve_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log.try_clone()?))
@@ -207,7 +275,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
         let logs: Vec<PathBuf> =
             (1..=ports.len()).map(|id| args.data_dir.join(format!("node-{id}.log"))).collect();
         let outcome = tokio::select! {
-            ready = wait_ready(&ports, &token, &mut children, &logs) => ready,
+            ready = wait_ready(&ports, &token, tls.as_ref().map(|t| &t.admin), &mut children, &logs) => ready,
             () = crate::serve_cmd::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
         };
         let failed = match outcome {
@@ -215,23 +283,33 @@ pub fn run(args: &UpArgs) -> Result<()> {
                 outln!("Conclave: {} nodes up, data in {}", ports.len(), args.data_dir.display());
                 for (i, p) in ports.iter().enumerate() {
                     outln!(
-                        "  node {}  redis-cli -p {:<5}  admin http://{}/status  log {}",
+                        "  node {}  redis-cli -p {:<5}  admin {}://{}/status  log {}",
                         i + 1,
                         p.client.port(),
+                        if tls.is_some() { "https" } else { "http" },
                         p.admin,
                         args.data_dir.join(format!("node-{}.log", i + 1)).display()
                     );
                 }
+                if let Some(tls) = &tls {
+                    print_tls(tls, &ports);
+                }
                 outln!("  leader: node {leader}. Any node accepts reads and writes.");
                 let token_path = token_path.display();
                 outln!("  the admin ports require the token in {token_path}:");
+                let (scheme, ca) = match &tls {
+                    Some(tls) => ("https", format!(" --cacert {}", tls.certs.ca.display())),
+                    None => ("http", String::new()),
+                };
                 outln!(
-                    "    curl -H \"Authorization: Bearer $(cat {token_path})\" http://{}/status",
+                    "    curl{ca} -H \"Authorization: Bearer $(cat {token_path})\" {scheme}://{}/status",
                     ports[0].admin
                 );
+                let ca_flag = tls.as_ref().map(|tls| format!(" --tls-ca-cert-file {}", tls.certs.ca.display()));
                 outln!(
-                    "    conclave cluster --admin {} --admin-token-file {token_path} status",
-                    ports[0].admin
+                    "    conclave cluster --admin {}{} --admin-token-file {token_path} status",
+                    ports[0].admin,
+                    ca_flag.unwrap_or_default()
                 );
                 outln!("Ctrl-C stops the cluster.");
                 tokio::select! {
@@ -253,6 +331,22 @@ pub fn run(args: &UpArgs) -> Result<()> {
     })
 }
 
+/// How to reach the TLS ports of a cluster started with `--tls`.
+fn print_tls(tls: &LocalTls, ports: &[Ports]) {
+    let ca = tls.certs.ca.display();
+    let (cert, key) = (tls.certs.client.cert.display(), tls.certs.client.key.display());
+    outln!(
+        "  TLS (certificates in {}):",
+        tls.certs.ca.parent().unwrap_or(Path::new(".")).display()
+    );
+    for (i, addr) in tls.client_addrs.iter().enumerate() {
+        outln!("    node {}  redis-cli --tls --cacert {ca} -p {}", i + 1, addr.port());
+    }
+    outln!("    with a client certificate: add --cert {cert} --key {key}");
+    outln!("    admin over HTTPS with the client certificate in place of the token:");
+    outln!("      curl --cacert {ca} --cert {cert} --key {key} https://{}/status", ports[0].admin);
+}
+
 /// The line of a node's log that most likely says why it stopped: the last `Error: ...` line
 /// (how `conclave serve` reports a failure) or `ERROR` log line, else the last non-blank one.
 /// Backtrace frames that merely name an error type are not taken for the error.
@@ -267,6 +361,7 @@ fn last_error_line(log: &str) -> Option<&str> {
 async fn wait_ready(
     ports: &[Ports],
     token: &str,
+    tls: Option<&Arc<conclave_server::rustls::ClientConfig>>,
     children: &mut [Child],
     logs: &[PathBuf],
 ) -> Result<u64> {
@@ -294,7 +389,7 @@ async fn wait_ready(
         for p in ports {
             let timeout = Duration::from_secs(1);
             if let Ok((200, body)) =
-                http::call_with_token(p.admin, "GET", "/status", None, Some(token), timeout).await
+                http::call_over(p.admin, "GET", "/status", None, Some(token), tls, timeout).await
             {
                 let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 leaders.push(value["leader"].as_u64());

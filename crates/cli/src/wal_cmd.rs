@@ -36,7 +36,7 @@ pub enum WalCommand {
     /// `conclave cluster promote` once caught up. Refuses, changing nothing, when that is not
     /// safe (no leader, too few other voters connected, the node still running, a damaged hard
     /// state) or the admin port refuses the token.
-    Repair(crate::wal_repair::RepairArgs),
+    Repair(Box<crate::wal_repair::RepairArgs>),
 }
 
 /// Runs a `wal` subcommand; returns the exit code.

@@ -29,7 +29,7 @@ use clap::Args;
 use conclave_core::NodeId;
 use serde_json::{json, Value};
 
-use crate::cluster_cmd::{hint_if_unauthorized, post_to_leader, status_via, AdminAccess};
+use crate::cluster_cmd::{hint_if_unauthorized, post_to_leader, status_via, Admin, AdminAccess};
 
 /// Flags of `conclave wal repair`.
 #[derive(Args, Debug)]
@@ -76,11 +76,11 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
         ),
         other => anyhow!("{other}; nothing was changed"),
     })?;
-    let token = args.access.token()?;
-    let token = token.as_deref();
+    let client = args.access.client()?;
+    let token = client.token.as_deref();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let (code, body) = status_via(args.access.admin, token, false).await?;
+        let (code, body) = status_via(&client, args.access.admin, false).await?;
         hint_if_unauthorized(code, token);
         if code != 200 {
             bail!(
@@ -95,7 +95,7 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
         let admin = args.access.admin;
         if plan.member {
             let remove = json!({ "action": "remove", "id": args.id }).to_string();
-            let (code, reply) = post_to_leader(admin, "/members", &remove, token).await.context(
+            let (code, reply) = post_to_leader(&client, admin, "/members", &remove).await.context(
                 "the removal's outcome is unknown and nothing was changed on disk; check \
                      `conclave cluster status` and run this again (with --peer-addr if the node \
                      is no longer a member)",
@@ -125,7 +125,7 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
         outln!("kept: term {}, vote {vote} (commit reset to 0)", moved.kept.term);
         let add = json!({ "action": "add-learner", "id": args.id, "peer_addr": plan.peer_addr })
             .to_string();
-        let (code, reply) = post_to_leader(admin, "/members", &add, token).await?;
+        let (code, reply) = post_to_leader(&client, admin, "/members", &add).await?;
         if code != 200 {
             bail!(
                 "the damaged files are set aside, but adding node {} back as a learner failed \
@@ -147,7 +147,7 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
             return Ok(0);
         };
         outln!("waiting up to {seconds} s for node {} to start and catch up...", args.id);
-        promote_when_caught_up(admin, token, args.id, Duration::from_secs(seconds)).await?;
+        promote_when_caught_up(&client, admin, args.id, Duration::from_secs(seconds)).await?;
         outln!("promoted node {} to voter", args.id);
         Ok(0)
     })
@@ -156,15 +156,15 @@ pub fn run(args: &RepairArgs) -> Result<i32> {
 /// Asks the leader to promote learner `id` until it agrees (it refuses a learner that has not
 /// caught up) or `within` has passed.
 async fn promote_when_caught_up(
+    client: &Admin,
     admin: SocketAddr,
-    token: Option<&str>,
     id: u64,
     within: Duration,
 ) -> Result<()> {
     let promote = json!({ "action": "promote", "id": id }).to_string();
     let deadline = Instant::now() + within;
     loop {
-        let answer = post_to_leader(admin, "/members", &promote, token).await;
+        let answer = post_to_leader(client, admin, "/members", &promote).await;
         let last = match answer {
             Ok((200, _)) => return Ok(()),
             Ok((code, reply)) => format!("{code} {}", reply.trim()),

@@ -12,6 +12,11 @@
 //! and Prometheus sends a bearer token with its `authorization` scrape setting. A request that
 //! changes something must be `application/json`, a type a cross-origin page cannot send
 //! without a CORS preflight, which this port never grants.
+//!
+//! With `tls_admin` the port speaks HTTPS, and when a CA is set (and `tls_auth_clients` is not
+//! `no`) a client certificate signed by it authenticates a request in place of the token; a
+//! node with such a port and no token then accepts only certificate holders. `POST /tls/reload`
+//! reads the certificate, key and CA files again.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -23,7 +28,7 @@ use conclave_core::{MembershipChange, NodeId};
 use conclave_runtime::ClientError;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::http::{read_request, write_response, Request, Response};
 use crate::shared::Shared;
@@ -45,12 +50,16 @@ fn who(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "unknown".to_string(), |addr| addr.to_string())
 }
 
-/// Serves one admin connection.
-pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
-    let peer = stream.peer_addr().ok();
-    let local = stream.local_addr().ok();
+/// Serves one admin connection. `certified`: the client presented a certificate signed by the
+/// CA (the TLS handshake has checked it).
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    [peer, local]: [Option<SocketAddr>; 2],
+    certified: bool,
+) {
     let response = match read_request(&mut stream).await {
-        Ok(request) => match guard(&shared, &request, peer, local) {
+        Ok(request) => match guard(&shared, &request, [peer, local], certified) {
             Ok(caller) => route(&shared, request, caller).await,
             Err(response) => response,
         },
@@ -64,10 +73,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
 /// as `localhost`.
 fn same_origin(origin: &str, local: Option<SocketAddr>) -> bool {
     let Some(local) = local else { return false };
-    let own = format!("http://{local}");
-    let localhost = format!("http://localhost:{}", local.port());
-    origin.eq_ignore_ascii_case(&own)
-        || (local.ip().is_loopback() && origin.eq_ignore_ascii_case(&localhost))
+    // The port serves HTTP or HTTPS, never both; either scheme names this port.
+    ["http", "https"].iter().any(|scheme| {
+        let own = format!("{scheme}://{local}");
+        let localhost = format!("{scheme}://localhost:{}", local.port());
+        origin.eq_ignore_ascii_case(&own)
+            || (local.ip().is_loopback() && origin.eq_ignore_ascii_case(&localhost))
+    })
 }
 
 /// A 401 with the RFC 6750 challenge; `error="invalid_token"` when a token was sent but wrong.
@@ -86,8 +98,8 @@ fn unauthorized(message: &str, invalid_token: bool) -> Response {
 fn guard(
     shared: &Shared,
     request: &Request,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
+    [peer, local]: [Option<SocketAddr>; 2],
+    certified: bool,
 ) -> Result<Caller, Response> {
     let refused = |reason: &str| {
         tracing::warn!(
@@ -104,7 +116,16 @@ fn guard(
             ));
         }
     }
+    let certificates = shared.config.tls.as_ref().is_some_and(|tls| tls.admin_certificates());
     let token = match &shared.config.admin_token {
+        _ if certified => "client certificate",
+        None if certificates => {
+            refused("no client certificate");
+            return Err(unauthorized(
+                "this admin port requires a client certificate signed by the cluster CA",
+                false,
+            ));
+        }
         None => "not configured",
         Some(expected) => {
             let credentials = request.header("authorization").and_then(|value| {
@@ -115,10 +136,13 @@ fn guard(
                 None => {
                     shared.stats.admin_auth_failures.fetch_add(1, Ordering::Relaxed);
                     refused("no bearer token");
-                    return Err(unauthorized(
-                        "this admin port requires Authorization: Bearer <token>",
-                        false,
-                    ));
+                    let message = if certificates {
+                        "this admin port requires Authorization: Bearer <token> or a client \
+                         certificate signed by the cluster CA"
+                    } else {
+                        "this admin port requires Authorization: Bearer <token>"
+                    };
+                    return Err(unauthorized(message, false));
                 }
                 Some(presented) if !expected.matches(presented.as_bytes()) => {
                     shared.stats.admin_auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +172,24 @@ fn guard(
     Ok(Caller { peer, token })
 }
 
+/// `POST /tls/reload`: reads the certificate, key and CA files again; new connections get them.
+/// A bad file keeps the current ones and answers 500 with the reason.
+fn tls_reload(shared: &Shared, caller: Caller) -> Response {
+    let Some(tls) = &shared.tls else {
+        return Response::error(400, "TLS is not configured on this node");
+    };
+    tracing::info!(peer = %who(caller.peer), token = caller.token, "admin: TLS reload");
+    match tls.reload() {
+        Ok(fingerprint) => {
+            Response::json(200, &json!({ "reloaded": true, "fingerprint": fingerprint }))
+        }
+        Err(error) => Response::error(
+            500,
+            format!("reload failed, the current certificates stay in use: {error}"),
+        ),
+    }
+}
+
 async fn route(shared: &Shared, request: Request, caller: Caller) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/status") => Response::json(200, &status(shared).await),
@@ -159,12 +201,14 @@ async fn route(shared: &Shared, request: Request, caller: Caller) -> Response {
         },
         ("POST", "/members") => members(shared, &request.body, caller).await,
         ("POST", "/transfer-leader") => transfer(shared, &request.body, caller).await,
-        (_, "/status" | "/metrics" | "/members" | "/transfer-leader") => {
+        ("POST", "/tls/reload") => tls_reload(shared, caller),
+        (_, "/status" | "/metrics" | "/members" | "/transfer-leader" | "/tls/reload") => {
             Response::error(405, format!("{} is not allowed on {}", request.method, request.path))
         }
-        _ => {
-            Response::error(404, "unknown path; try /status, /metrics, /members, /transfer-leader")
-        }
+        _ => Response::error(
+            404,
+            "unknown path; try /status, /metrics, /members, /transfer-leader, /tls/reload",
+        ),
     }
 }
 
@@ -238,6 +282,11 @@ pub(crate) async fn status(shared: &Shared) -> serde_json::Value {
         "expires": expires,
         "clients": shared.stats.connected.load(Ordering::Relaxed),
         "stopped": status.stopped,
+        "tls": shared.tls.as_ref().map(|tls| json!({
+            "fingerprint": tls.fingerprint(),
+            "reloads": tls.reloads.load(Ordering::Relaxed),
+            "reload_failures": tls.reload_failures.load(Ordering::Relaxed),
+        })),
     })
 }
 
@@ -301,11 +350,41 @@ fn metrics(shared: &Shared) -> String {
             s.forwarded.load(Ordering::Relaxed),
         ),
     ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    write_counters(&mut out, &counters);
+    if let Some(tls) = &shared.tls {
+        let tls_counters: [(&str, &str, u64); 4] = [
+            (
+                "conclave_tls_client_connections_total",
+                "TLS client connections whose handshake succeeded.",
+                s.tls_connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_handshake_failures_total",
+                "TLS client handshakes that failed or timed out.",
+                s.tls_handshake_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_reloads_total",
+                "TLS certificate reloads.",
+                tls.reloads.load(Ordering::Relaxed),
+            ),
+            (
+                "conclave_tls_reload_failures_total",
+                "TLS reloads refused because of a bad file.",
+                tls.reload_failures.load(Ordering::Relaxed),
+            ),
+        ];
+        write_counters(&mut out, &tls_counters);
     }
     auth_failures(&mut out, shared, t.auth_failures);
     out
+}
+
+/// Prometheus lines for `(name, help, value)` counters.
+fn write_counters(out: &mut String, counters: &[(&str, &str, u64)]) {
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
 }
 
 /// `conclave_auth_failures_total`, one series per port: refused AUTHs on the client port,

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use conclave_resp::{parse_frame, Frame, Limits};
+use std::sync::Arc;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Why a client call failed.
@@ -39,11 +42,14 @@ pub enum ClientError {
     Timeout(SocketAddr),
 }
 
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
 /// One connection to a Redis-protocol server.
-#[derive(Debug)]
 pub struct RespClient {
     addr: SocketAddr,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     read: BytesMut,
     write: BytesMut,
     limits: Limits,
@@ -63,6 +69,12 @@ pub fn encode_command(out: &mut BytesMut, args: &[&[u8]]) {
     }
 }
 
+impl std::fmt::Debug for RespClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RespClient").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
 impl RespClient {
     /// Connects within `timeout`.
     pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<RespClient, ClientError> {
@@ -71,13 +83,37 @@ impl RespClient {
             .map_err(|_| ClientError::Timeout(addr))?
             .map_err(|source| ClientError::Io { addr, source })?;
         let _ = stream.set_nodelay(true);
-        Ok(RespClient {
+        Ok(RespClient::over(addr, Box::new(stream)))
+    }
+
+    /// Connects over TLS within `timeout`, checking the server's certificate against `config`'s
+    /// roots and the IP address dialed (and presenting `config`'s client certificate, if any).
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        timeout: Duration,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<RespClient, ClientError> {
+        let connect = async {
+            let stream = TcpStream::connect(addr).await?;
+            let _ = stream.set_nodelay(true);
+            let name = ServerName::IpAddress(addr.ip().into());
+            tokio_rustls::TlsConnector::from(config).connect(name, stream).await
+        };
+        let stream = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| ClientError::Timeout(addr))?
+            .map_err(|source| ClientError::Io { addr, source })?;
+        Ok(RespClient::over(addr, Box::new(stream)))
+    }
+
+    fn over(addr: SocketAddr, stream: Box<dyn Stream>) -> RespClient {
+        RespClient {
             addr,
             stream,
             read: BytesMut::with_capacity(16 << 10),
             write: BytesMut::with_capacity(16 << 10),
             limits: Limits::default(),
-        })
+        }
     }
 
     /// The server's address.
@@ -98,10 +134,12 @@ impl RespClient {
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
         let addr = self.addr;
-        self.stream
-            .write_all(&self.write)
-            .await
-            .map_err(|source| ClientError::Io { addr, source })?;
+        let written = match self.stream.write_all(&self.write).await {
+            // TLS holds the tail of a write until flushed.
+            Ok(()) => self.stream.flush().await,
+            Err(error) => Err(error),
+        };
+        written.map_err(|source| ClientError::Io { addr, source })?;
         self.write.clear();
         Ok(())
     }

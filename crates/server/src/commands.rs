@@ -267,15 +267,42 @@ fn config(session: &Session, args: &[Bytes]) -> Frame {
             limits.partial_request_timeout.as_millis().to_string(),
         ),
     ];
+    let tls = tls_config_values(session);
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
-        for (name, value) in &known {
+        for (name, value) in known.iter().chain(&tls) {
             if conclave_kv::glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()) {
                 pairs.push((text(*name), text(value.clone())));
             }
         }
     }
     Frame::Map(pairs)
+}
+
+/// The TLS settings under Redis's names, for `CONFIG GET tls-*`: `tls-port` is the bound TLS
+/// client port (0 without one).
+fn tls_config_values(session: &Session) -> Vec<(&'static str, String)> {
+    let shared = &session.shared;
+    let port = shared.tls_client_addr.map_or(0, |addr| addr.port());
+    let Some(tls) = &shared.config.tls else {
+        return vec![("tls-port", port.to_string())];
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
+    let auth = match tls.files.auth_clients {
+        crate::tls::AuthClients::Yes => "yes",
+        crate::tls::AuthClients::No => "no",
+        crate::tls::AuthClients::Optional => "optional",
+    };
+    vec![
+        ("tls-port", port.to_string()),
+        ("tls-cert-file", path(&tls.files.cert)),
+        ("tls-key-file", path(&tls.files.key)),
+        ("tls-ca-cert-file", tls.files.ca.as_deref().map(path).unwrap_or_default()),
+        ("tls-auth-clients", auth.to_string()),
+        ("tls-cluster", yes_no(tls.cluster)),
+        ("conclave-tls-admin", yes_no(tls.admin)),
+    ]
 }
 
 /// INFO: Redis's sections, with Raft's view in `replication`.

@@ -16,6 +16,7 @@ use conclave_transport::ClusterSecret;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::tls::{AuthClients, TlsFiles};
 use crate::token::AdminToken;
 
 /// A configuration that cannot work; the message names the field.
@@ -350,6 +351,28 @@ settings! {
     /// Log level when RUST_LOG is not set: error, warn, info, debug or trace (read by the
     /// command line, not the server).
     log_level: String = "info", "LEVEL";
+    /// A second client port that speaks TLS (as Redis's `tls-port`), beside the plain one, for
+    /// `redis-cli --tls` and `ssl=True` clients. Needs tls_cert_file and tls_key_file.
+    tls_client_addr: String, "HOST:PORT";
+    /// The node's certificate chain (PEM, leaf first), for the TLS client port, HTTPS admin
+    /// and peer TLS.
+    tls_cert_file: PathBuf, "FILE";
+    /// The private key of tls_cert_file (PEM).
+    tls_key_file: PathBuf, "FILE";
+    /// The CA certificates (PEM) that client, admin and peer certificates must be signed by.
+    tls_ca_cert_file: PathBuf, "FILE";
+    /// Whether TLS clients must present a certificate signed by the CA: yes, no or optional,
+    /// as Redis's `tls-auth-clients`. On the admin port a certificate is accepted in place of
+    /// the token unless this is no.
+    tls_auth_clients: String = "yes", "yes|no|optional";
+    /// Serve the admin port over HTTPS, with the node's certificate.
+    tls_admin: bool = false, "";
+    /// Peers talk mutual TLS: each presents a certificate signed by the CA that names its IP
+    /// address, and a peer without one is refused. The cluster secret's handshake still runs.
+    tls_cluster: bool = false, "";
+    /// How often the node checks whether the certificate, key or CA file changed, and reloads
+    /// them if so; 0 turns the check off (`POST /tls/reload` on the admin port still works).
+    tls_reload_check_ms: u64 = 1_000u64, "MS";
 }
 
 impl ConfigFile {
@@ -408,6 +431,31 @@ pub struct ServerConfig {
     pub client_limits: ClientLimits,
     /// The data set's memory limit in bytes; 0 for none.
     pub max_memory_bytes: u64,
+    /// TLS on the client, admin and peer ports, when configured.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Which of a node's ports speak TLS, and from which files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate, key and CA files, and the client-certificate policy.
+    pub files: TlsFiles,
+    /// The TLS client port's address, when there is one.
+    pub client_addr: Option<SocketAddr>,
+    /// Whether the admin port is HTTPS.
+    pub admin: bool,
+    /// Whether peers use mutual TLS.
+    pub cluster: bool,
+    /// How often the files are checked for changes; `None` for never.
+    pub reload_check: Option<Duration>,
+}
+
+impl TlsConfig {
+    /// Whether a CA-signed client certificate authenticates an admin request (so the admin
+    /// port is protected even without a token).
+    pub fn admin_certificates(&self) -> bool {
+        self.admin && self.files.ca.is_some() && self.files.auth_clients != AuthClients::No
+    }
 }
 
 /// What client connections may hold and for how long, so that no client (or group of clients)
@@ -563,10 +611,63 @@ fn holds_state(dir: &std::path::Path) -> bool {
 /// by its authentication, or the operator must say that the network is trusted (`insecure`).
 /// The client port needs the password, the admin port the admin token; the peer port's rule,
 /// the cluster secret, is checked where the secret is read (`cluster_secret`).
+/// The TLS settings, checked together: every TLS port needs the certificate and key, and
+/// client certificates and mutual TLS need the CA.
+fn tls_config(file: &ConfigFile) -> Result<Option<TlsConfig>, ConfigError> {
+    let client_addr =
+        file.tls_client_addr.as_deref().map(|text| resolve("tls_client_addr", text)).transpose()?;
+    let admin = file.tls_admin.unwrap_or(false);
+    let cluster = file.tls_cluster.unwrap_or(false);
+    let auth_text = file.tls_auth_clients.as_deref().unwrap_or("yes");
+    let auth_clients: AuthClients =
+        auth_text.parse().map_err(|reason| invalid("tls_auth_clients", reason))?;
+    let any_file = file.tls_cert_file.is_some()
+        || file.tls_key_file.is_some()
+        || file.tls_ca_cert_file.is_some();
+    if client_addr.is_none() && !admin && !cluster {
+        if any_file {
+            return Err(invalid(
+                "tls_cert_file",
+                "no port uses it; set tls_client_addr, tls_admin or tls_cluster",
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (file.tls_cert_file.clone(), file.tls_key_file.clone()) else {
+        let missing = if file.tls_cert_file.is_none() { "tls_cert_file" } else { "tls_key_file" };
+        return Err(invalid(missing, "required when a port speaks TLS"));
+    };
+    let ca = file.tls_ca_cert_file.clone();
+    if ca.is_none() && cluster {
+        return Err(invalid(
+            "tls_ca_cert_file",
+            "required by tls_cluster (peers' certificates are checked against it)",
+        ));
+    }
+    if ca.is_none() && client_addr.is_some() && auth_clients != AuthClients::No {
+        return Err(invalid(
+            "tls_ca_cert_file",
+            format!("required with tls_auth_clients {auth_text} (client certificates are checked against it); or set tls_auth_clients no"),
+        ));
+    }
+    let reload_check = match file.tls_reload_check_ms.unwrap_or(0) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    Ok(Some(TlsConfig {
+        files: TlsFiles { cert, key, ca, auth_clients },
+        client_addr,
+        admin,
+        cluster,
+        reload_check,
+    }))
+}
+
 fn protected_mode(
     [client, admin]: [SocketAddr; 2],
     password: bool,
     admin_token: bool,
+    tls: Option<&TlsConfig>,
 ) -> Result<(), ConfigError> {
     let exposed = |addr: SocketAddr| !addr.ip().is_loopback();
     let refuse = |field: &'static str, addr: SocketAddr, risk: &str, fix: &str| {
@@ -587,13 +688,29 @@ fn protected_mode(
             "set password (--password or CONCLAVE_PASSWORD)",
         ));
     }
-    if exposed(admin) && !admin_token {
+    // A CA-signed client certificate authenticates an HTTPS admin request as the token does.
+    if exposed(admin) && !admin_token && !tls.is_some_and(TlsConfig::admin_certificates) {
         return Err(refuse(
             "admin_addr",
             admin,
             "no admin token is set, so anyone who can connect can change the membership",
-            "set admin_token_file (--admin-token-file) or CONCLAVE_ADMIN_TOKEN",
+            "set admin_token_file (--admin-token-file) or CONCLAVE_ADMIN_TOKEN, or serve it \
+             over HTTPS with client certificates (tls_admin, tls_ca_cert_file)",
         ));
+    }
+    // On the TLS client port a required client certificate authenticates the client.
+    if let Some(tls) = tls {
+        if let Some(addr) = tls.client_addr.filter(|addr| exposed(*addr)) {
+            if !password && tls.files.auth_clients != AuthClients::Yes {
+                return Err(refuse(
+                    "tls_client_addr",
+                    addr,
+                    "no password is set and client certificates are not required, so anyone \
+                     who can connect can read and write every key",
+                    "set password (--password or CONCLAVE_PASSWORD) or tls_auth_clients yes",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -712,6 +829,7 @@ impl ConfigFile {
         if same(addrs[0], addrs[1]) || same(addrs[0], addrs[2]) || same(addrs[1], addrs[2]) {
             return Err(invalid("client_addr", "peer, client and admin addresses must differ"));
         }
+        let tls = tls_config(&self)?;
         let data_dir = self.data_dir.ok_or_else(|| invalid("data_dir", "required"))?;
         let tick_ms = filled(self.tick_ms, "tick_ms");
         let election_ticks = filled(self.election_ticks, "election_ticks");
@@ -730,6 +848,11 @@ impl ConfigFile {
         let admin_token =
             admin_token(self.admin_token.as_deref(), self.admin_token_file.as_deref())?;
         let insecure = filled(self.insecure, "insecure");
+        if let Some(addr) = tls.as_ref().and_then(|tls| tls.client_addr) {
+            if addr.port() != 0 && [peer_addr, client_addr, admin_addr].contains(&addr) {
+                return Err(invalid("tls_client_addr", "must differ from the other addresses"));
+            }
+        }
         if !insecure {
             protected_mode(
                 [client_addr, admin_addr],
@@ -738,6 +861,7 @@ impl ConfigFile {
                 // users (`session::protected_mode_denial`).
                 self.password.is_some() || holds_state(&data_dir),
                 admin_token.is_some(),
+                tls.as_ref(),
             )?;
         }
         let cluster_secret = cluster_secret(
@@ -794,6 +918,7 @@ impl ConfigFile {
                 memory_max_bytes: filled(self.max_client_memory_bytes, "max_client_memory_bytes"),
             },
             max_memory_bytes: filled(self.max_memory_bytes, "max_memory_bytes"),
+            tls,
         })
     }
 }
@@ -1053,5 +1178,93 @@ mod setting_tests {
             field(ConfigFile { election_ticks: Some(4), ..ConfigFile::default() }),
             "election_ticks"
         );
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    /// A node with a TLS client port and every file named (the files are read at start, not
+    /// here).
+    fn with_tls() -> ConfigFile {
+        ConfigFile {
+            id: Some(1),
+            data_dir: Some("/tmp/x".into()),
+            client_addr: Some("127.0.0.1:7000".into()),
+            tls_client_addr: Some("127.0.0.1:7300".into()),
+            tls_cert_file: Some("node.crt".into()),
+            tls_key_file: Some("node.key".into()),
+            tls_ca_cert_file: Some("ca.crt".into()),
+            ..ConfigFile::default()
+        }
+    }
+
+    #[test]
+    fn tls_settings_resolve_with_redis_defaults() {
+        let config = with_tls().resolve().unwrap();
+        let tls = config.tls.expect("TLS is configured");
+        assert_eq!(tls.client_addr, Some("127.0.0.1:7300".parse().unwrap()));
+        assert_eq!(tls.files.auth_clients, AuthClients::Yes, "Redis's tls-auth-clients default");
+        assert!(!tls.admin && !tls.cluster);
+        assert_eq!(tls.reload_check, Some(Duration::from_secs(1)));
+        assert_eq!(base_without_tls().resolve().unwrap().tls, None);
+    }
+
+    fn base_without_tls() -> ConfigFile {
+        ConfigFile {
+            tls_client_addr: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            ..with_tls()
+        }
+    }
+
+    #[test]
+    fn tls_mistakes_name_their_setting() {
+        let field = |c: ConfigFile| c.resolve().unwrap_err().field;
+        assert_eq!(field(ConfigFile { tls_cert_file: None, ..with_tls() }), "tls_cert_file");
+        assert_eq!(field(ConfigFile { tls_key_file: None, ..with_tls() }), "tls_key_file");
+        // Client certificates and peer TLS are checked against the CA.
+        assert_eq!(field(ConfigFile { tls_ca_cert_file: None, ..with_tls() }), "tls_ca_cert_file");
+        let cluster = ConfigFile { tls_cluster: Some(true), tls_ca_cert_file: None, ..with_tls() };
+        assert_eq!(field(cluster), "tls_ca_cert_file");
+        let unknown = ConfigFile { tls_auth_clients: Some("maybe".into()), ..with_tls() };
+        assert_eq!(field(unknown), "tls_auth_clients");
+        let unused = ConfigFile { tls_cert_file: Some("node.crt".into()), ..base_without_tls() };
+        assert_eq!(field(unused), "tls_cert_file");
+        let same = ConfigFile { tls_client_addr: Some("127.0.0.1:7000".into()), ..with_tls() };
+        assert_eq!(field(same), "tls_client_addr");
+        // Without a CA a TLS port still works when client certificates are off.
+        let no_ca = ConfigFile {
+            tls_ca_cert_file: None,
+            tls_auth_clients: Some("no".into()),
+            ..with_tls()
+        };
+        assert!(no_ca.resolve().is_ok());
+    }
+
+    /// Protected mode counts a required client certificate as authentication on the TLS client
+    /// port, and a CA-signed certificate as the admin port's credential over HTTPS.
+    #[test]
+    fn protected_mode_accepts_client_certificates() {
+        let exposed_tls = ConfigFile { tls_client_addr: Some("0.0.0.0:7300".into()), ..with_tls() };
+        assert!(exposed_tls.clone().resolve().is_ok(), "tls_auth_clients yes authenticates");
+        let optional =
+            ConfigFile { tls_auth_clients: Some("optional".into()), ..exposed_tls.clone() };
+        let error = optional.clone().resolve().unwrap_err();
+        assert_eq!(error.field, "tls_client_addr");
+        assert!(error.reason.contains("tls_auth_clients yes"), "{error}");
+        assert!(ConfigFile { password: Some("pw".into()), ..optional }.resolve().is_ok());
+
+        let exposed_admin = ConfigFile { admin_addr: Some("0.0.0.0:7200".into()), ..with_tls() };
+        let error = exposed_admin.clone().resolve().unwrap_err();
+        assert_eq!(error.field, "admin_addr");
+        assert!(error.reason.contains("tls_admin"), "the fix is named: {error}");
+        let https = ConfigFile { tls_admin: Some(true), ..exposed_admin.clone() };
+        assert!(https.clone().resolve().is_ok(), "a CA-signed certificate authenticates");
+        let no_certificates = ConfigFile { tls_auth_clients: Some("no".into()), ..https };
+        assert_eq!(no_certificates.resolve().unwrap_err().field, "admin_addr");
     }
 }

@@ -31,13 +31,18 @@ mod machine;
 mod server;
 mod session;
 mod shared;
+mod tls;
 mod token;
 
 pub use acl::{AclImageError, AclLog, Users};
 pub use advertise::Advertised;
 pub use client::RespClient;
-pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind};
+pub use config::{ConfigError, ConfigFile, ServerConfig, Setting, SettingKind, TlsConfig};
 pub use machine::{KvMachine, MachineImageError};
+/// The TLS library, re-exported so that callers of [`client_config`] and [`http::call_over`] name
+/// the same types.
+pub use rustls;
 pub use server::{ServeError, Server, KV_GROUP};
 pub use shared::{ClientStats, Shared};
+pub use tls::{client_config, fingerprint, AuthClients, TlsError, TlsFiles, TlsState};
 pub use token::AdminToken;

@@ -20,6 +20,7 @@ use crate::advertise::Advertised;
 use crate::config::ServerConfig;
 use crate::machine::KvMachine;
 use crate::shared::{now_ms, ClientStats, Shared};
+use crate::tls::TlsState;
 use crate::{admin, session};
 
 /// The key-value store's consensus group.
@@ -86,6 +87,9 @@ pub enum ServeError {
     /// The transport or the group failed to start.
     #[error("{0}")]
     Start(String),
+    /// The TLS certificate, key or CA could not be loaded; the message names the file.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The node stopped because a group failed (its storage, or a snapshot it could not
     /// install).
     #[error("stopped: {0}")]
@@ -121,6 +125,12 @@ impl Server {
             Ok(_) => {}
             Err(error) => return Err(ServeError::Start(error.to_string())),
         }
+        // TLS files first: a wrong path is the likeliest mistake, and it must stop the start
+        // before any port opens.
+        let tls = match &config.tls {
+            Some(tls) => Some(Arc::new(TlsState::load(tls.files.clone(), tls.cluster)?)),
+            None => None,
+        };
         let peer_listener = bind("peer", config.peer_addr).await?;
         let client_listener = bind("client", config.client_addr).await?;
         let admin_listener = bind("admin", config.admin_addr).await?;
@@ -132,10 +142,20 @@ impl Server {
         let peer_bound = bound("peer", &peer_listener, config.peer_addr)?;
         let client_bound = bound("client", &client_listener, config.client_addr)?;
         let admin_bound = bound("admin", &admin_listener, config.admin_addr)?;
-        let advertised = Advertised { client: client_bound, admin: admin_bound };
+        let tls_client_listener = match config.tls.as_ref().and_then(|tls| tls.client_addr) {
+            Some(addr) => Some((bind("TLS client", addr).await?, addr)),
+            None => None,
+        };
+        let tls_client_bound = match &tls_client_listener {
+            Some((listener, addr)) => Some(bound("TLS client", listener, *addr)?),
+            None => None,
+        };
+        let advertised =
+            Advertised { client: client_bound, admin: admin_bound, tls_client: tls_client_bound };
         let mut transport_config = TransportConfig::new(config.id, config.cluster_id);
         transport_config.advertise = advertised.encode();
         transport_config.secret = config.cluster_secret.clone();
+        transport_config.tls = tls.as_ref().and_then(|tls| tls.peer());
         let transport = Transport::start(transport_config, peer_listener)
             .map_err(|e| ServeError::Start(format!("transport: {e}")))?;
         let runtime = Runtime::new(config.id, transport.clone());
@@ -176,6 +196,9 @@ impl Server {
             client = %client_bound,
             peer = %peer_bound,
             admin = %admin_bound,
+            tls_client = ?tls_client_bound,
+            tls_admin = config.tls.as_ref().is_some_and(|tls| tls.admin),
+            tls_cluster = config.tls.as_ref().is_some_and(|tls| tls.cluster),
             admin_token = config.admin_token.is_some(),
             password = config.password.is_some(),
             term = status.core.term.0,
@@ -200,12 +223,20 @@ impl Server {
             clients: Default::default(),
             next_client: Default::default(),
             acl_log: Default::default(),
+            tls,
+            tls_client_addr: tls_client_bound,
         });
-        let tasks = vec![
-            tokio::spawn(accept_clients(shared.clone(), client_listener)),
+        let mut tasks = vec![
+            tokio::spawn(accept_clients(shared.clone(), client_listener, false)),
             tokio::spawn(accept_admin(shared.clone(), admin_listener)),
             tokio::spawn(sweep_expired(shared.clone())),
         ];
+        if let Some((listener, _)) = tls_client_listener {
+            tasks.push(tokio::spawn(accept_clients(shared.clone(), listener, true)));
+        }
+        if let Some(every) = shared.config.tls.as_ref().and_then(|tls| tls.reload_check) {
+            tasks.push(tokio::spawn(watch_tls_files(shared.clone(), every)));
+        }
         Ok(Server { shared, runtime, tasks })
     }
 
@@ -237,7 +268,9 @@ fn seed(id: NodeId) -> u64 {
     nanos ^ (u64::from(std::process::id()) << 32) ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts client connections; over TLS (`tls`) each handshake runs in the connection's own
+/// task, so a slow handshake holds up no one else.
+async fn accept_clients(shared: Arc<Shared>, listener: TcpListener, tls: bool) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             // Out of file descriptors, most likely: back off instead of spinning.
@@ -253,21 +286,90 @@ async fn accept_clients(shared: Arc<Shared>, listener: TcpListener) {
             continue;
         }
         shared.stats.connected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok();
         let shared = shared.clone();
+        // The acceptor is taken now, so a connection gets the certificate current when it came.
+        let acceptor = shared.tls.as_ref().filter(|_| tls).map(|state| state.client_acceptor());
         tokio::spawn(async move {
-            session::serve(shared.clone(), stream).await;
+            match acceptor {
+                None => {
+                    let (reader, writer) = stream.into_split();
+                    session::serve(shared.clone(), Box::new(reader), Box::new(writer), false, peer)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            shared.stats.tls_connections_total.fetch_add(1, Ordering::Relaxed);
+                            let (reader, writer) = tokio::io::split(stream);
+                            session::serve(
+                                shared.clone(),
+                                Box::new(reader),
+                                Box::new(writer),
+                                true,
+                                peer,
+                            )
+                            .await;
+                        }
+                        Ok(Err(error)) => {
+                            shared.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%error, "TLS client handshake failed");
+                        }
+                        Err(_) => {
+                            shared.stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
             shared.stats.connected.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
+/// How long a client has to finish a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_admin(shared: Arc<Shared>, listener: TcpListener) {
+    let https = shared.config.tls.as_ref().is_some_and(|tls| tls.admin);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        tokio::spawn(admin::serve(shared.clone(), stream));
+        let addrs = [stream.peer_addr().ok(), stream.local_addr().ok()];
+        let shared = shared.clone();
+        let acceptor = shared.tls.as_ref().filter(|_| https).map(|state| state.admin_acceptor());
+        tokio::spawn(async move {
+            let Some(acceptor) = acceptor else {
+                return admin::serve(shared, stream, addrs, false).await;
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    // The verifier has checked any certificate against the CA already.
+                    let certified =
+                        stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                    admin::serve(shared, stream, addrs, certified).await;
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "TLS admin handshake failed"),
+                Err(_) => tracing::debug!("TLS admin handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Reloads the TLS files when they change, so a renewed certificate takes effect without a
+/// restart or an explicit `POST /tls/reload`.
+async fn watch_tls_files(shared: Arc<Shared>, every: Duration) {
+    let Some(tls) = shared.tls.clone() else { return };
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        // Errors are logged and counted by `reload`.
+        let _ = tls.reload_if_changed();
     }
 }
 

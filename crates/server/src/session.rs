@@ -19,9 +19,7 @@ use conclave_core::NodeId;
 use conclave_kv::{Plan, Query};
 use conclave_resp::{CommandParser, Frame, Limits, Version};
 use conclave_runtime::{ClientError, PendingRead, PendingWrite, ReadConsistency};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::acl::{self, User};
 use crate::client::RespClient;
@@ -61,6 +59,8 @@ pub(crate) struct Session {
     pub forwarded: bool,
     pub close: bool,
     upstream: Option<(NodeId, RespClient)>,
+    /// Whether this connection is TLS: a `MOVED` then names the leader's TLS client port.
+    tls: bool,
     output: Output,
 }
 
@@ -108,18 +108,29 @@ enum Closed {
     Idle,
 }
 
+/// The receiving side of a client connection: a TCP socket's, or a TLS session's.
+pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The sending side of a client connection: a TCP socket's, or a TLS session's.
+pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// Serves one connection until the client leaves, sends garbage, QUITs, or breaks a limit.
-pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    if let Some(denial) = protected_mode_denial(&shared, stream.peer_addr().ok()) {
+/// `tls`: the connection came in on the TLS client port (redirects then name the leader's);
+/// `peer`: where it came from, for protected mode.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    reader: Reader,
+    mut writer: Writer,
+    tls: bool,
+    peer: Option<std::net::SocketAddr>,
+) {
+    if let Some(denial) = protected_mode_denial(&shared, peer, tls) {
         let mut out = BytesMut::new();
         Frame::error(denial).encode(Version::Resp2, &mut out);
-        let _ = stream.write_all(&out).await;
+        let _ = writer.write_all(&out).await;
         return;
     }
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
-    let (reader, writer) = stream.into_split();
     let requirepass = shared.config.password.as_deref();
     let (open, user, acl_changes) = shared.handle.with_state(|m| {
         let user = m.users.get("default").cloned().unwrap_or_else(|| User::new("default"));
@@ -139,6 +150,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         forwarded: false,
         close: false,
         upstream: None,
+        tls,
         output: Output { writer, memory, input_held: 0, above_soft_since: None, closed: None },
     };
     session.serve_requests(reader).await;
@@ -159,7 +171,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
 
 impl Session {
     /// Reads, parses and executes commands until the connection is to close.
-    async fn serve_requests(&mut self, mut reader: OwnedReadHalf) {
+    async fn serve_requests(&mut self, mut reader: Reader) {
         let max_request = self.shared.config.max_request_bytes;
         let limits = self.shared.config.client_limits;
         let mut parser =
@@ -304,11 +316,22 @@ fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: us
 /// with no `password` (allowed when its data directory held state, which may hold users) turns
 /// away a connection from beyond loopback while any enabled user needs no password. The users
 /// are the replicated ones as applied now, so the answer follows `ACL SETUSER`.
-fn protected_mode_denial(shared: &Shared, peer: Option<std::net::SocketAddr>) -> Option<String> {
+fn protected_mode_denial(
+    shared: &Shared,
+    peer: Option<std::net::SocketAddr>,
+    tls: bool,
+) -> Option<String> {
     let config = &shared.config;
+    // On the TLS port a required client certificate already authenticated the client.
+    let tls_config = config.tls.as_ref();
+    if tls && tls_config.is_some_and(|t| t.files.auth_clients == crate::tls::AuthClients::Yes) {
+        return None;
+    }
+    let listening =
+        if tls { tls_config.and_then(|t| t.client_addr) } else { Some(config.client_addr) };
     let exposed = !config.insecure
         && config.password.is_none()
-        && !config.client_addr.ip().is_loopback()
+        && listening.is_some_and(|addr| !addr.ip().is_loopback())
         && !peer.is_some_and(|p| p.ip().is_loopback());
     if !exposed {
         return None;
@@ -345,7 +368,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// without reading the replies holds at most about one reply in the server, never the whole
 /// pipeline's.
 pub(crate) struct Output {
-    writer: OwnedWriteHalf,
+    writer: Writer,
     /// This connection's entry in the node's client memory accounting.
     memory: Arc<ClientMemory>,
     /// Bytes the connection's query buffer holds, counted with the output.
@@ -421,6 +444,13 @@ impl Output {
             }
             self.account(shared, out.len());
         }
+        // TLS keeps the tail of a write in its own buffer until flushed (for TCP this does
+        // nothing); a client that takes nothing for as long as the soft limit allows is gone.
+        let flushed = tokio::time::timeout(limits.output_soft_time, self.writer.flush()).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            self.closed = Some(Closed::Gone);
+            return Err(Closed::Gone);
+        }
         self.above_soft_since = None;
         if out.capacity() > BUFFER_KEEP_BYTES {
             // As for the query buffer: one large reply must not stay allocated.
@@ -434,7 +464,12 @@ impl Output {
     /// Sends what the socket takes at once, without waiting: the last words of a connection
     /// that is being closed over a limit.
     fn best_effort(&mut self, out: &[u8]) {
-        let _ = self.writer.try_write(out);
+        // One poll with a waker that does nothing: whatever the socket takes now, and no wait.
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut writer = std::pin::Pin::new(&mut self.writer);
+        if let std::task::Poll::Ready(Ok(_)) = writer.as_mut().poll_write(&mut context, out) {
+            let _ = writer.poll_flush(&mut context);
+        }
     }
 }
 
@@ -701,7 +736,14 @@ impl Session {
         let timeout = self.shared.config.request_timeout;
         if self.upstream.as_ref().is_none_or(|(node, _)| *node != leader) {
             self.upstream = None;
-            let addr = self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?;
+            // Over TLS when both ends can: this node checks the leader's certificate against the
+            // CA and presents its own, which a leader requiring client certificates accepts.
+            let tls = self.shared.tls.as_ref().and_then(|tls| tls.forward_config());
+            let tls = tls.zip(self.shared.leader_tls_client_addr(leader));
+            let addr = match tls {
+                Some((_, addr)) => addr,
+                None => self.shared.leader_client_addr(leader).ok_or(ForwardError::NotSent)?,
+            };
             // As the client's own user when it authenticated, else as `default` with the
             // node's password.
             let auth: Option<Vec<Bytes>> = match &self.credentials {
@@ -711,8 +753,11 @@ impl Session {
             // The leader may answer with an error instead of serving the connection (it is at
             // `max_clients`): that error is the first frame, whatever was sent.
             let handshake = async {
-                let mut client =
-                    RespClient::connect(addr, timeout).await.map_err(|_| ForwardError::NotSent)?;
+                let connected = match tls {
+                    Some((config, _)) => RespClient::connect_tls(addr, timeout, config).await,
+                    None => RespClient::connect(addr, timeout).await,
+                };
+                let mut client = connected.map_err(|_| ForwardError::NotSent)?;
                 if let Some(auth) = &auth {
                     let mut command: Vec<&[u8]> = vec![b"AUTH"];
                     command.extend(auth.iter().map(|a| &a[..]));
@@ -765,7 +810,8 @@ impl Session {
     }
 
     fn moved(&self, leader: NodeId) -> Frame {
-        match self.shared.leader_client_addr(leader) {
+        let tls_addr = self.shared.leader_tls_client_addr(leader).filter(|_| self.tls);
+        match tls_addr.or_else(|| self.shared.leader_client_addr(leader)) {
             Some(addr) => Frame::error(format!("MOVED 0 {addr}")),
             None => Frame::error(format!(
                 "CLUSTERDOWN the leader is node {leader}, whose address is not known yet; retry"

@@ -53,6 +53,12 @@ pub struct ClientStats {
     /// Admin requests refused for a missing or wrong bearer token. Kept with the client
     /// port's counters so that `/metrics` reports every port's failures side by side.
     pub admin_auth_failures: AtomicU64,
+    /// TLS client connections whose handshake failed or timed out (no certificate, a
+    /// certificate not signed by the CA, plain text on the TLS port).
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS client connections whose handshake succeeded (forwarded writes from followers
+    /// included).
+    pub tls_connections_total: AtomicU64,
 }
 
 /// What one connection holds, and how the node tells it to close when all connections together
@@ -164,6 +170,10 @@ pub struct Shared {
     pub run_id: String,
     /// `ACL LOG`: this node's recent refusals.
     pub acl_log: crate::acl::AclLog,
+    /// The TLS certificates and configurations, when a port speaks TLS.
+    pub tls: Option<Arc<crate::tls::TlsState>>,
+    /// The TLS client port's bound address, when there is one.
+    pub tls_client_addr: Option<SocketAddr>,
 }
 
 impl Shared {
@@ -178,6 +188,11 @@ impl Shared {
     /// The leader's client address, if known.
     pub fn leader_client_addr(&self, leader: NodeId) -> Option<SocketAddr> {
         self.addresses_of(leader).map(|a| a.client)
+    }
+
+    /// The leader's TLS client address, if it has one and it is known.
+    pub fn leader_tls_client_addr(&self, leader: NodeId) -> Option<SocketAddr> {
+        self.addresses_of(leader).and_then(|a| a.tls_client)
     }
 }
 

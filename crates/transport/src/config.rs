@@ -1,5 +1,6 @@
 //! The transport's tunables and their validation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use conclave_core::NodeId;
 use crate::auth::ClusterSecret;
 use crate::error::TransportError;
 use crate::frame::{hello_frame_bytes, FRAME_BYTES_MIN, HELLO_FRAME_BYTES_MAX};
+use crate::tls::PeerTls;
 
 /// How a node takes part in the cluster's links. Build it with [`TransportConfig::new`] and
 /// change fields as needed; [`Transport::start`](crate::Transport::start) checks it.
@@ -28,6 +30,9 @@ pub struct TransportConfig {
     /// knows before anything else is read from it; default none. Without a secret, anyone who
     /// reaches the listener can authenticate (see [`ClusterSecret::none`]).
     pub secret: ClusterSecret,
+    /// Mutual TLS on every link, with certificates signed by the cluster CA; default none
+    /// (plain TCP). The secret's handshake runs inside TLS all the same.
+    pub tls: Option<Arc<PeerTls>>,
 
     // Limits.
     /// The largest frame this node writes or reads, length field included; default 64 MiB, at
@@ -69,6 +74,7 @@ impl TransportConfig {
             cluster_id,
             advertise: Bytes::new(),
             secret: ClusterSecret::none(),
+            tls: None,
             frame_bytes_max: 64 << 20,
             queue_bytes_max: 32 << 20,
             inbound_messages_max: 1024,

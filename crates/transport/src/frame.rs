@@ -105,6 +105,10 @@ pub(crate) enum WireError {
     /// proof belongs). Nothing after its hello is read.
     #[error("authentication failed: {0}")]
     Auth(&'static str),
+    /// The TLS handshake failed: with mutual TLS on, the peer has no certificate signed by the
+    /// cluster CA, or speaks plain TCP.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     /// A message addressed to another node: the sender's routing is broken.
     #[error("message for node {to} arrived at node {me}")]
     Misrouted { to: NodeId, me: NodeId },

@@ -63,6 +63,7 @@ mod frame;
 mod link;
 mod peer;
 mod stats;
+mod tls;
 mod transport;
 pub mod wire;
 
@@ -75,6 +76,7 @@ pub use auth::ClusterSecret;
 pub use config::TransportConfig;
 pub use error::{SendError, TransportError};
 pub use stats::TransportStats;
+pub use tls::PeerTls;
 pub use transport::Transport;
 
 /// Identifies one consensus group among those sharing a transport, so that one connection per

@@ -16,8 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use conclave_core::NodeId;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
@@ -32,6 +31,7 @@ use crate::frame::{
 };
 use crate::peer::{lock, Peer};
 use crate::stats::add;
+use crate::tls::BoxedStream;
 use crate::transport::{Shared, Side};
 use crate::Inbound;
 
@@ -62,10 +62,14 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 /// The acceptor's side of the handshake, then the link.
-async fn accept(shared: Arc<Shared>, mut stream: TcpStream, remote: SocketAddr) {
+async fn accept(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let limit = shared.config.connect_timeout;
     let handshake = async {
         stream.set_nodelay(true)?;
+        let mut stream: BoxedStream = match &shared.config.tls {
+            Some(tls) => tls.accept(stream).await?,
+            None => Box::new(stream),
+        };
         let (hello, their_body) = read_hello(&shared, &mut stream).await?;
         let me = shared.config.node;
         if hello.node == me {
@@ -81,14 +85,15 @@ async fn accept(shared: Arc<Shared>, mut stream: TcpStream, remote: SocketAddr) 
         let proof = auth::prove(&shared.config.secret, Direction::Acceptor, &their_body, &ours);
         encode_proof(&proof, &mut out);
         stream.write_all(&out).await?;
+        stream.flush().await?;
         let proof = read_proof(&mut stream).await?;
         if !auth::verify(&shared.config.secret, Direction::Dialer, &their_body, &ours, &proof) {
             return Err(WireError::Auth("the dialer's proof does not match this cluster's secret"));
         }
-        Ok(hello)
+        Ok((stream, hello))
     };
     match timeout(limit, handshake).await.unwrap_or(Err(WireError::Timeout(limit))) {
-        Ok(hello) => {
+        Ok((stream, hello)) => {
             shared.attach(Side::Accepted, stream, remote, hello);
         }
         Err(reason) => report(&shared, remote, &reason),
@@ -148,11 +153,16 @@ async fn dial(
     shared: &Shared,
     node: NodeId,
     addr: SocketAddr,
-) -> Result<(TcpStream, Hello), WireError> {
-    let mut stream = TcpStream::connect(addr).await?;
+) -> Result<(BoxedStream, Hello), WireError> {
+    let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
+    let mut stream: BoxedStream = match &shared.config.tls {
+        Some(tls) => tls.connect(stream, addr).await?,
+        None => Box::new(stream),
+    };
     let out = encoded_hello(shared)?;
     stream.write_all(&out).await?;
+    stream.flush().await?;
     let ours = frame_body(&out);
     let (hello, their_body) = read_hello(shared, &mut stream).await?;
     if hello.node != node {
@@ -167,13 +177,14 @@ async fn dial(
     let mut out = Vec::new();
     encode_proof(&auth::prove(secret, Direction::Dialer, ours, &their_body), &mut out);
     stream.write_all(&out).await?;
+    stream.flush().await?;
     Ok((stream, hello))
 }
 
 /// Reads the peer's proof frame. Whatever else comes in its place (a batch of any size, a frame
 /// of another version, garbage) is an authentication failure: the peer did not authenticate, and
 /// that is what the operator should read, and what `auth_failures` should count.
-async fn read_proof(stream: &mut TcpStream) -> Result<auth::Proof, WireError> {
+async fn read_proof(stream: &mut BoxedStream) -> Result<auth::Proof, WireError> {
     match read_frame(stream, PROOF_FRAME_BYTES).await {
         Ok(frame) => decode_proof(frame),
         Err(err) if err.is_refusal() => Err(WireError::Auth("expected a proof frame")),
@@ -190,7 +201,10 @@ fn encoded_hello(shared: &Shared) -> Result<Vec<u8>, WireError> {
 
 /// Reads the peer's hello, within the small hello limit, and checks its cluster id. Returns the
 /// hello's body too, which the proofs cover.
-async fn read_hello(shared: &Shared, stream: &mut TcpStream) -> Result<(Hello, Bytes), WireError> {
+async fn read_hello(
+    shared: &Shared,
+    stream: &mut BoxedStream,
+) -> Result<(Hello, Bytes), WireError> {
     let limit = HELLO_FRAME_BYTES_MAX.min(shared.config.frame_bytes_max);
     let frame = read_frame(stream, limit).await?;
     let body = frame.body.clone();
@@ -241,18 +255,18 @@ pub(crate) struct Link {
 impl Link {
     /// The reader task: frames from the socket to each message's group, until the connection
     /// fails or the peer breaks the protocol.
-    pub(crate) async fn read(self, read: OwnedReadHalf) {
+    pub(crate) async fn read(self, read: ReadHalf<BoxedStream>) {
         let Err(reason) = self.read_frames(read).await;
         self.end(reason);
     }
 
     /// The writer task: queued messages to the socket, one write per flush, until a write fails.
-    pub(crate) async fn write(self, write: OwnedWriteHalf, frame_bytes_max: usize) {
+    pub(crate) async fn write(self, write: WriteHalf<BoxedStream>, frame_bytes_max: usize) {
         let Err(reason) = self.write_frames(write, frame_bytes_max).await;
         self.end(WireError::Io(reason));
     }
 
-    async fn read_frames(&self, read: OwnedReadHalf) -> Result<Infallible, WireError> {
+    async fn read_frames(&self, read: ReadHalf<BoxedStream>) -> Result<Infallible, WireError> {
         let counters = &self.shared.telemetry.counters;
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
         loop {
@@ -281,7 +295,7 @@ impl Link {
 
     async fn write_frames(
         &self,
-        mut write: OwnedWriteHalf,
+        mut write: WriteHalf<BoxedStream>,
         frame_bytes_max: usize,
     ) -> Result<Infallible, std::io::Error> {
         let counters = &self.shared.telemetry.counters;
@@ -314,7 +328,12 @@ impl Link {
                 );
             }
             batch.clear();
-            if let Err(err) = write.write_all(&buffer).await {
+            // A TLS stream may keep part of a write in its buffer until flushed.
+            let written = match write.write_all(&buffer).await {
+                Ok(()) => write.flush().await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = written {
                 add(&counters.messages_dropped, encoded);
                 return Err(err);
             }

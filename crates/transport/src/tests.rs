@@ -638,3 +638,103 @@ async fn nodes_without_a_secret_link_with_each_other() {
     node_1.send(2, 1, b"no secret here");
     expect(&node_2.recv(1).await, 1, 1, b"no secret here");
 }
+
+// --- Mutual TLS: certificates of the cluster CA, and the secret's handshake inside. ---
+
+/// A CA: its certificate (DER) and what signs with it.
+struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        TestCa { cert: params.self_signed(&key).unwrap(), key }
+    }
+
+    /// Peer TLS for a node whose certificate this CA signs, naming 127.0.0.1, and which trusts
+    /// `trusted`'s certificates.
+    fn peer_tls(&self, trusted: &TestCa) -> Arc<crate::PeerTls> {
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let chain = vec![CertificateDer::from(cert.der().to_vec())];
+        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(trusted.cert.der().to_vec())).unwrap();
+        let roots = Arc::new(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.clone(),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), private.clone_key())
+            .unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, private)
+            .unwrap();
+        Arc::new(crate::PeerTls::new(Arc::new(server), Arc::new(client)))
+    }
+}
+
+fn tls_config(node: u64, tls: Arc<crate::PeerTls>) -> TransportConfig {
+    let mut config = config(node);
+    config.tls = Some(tls);
+    config
+}
+
+#[tokio::test]
+async fn nodes_with_certificates_of_the_cluster_ca_talk_over_tls() {
+    let ca = TestCa::new();
+    let node_1 = Node::start(tls_config(1, ca.peer_tls(&ca))).await;
+    let mut node_2 = Node::start(tls_config(2, ca.peer_tls(&ca))).await;
+    node_1.transport.set_peer(NodeId(2), node_2.addr);
+    node_1.send(2, 1, b"over tls");
+    expect(&node_2.recv(1).await, 1, 1, b"over tls");
+    let mut node_1 = node_1;
+    node_2.send(1, 1, b"and back");
+    expect(&node_1.recv(1).await, 2, 1, b"and back");
+}
+
+/// A certificate of another CA, no TLS at all, or a valid certificate with the wrong secret:
+/// each is refused, and the nodes never link.
+#[tokio::test]
+async fn tls_refuses_strangers_and_the_secret_still_counts() {
+    let ca = TestCa::new();
+    let other = TestCa::new();
+    let mut wrong_secret = tls_config(1, ca.peer_tls(&ca));
+    wrong_secret.secret = ClusterSecret::new(*b"another secret");
+    let cases = [
+        ("another CA's certificate", tls_config(1, other.peer_tls(&other)), false),
+        ("a certificate it does not trust", tls_config(1, ca.peer_tls(&other)), false),
+        ("plain TCP", config(1), false),
+        ("the wrong secret", wrong_secret, true),
+    ];
+    for (what, dialer, dialer_refuses) in cases {
+        let node_1 = Node::start(dialer).await;
+        let node_2 = Node::start(tls_config(2, ca.peer_tls(&ca))).await;
+        node_1.transport.set_peer(NodeId(2), node_2.addr);
+        if dialer_refuses {
+            // The dialer checks the acceptor's proof first, so it is the one that refuses.
+            wait_for_stats(&node_1, what, |stats| stats.auth_failures >= 2).await;
+        } else {
+            wait_for_stats(&node_2, what, |stats| stats.frames_refused >= 2).await;
+        }
+        assert!(node_1.transport.connected().is_empty(), "{what}");
+        assert!(node_2.transport.connected().is_empty(), "{what}");
+        assert_eq!(node_2.transport.stats().connects, 0, "{what}");
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use conclave_core::NodeId;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::runtime::Handle as RuntimeHandle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -19,6 +19,7 @@ use crate::error::{SendError, TransportError};
 use crate::frame::{message_frame_bytes, Hello};
 use crate::peer::{lock, LinkSlot, Peer, Queued};
 use crate::stats::{add, Telemetry, TransportStats};
+use crate::tls::BoxedStream;
 use crate::{link, GroupId, Inbound};
 
 /// Framed TCP links to the other nodes of the cluster, shared by every consensus group on this
@@ -354,7 +355,7 @@ impl Shared {
     pub(crate) fn attach(
         self: &Arc<Self>,
         side: Side<'_>,
-        stream: TcpStream,
+        stream: BoxedStream,
         remote: SocketAddr,
         hello: Hello,
     ) -> Option<oneshot::Receiver<()>> {
@@ -377,7 +378,7 @@ impl Shared {
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let frame_bytes_max = self.config.frame_bytes_max.min(hello.frame_bytes_max as usize);
-        let (read, write) = stream.into_split();
+        let (read, write) = tokio::io::split(stream);
         let (ended, link_ended) = oneshot::channel();
         // The peer's state stays locked until the slot is in place, so that a task that fails at
         // once finds its slot when it comes to end it.
