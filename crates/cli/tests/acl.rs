@@ -78,7 +78,7 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     // The log holds the hash, never the password; ACL LIST shows Redis's line.
     let list: Vec<String> = query(&mut cluster.redis(leader), &["ACL", "LIST"]).unwrap();
     let alice = list.iter().find(|l| l.starts_with("user alice ")).expect("alice listed");
-    assert!(alice.starts_with("user alice on #"), "{alice}");
+    assert!(alice.starts_with("user alice on sanitize-payload #"), "{alice}");
     assert!(
         alice.ends_with(
             " ~app:* %R~ro:* resetchannels -@all +@read +@write -flushdb +acl|whoami +client"
@@ -86,7 +86,10 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
         "{alice}"
     );
     assert!(!alice.contains("wonderland"), "{alice}");
-    assert!(list.contains(&"user default on nopass ~* &* +@all".to_string()), "{list:?}");
+    assert!(
+        list.contains(&"user default on nopass sanitize-payload ~* &* +@all".to_string()),
+        "{list:?}"
+    );
     // Made on a follower, a user's password is hashed there, before the write is forwarded.
     set_user(&cluster, follower, "erin", &["on", ">forwardedsecret", "+@all"]);
     login(&cluster, leader, "erin", "forwardedsecret");

@@ -23,6 +23,10 @@ pub(crate) struct User {
     pub(crate) nopass: bool,
     /// SHA-256 of each password, lowercase hex: the plaintext is never kept.
     pub(crate) passwords: BTreeSet<String>,
+    /// `skip-sanitize-payload` rather than Redis's default `sanitize-payload`. Nothing here
+    /// restores payloads, but Redis lists the flag for every user, and tools that read
+    /// `ACL LIST` or `ACL GETUSER` (and Redis's own tests) expect it.
+    skip_sanitize_payload: bool,
     /// `allkeys` (`~*`): every key, read and written.
     all_keys: bool,
     /// The key patterns, when not `all_keys`.
@@ -109,6 +113,7 @@ impl User {
             enabled: false,
             nopass: false,
             passwords: BTreeSet::new(),
+            skip_sanitize_payload: false,
             all_keys: false,
             key_patterns: Vec::new(),
             all_channels: false,
@@ -161,8 +166,9 @@ impl User {
                 let name = std::mem::take(&mut self.name);
                 *self = User::new(&name);
             }
-            // Accepted as Redis does; payload sanitisation does not apply here.
-            "sanitize-payload" | "skip-sanitize-payload" => {}
+            // Kept and listed as Redis does; payload sanitisation does not apply here.
+            "sanitize-payload" => self.skip_sanitize_payload = false,
+            "skip-sanitize-payload" => self.skip_sanitize_payload = true,
             _ => return self.apply_prefixed(rule, strict),
         }
         Ok(())
@@ -183,14 +189,16 @@ impl User {
                 }
             }
             '#' => {
-                if rest.len() != 64 || !rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                {
+                if !is_password_hash(rest) {
                     return Err(RuleError::BadHash);
                 }
                 self.passwords.insert(rest.to_owned());
                 self.nopass = false;
             }
             '!' => {
+                if !is_password_hash(rest) {
+                    return Err(RuleError::BadHash);
+                }
                 if !self.passwords.remove(rest) {
                     return Err(RuleError::NoSuchPassword);
                 }
@@ -321,12 +329,17 @@ impl User {
         }
     }
 
-    /// The flags `ACL GETUSER` lists.
+    /// The flags `ACL GETUSER` and `ACL LIST` show, in Redis's order.
     pub(crate) fn flags(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             flags.push("nopass");
         }
+        flags.push(if self.skip_sanitize_payload {
+            "skip-sanitize-payload"
+        } else {
+            "sanitize-payload"
+        });
         flags
     }
 
@@ -378,10 +391,7 @@ impl User {
 
     /// The rules that rebuild this user from [`User::new`], in `ACL LIST`'s order.
     pub(crate) fn rules(&self) -> Vec<String> {
-        let mut rules = vec![if self.enabled { "on" } else { "off" }.to_owned()];
-        if self.nopass {
-            rules.push("nopass".into());
-        }
+        let mut rules: Vec<String> = self.flags().into_iter().map(str::to_owned).collect();
         rules.extend(self.passwords.iter().map(|h| format!("#{h}")));
         let keys = self.keys_text();
         rules.extend(keys.split(' ').filter(|k| !k.is_empty()).map(str::to_owned));
@@ -398,6 +408,11 @@ impl User {
     pub(crate) fn list_line(&self) -> String {
         format!("user {} {}", self.name, self.rules().join(" "))
     }
+}
+
+/// Whether `text` is a password hash as `#hash` and `!hash` take it: SHA-256 in lowercase hex.
+fn is_password_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The target of a `+`/`-` rule: `@all`, `@category`, `command` or `command|subcommand`.
@@ -450,7 +465,7 @@ mod tests {
     #[test]
     fn the_default_user_may_do_everything() {
         let default = User::default_user();
-        assert_eq!(default.list_line(), "user default on nopass ~* &* +@all");
+        assert_eq!(default.list_line(), "user default on nopass sanitize-payload ~* &* +@all");
         assert_eq!(check(&default, "FLUSHALL"), Ok(()));
         assert_eq!(check(&default, "ACL SETUSER x"), Ok(()));
         assert!(default.is_unrestricted());
@@ -501,10 +516,30 @@ mod tests {
         u.apply_rule(&format!("!{hash}"), true).unwrap();
         assert!(u.passwords.is_empty());
         assert_eq!(u.apply_rule("#ABC", true), Err(RuleError::BadHash));
+        assert_eq!(u.apply_rule("!ABC", true), Err(RuleError::BadHash), "checked as Redis does");
+        assert_eq!(
+            u.apply_rule(&format!("!{}", hash.to_uppercase()), true),
+            Err(RuleError::BadHash)
+        );
         u.apply_rule("nopass", true).unwrap();
         assert!(u.nopass);
         u.apply_rule(">x", true).unwrap();
         assert!(!u.nopass, "a password ends nopass");
+    }
+
+    #[test]
+    fn flags_include_payload_sanitisation_as_in_redis_7() {
+        let u = user("").unwrap();
+        assert_eq!(u.flags(), ["off", "sanitize-payload"]);
+        assert_eq!(u.list_line(), "user u off sanitize-payload resetchannels -@all");
+        let u = user("on nopass skip-sanitize-payload").unwrap();
+        assert_eq!(u.flags(), ["on", "nopass", "skip-sanitize-payload"]);
+        let u = user("skip-sanitize-payload sanitize-payload").unwrap();
+        assert_eq!(u.flags(), ["off", "sanitize-payload"]);
+        assert_eq!(
+            user("skip-sanitize-payload reset").unwrap().flags(),
+            ["off", "sanitize-payload"]
+        );
     }
 
     #[test]
@@ -528,6 +563,8 @@ mod tests {
             "on >a >b ~app:* %R~ro:* %W~wo:* &news +@read -get +acl|whoami",
             "off nopass allkeys allchannels +@all -@dangerous +flushdb",
             "on resetchannels nocommands",
+            "on skip-sanitize-payload nopass",
+            "skip-sanitize-payload reset",
             "reset",
         ];
         for rules in cases {
@@ -536,6 +573,6 @@ mod tests {
             assert_eq!(rebuilt, u, "{rules} -> {}", u.list_line());
         }
         let u = user("on ~a +get -@all +set").unwrap();
-        assert_eq!(u.list_line(), "user u on ~a resetchannels -@all +set");
+        assert_eq!(u.list_line(), "user u on sanitize-payload ~a resetchannels -@all +set");
     }
 }
