@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use conclave_resp::Frame;
 
 use super::user::{hash_password, User};
+use crate::token::equal_in_constant_time;
 
 /// The first byte of every ACL log entry.
 pub(crate) const ENTRY_TAG: u8 = 0xAC;
@@ -130,15 +131,17 @@ impl Users {
         requirepass: Option<&str>,
     ) -> bool {
         let Some(user) = self.users.get(name).filter(|u| u.enabled) else { return false };
-        // Hashes are compared, never the passwords, so the time taken says nothing about them.
+        // Hashes are compared, never the passwords, each in constant time and all of them
+        // every time, so the time taken says nothing about the stored hashes either.
         let hash = hash_password(password);
-        if name == "default" {
-            if let Some(required) = requirepass {
-                return hash_password(required.as_bytes()) == hash
-                    || user.passwords.contains(&hash);
-            }
-        }
-        user.nopass || user.passwords.contains(&hash)
+        let required = match requirepass {
+            Some(required) if name == "default" => Some(hash_password(required.as_bytes())),
+            _ => None,
+        };
+        let matched = required.iter().chain(&user.passwords).fold(false, |found, stored| {
+            found | equal_in_constant_time(stored.as_bytes(), hash.as_bytes())
+        });
+        matched || (required.is_none() && user.nopass)
     }
 
     /// Whether a new connection is authenticated as `default` without AUTH: `default` is on
@@ -298,6 +301,13 @@ mod tests {
             "nopass gives way to requirepass"
         );
         assert!(users.authenticate("default", b"anything", None));
+        let mut two = users.clone();
+        two.set_user("carol", &["on".into(), ">one".into(), ">two".into()], true).unwrap();
+        assert!(two.authenticate("carol", b"one", None) && two.authenticate("carol", b"two", None));
+        assert!(
+            !two.authenticate("carol", b"three", None) && !two.authenticate("carol", b"", None)
+        );
+        assert!(!two.authenticate("nobody", b"one", None) && !two.authenticate("", b"", None));
         assert_eq!(users.passwordless_user(None), Some("default"));
         assert_eq!(users.passwordless_user(Some("pw")), None);
         let mut closed = users.clone();
