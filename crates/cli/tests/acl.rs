@@ -196,6 +196,36 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     );
 }
 
+/// CONCLAVE's subcommands are commands like any other for ACLs (only the forwarding handshake
+/// is exempt), and a client that logs in again on a follower has its writes run as the new
+/// user on the leader, not as the one the forwarding connection first logged in as.
+#[test]
+fn conclave_commands_obey_acls_and_auth_changes_the_forwarded_user() {
+    let mut cluster = ProcCluster::new(3, 3);
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    set_user(&cluster, leader, "getter", &["on", ">g", "~*", "-@all", "+get"]);
+    set_user(&cluster, leader, "narrow", &["on", ">n", "~n:*", "+@all"]);
+    set_user(&cluster, leader, "wide", &["on", ">w", "~*", "+@all"]);
+
+    let mut getter = login(&cluster, follower, "getter", "g");
+    assert_eq!(
+        error_text(query::<String>(&mut getter, &["CONCLAVE", "LEADER"])),
+        "NOPERM User getter has no permissions to run the 'conclave' command"
+    );
+    let handshake: String = query(&mut getter, &["CONCLAVE", "FORWARDED"]).unwrap();
+    assert_eq!(handshake, "OK");
+
+    let mut con = login(&cluster, follower, "narrow", "n");
+    let _: () = con.set("n:1", "v").unwrap();
+    login(&cluster, follower, "wide", "w");
+    let _: String = query(&mut con, &["AUTH", "wide", "w"]).unwrap();
+    let _: () = con.set("x:1", "v").expect("the leader runs the write as wide");
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "wide");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);

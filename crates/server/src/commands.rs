@@ -126,6 +126,7 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
             session.authenticated = true;
             session.user = user;
             session.credentials = Some((name, password.clone()));
+            session.forget_upstream();
             Frame::ok()
         }
         None => {

@@ -324,6 +324,17 @@ fn denial_text(user: &str) -> String {
     )
 }
 
+/// Whether a call skips the ACL check: logging in and out, and the forwarding handshake (a
+/// follower sends it as the client's own user, whatever that user may run). Every other
+/// `CONCLAVE` subcommand is checked like any command.
+fn exempt_from_acl(name: &[u8], args: &[Bytes]) -> bool {
+    match name {
+        b"AUTH" | b"HELLO" | b"QUIT" => true,
+        b"CONCLAVE" => args.len() == 2 && args[1].eq_ignore_ascii_case(b"FORWARDED"),
+        _ => false,
+    }
+}
+
 /// Waits until the user table changes (forever once the node is stopping).
 async fn users_changed(changes: &mut tokio::sync::watch::Receiver<u64>) {
     if changes.changed().await.is_err() {
@@ -470,10 +481,7 @@ impl Session {
                 self.reply(out, Frame::error("NOAUTH Authentication required."));
                 continue;
             }
-            // Logging in and out, and the forwarding handshake, are not subject to ACLs.
-            if self.authenticated
-                && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT" | b"CONCLAVE")
-            {
+            if self.authenticated && !exempt_from_acl(&name, &args) {
                 if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
                     tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
                     let counter = match reason {
@@ -771,6 +779,12 @@ impl Session {
                 "CLUSTERDOWN the leader is node {leader}, whose address is not known yet; retry"
             )),
         }
+    }
+
+    /// Drops the connection writes are forwarded on: it is logged in as the user this
+    /// connection had, and after AUTH the leader must see the new one.
+    pub(crate) fn forget_upstream(&mut self) {
+        self.upstream = None;
     }
 
     /// Records a refusal in `ACL LOG`.
