@@ -226,6 +226,35 @@ fn conclave_commands_obey_acls_and_auth_changes_the_forwarded_user() {
     assert_eq!(whoami, "wide");
 }
 
+/// As in Redis, `off` stops new logins but leaves open connections working (Redis's own
+/// acl.tcl turns `default` off from a `default` connection and goes on using it); deleting the
+/// user is what closes them.
+#[test]
+fn a_user_turned_off_keeps_its_connections_but_cannot_log_in() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "paused", &["on", ">p", "~*", "+@all"]);
+    let mut con = login(&cluster, 0, "paused", "p");
+    let _: String = query(&mut con, &["ACL", "SETUSER", "paused", "off"]).unwrap();
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "paused");
+    assert_eq!(
+        error_text(query::<String>(&mut cluster.redis(0), &["AUTH", "paused", "p"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    let _: String = query(&mut con, &["ACL", "SETUSER", "default", "off"]).unwrap();
+    assert_eq!(
+        error_text(query::<String>(&mut cluster.redis(0), &["PING"])),
+        "NOAUTH Authentication required."
+    );
+    let deleted: i64 = query(&mut con, &["ACL", "DELUSER", "paused"]).unwrap();
+    assert_eq!(deleted, 1);
+    let closed = eventually("the connection to close", || {
+        query::<String>(&mut con, &["ACL", "WHOAMI"]).err()
+    });
+    assert!(closed.is_io_error() || closed.is_connection_dropped(), "{closed:?}");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);

@@ -231,8 +231,8 @@ impl Session {
                 }
                 // Woken to close for client memory: checked below.
                 () = self.output.memory.wake.notified() => Ok(usize::MAX),
-                // The user table changed: a connection whose user was deleted or disabled
-                // closes now, idle or not.
+                // The user table changed: a connection whose user was deleted closes now,
+                // idle or not.
                 () = users_changed(&mut self.acl_changes) => {
                     if !self.refresh_user() {
                         return;
@@ -797,7 +797,8 @@ impl Session {
     }
 
     /// Re-reads the connection's user after the user table changed. Returns false when the
-    /// connection must close: its user was deleted or disabled, as Redis closes them.
+    /// connection must close: its user was deleted, as Redis closes them. A user turned `off`
+    /// keeps its open connections, as in Redis: `off` only stops new logins.
     pub(crate) fn refresh_user(&mut self) -> bool {
         self.acl_changes.mark_unchanged();
         if !self.authenticated {
@@ -816,12 +817,12 @@ impl Session {
         }
         let name = self.user.name.clone();
         match self.shared.handle.with_state(|m| m.users.get(&name).cloned()) {
-            Some(user) if user.enabled => {
+            Some(user) => {
                 self.user = user;
                 true
             }
-            _ => {
-                tracing::info!(client = self.id, user = %name, "closing a connection whose user was deleted or disabled");
+            None => {
+                tracing::info!(client = self.id, user = %name, "closing a connection whose user was deleted");
                 false
             }
         }
