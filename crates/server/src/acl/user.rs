@@ -488,6 +488,19 @@ mod tests {
         assert_eq!(check(&u, "SET k v"), Ok(()));
         let u = user("on ~* -@all +acl").unwrap();
         assert_eq!(check(&u, "ACL LIST"), Ok(()));
+        // Subcommands of CLIENT and CONFIG, as Redis's rules name them.
+        let u = user("on ~* +@all -client|kill -config|set").unwrap();
+        assert_eq!(check(&u, "CLIENT ID"), Ok(()));
+        assert_eq!(check(&u, "CLIENT KILL x"), Err(Denied::Command));
+        assert_eq!(check(&u, "CONFIG GET maxmemory"), Ok(()));
+        assert_eq!(check(&u, "CONFIG SET maxmemory 1"), Err(Denied::Command));
+        let u = user("on ~* -@all +client|id +config|get").unwrap();
+        assert_eq!(check(&u, "client id"), Ok(()));
+        assert_eq!(check(&u, "CLIENT INFO"), Err(Denied::Command));
+        assert_eq!(check(&u, "CONFIG GET *"), Ok(()));
+        let u = user("on ~* -@all +@connection").unwrap();
+        assert_eq!(check(&u, "CLIENT SETNAME n"), Ok(()));
+        assert_eq!(check(&u, "CONFIG GET *"), Err(Denied::Command));
     }
 
     #[test]
