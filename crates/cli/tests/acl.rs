@@ -273,6 +273,14 @@ fn the_acl_subcommands_answer_as_redis_does() {
         "ERR Unknown category 'nosuch'"
     );
     assert_eq!(
+        error_text(query::<Vec<String>>(&mut con, &["ACL", "CAT", "a", "b"])),
+        "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP."
+    );
+    assert_eq!(
+        error_text(query::<Vec<String>>(&mut con, &["ACL", "help", "x"])),
+        "ERR wrong number of arguments for 'acl|help' command"
+    );
+    assert_eq!(
         error_text(query::<String>(&mut con, &["ACL", "SETUSER", "bob", "+nosuch"])),
         "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"
     );

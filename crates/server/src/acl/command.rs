@@ -57,6 +57,12 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
             None => Frame::error("ERR value is out of range, must be positive"),
         },
         ("help", 2) => Frame::Array(HELP.iter().map(|line| Frame::Simple(Bytes::from_static(line.as_bytes()))).collect()),
+        // Redis declares these variadic, so extra arguments pass its arity check and meet the
+        // subcommand's own refusal instead.
+        ("cat" | "genpass" | "log", _) if args.len() > 3 => Frame::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
         ("whoami" | "users" | "list" | "getuser" | "cat" | "genpass" | "dryrun" | "save" | "load" | "help" | "log", _) => {
             arity(&sub)
         }
