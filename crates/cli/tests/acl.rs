@@ -255,6 +255,39 @@ fn a_user_turned_off_keeps_its_connections_but_cannot_log_in() {
     assert!(closed.is_io_error() || closed.is_connection_dropped(), "{closed:?}");
 }
 
+/// HELLO reads all its options before applying any, as Redis: the last AUTH and SETNAME win, a
+/// failed AUTH leaves the name alone, and a name is checked as CLIENT SETNAME checks it (a
+/// newline in it would forge lines of CLIENT INFO and ACL LOG).
+#[test]
+fn hello_options_apply_as_in_redis() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "first", &["on", ">s", "+@all"]);
+    set_user(&cluster, 0, "second", &["on", ">s", "+@all"]);
+    let mut con = cluster.redis(0);
+    let hello = |con: &mut Connection, line: &[&str]| {
+        query::<redis::Value>(con, &[&["HELLO", "2"], line].concat())
+    };
+    hello(&mut con, &["AUTH", "nobody", "x", "AUTH", "second", "s", "AUTH", "first", "s"]).unwrap();
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "first");
+    hello(&mut con, &["SETNAME", "c1", "SETNAME", "c2"]).unwrap();
+    let name: String = query(&mut con, &["CLIENT", "GETNAME"]).unwrap();
+    assert_eq!(name, "c2");
+    let bad_name = "ERR Client names cannot contain spaces, newlines or special characters.";
+    assert_eq!(error_text(hello(&mut con, &["SETNAME", "c3", "SETNAME", "a b"])), bad_name);
+    assert_eq!(error_text(hello(&mut con, &["SETNAME", "x\nuser=default"])), bad_name);
+    assert_eq!(
+        error_text(hello(&mut con, &["AUTH", "second", "wrong", "SETNAME", "c4"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    let name: String = query(&mut con, &["CLIENT", "GETNAME"]).unwrap();
+    assert_eq!(name, "c2");
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "first");
+    assert_eq!(error_text(hello(&mut con, &["BOGUS"])), "ERR Syntax error in HELLO option 'BOGUS'");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);
