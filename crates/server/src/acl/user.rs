@@ -85,6 +85,9 @@ pub(crate) enum RuleError {
     /// `!hash` or `<password>` for a password the user does not have.
     #[error("The password you are trying to remove from the user does not exist")]
     NoSuchPassword,
+    /// `+command|subcommand|arg`: Redis allows a first argument of a plain command only.
+    #[error("Allowing first-arg of a subcommand is not supported")]
+    FirstArgOfSubcommand,
     /// `#hash` that is not a SHA-256 in lowercase hex.
     #[error("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")]
     BadHash,
@@ -228,6 +231,13 @@ impl User {
                 }
             }
             '+' | '-' => {
+                let first_arg_of = rest.rsplit_once('|').map(|(head, _)| head);
+                if strict
+                    && first == '+'
+                    && first_arg_of.is_some_and(|h| h.contains('|') && table::lookup(h).is_some())
+                {
+                    return Err(RuleError::FirstArgOfSubcommand);
+                }
                 let target = parse_target(rest, strict)?;
                 self.push_command(first == '+', target);
             }
@@ -561,6 +571,10 @@ mod tests {
         assert_eq!(user("+nosuch"), Err(RuleError::Unknown));
         assert_eq!(user("+@nosuch"), Err(RuleError::Unknown));
         assert_eq!(user("+get|x"), Err(RuleError::Unknown));
+        assert_eq!(user("+config|get|appendonly"), Err(RuleError::FirstArgOfSubcommand));
+        assert_eq!(user("+acl|setuser|x"), Err(RuleError::FirstArgOfSubcommand));
+        assert_eq!(user("-config|get|appendonly"), Err(RuleError::Unknown));
+        assert_eq!(user("+config|nosuch|x"), Err(RuleError::Unknown));
         assert_eq!(user("%X~a"), Err(RuleError::Syntax));
         assert_eq!(user("allkeys ~a"), Err(RuleError::AfterAllKeys));
         assert_eq!(user("&* &a"), Err(RuleError::AfterAllChannels));
