@@ -337,6 +337,14 @@ fn the_acl_subcommands_answer_as_redis_does() {
     assert_eq!(ok, "OK");
     let no: String = query(&mut con, &["ACL", "DRYRUN", "bob", "SET", "x", "1"]).unwrap();
     assert_eq!(no, "User bob has no permissions to run the 'set' command");
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "bob", "NoSuch"])),
+        "ERR Command 'NoSuch' not found"
+    );
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "ghost", "GET", "x"])),
+        "ERR User 'ghost' not found"
+    );
     let user: redis::Value = query(&mut con, &["ACL", "GETUSER", "bob"]).unwrap();
     let shown = format!("{user:?}");
     assert!(shown.contains("%R~*") && shown.contains("-@all +@read"), "{shown}");

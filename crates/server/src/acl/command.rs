@@ -131,8 +131,9 @@ fn dryrun(session: &Session, args: &[Bytes]) -> Frame {
         return Frame::error(format!("ERR User '{name}' not found"));
     };
     let call = &args[3..];
-    let command = String::from_utf8_lossy(&call[0]).to_ascii_lowercase();
     let Some(line) = table::for_call(call) else {
+        // Named as the client typed it, as Redis does.
+        let command = String::from_utf8_lossy(&call[0]);
         return Frame::error(format!("ERR Command '{command}' not found"));
     };
     match user.check(line, call) {
