@@ -341,6 +341,13 @@ fn the_acl_subcommands_answer_as_redis_does() {
         error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "bob", "NoSuch"])),
         "ERR Command 'NoSuch' not found"
     );
+    for sub in ["LOAD", "SAVE"] {
+        let refused = error_text(query::<String>(&mut con, &["ACL", sub]));
+        assert!(
+            refused.starts_with("ERR This Redis instance is not configured to use an ACL file"),
+            "{refused}"
+        );
+    }
     assert_eq!(
         error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "ghost", "GET", "x"])),
         "ERR User 'ghost' not found"

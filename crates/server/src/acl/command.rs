@@ -45,7 +45,8 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
         ("genpass", 2 | 3) => genpass(args.get(2)),
         ("dryrun", n) if n >= 4 => dryrun(session, args),
         ("save" | "load", 2) => Frame::error(
-            "ERR Conclave has no ACL file: users are replicated through the log and kept in every node's WAL and snapshots",
+            // Redis's opening words, which clients and Redis's tests match on, then why.
+            "ERR This Redis instance is not configured to use an ACL file: Conclave replicates users through the log and keeps them in every node's WAL and snapshots, so ACL SETUSER alone is enough",
         ),
         ("log", 2) => session.shared.acl_log.reply(10, now_ms()),
         ("log", 3) if args[2].eq_ignore_ascii_case(b"RESET") => {
