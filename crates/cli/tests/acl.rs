@@ -288,6 +288,21 @@ fn hello_options_apply_as_in_redis() {
     assert_eq!(error_text(hello(&mut con, &["BOGUS"])), "ERR Syntax error in HELLO option 'BOGUS'");
 }
 
+/// The user name a failed AUTH names appears in the node's log quoted, so a newline in it
+/// cannot forge a log line.
+#[test]
+fn a_failed_auth_cannot_forge_log_lines() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    let forged = "FORGED INFO admin logged in";
+    let mut con = cluster.redis(0);
+    let user = format!("x\n{forged}");
+    assert!(query::<String>(&mut con, &["AUTH", &user, "pw"]).is_err());
+    eventually("the refusal in the log", || cluster.logs().contains("AUTH failed").then_some(()));
+    let logs = cluster.logs();
+    assert!(!logs.lines().any(|line| line.starts_with("FORGED")), "{logs}");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);

@@ -132,7 +132,9 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
         None => {
             session.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             session.log_refusal(crate::acl::Reason::Auth, b"AUTH", &user_name);
-            tracing::info!(client = session.id, user = %user_name, "AUTH failed");
+            // Debug-quoted: the name is whatever an unauthenticated client sent, and a newline
+            // in it would forge log lines.
+            tracing::info!(client = session.id, user = ?user_name, "AUTH failed");
             Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
         }
     }

@@ -483,7 +483,7 @@ impl Session {
             }
             if self.authenticated && !exempt_from_acl(&name, &args) {
                 if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
-                    tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
+                    tracing::info!(client = self.id, user = ?self.user.name, command = ?String::from_utf8_lossy(&args[0]), "command refused by ACL");
                     let counter = match reason {
                         acl::Reason::Key => &self.shared.stats.acl_denied_keys,
                         _ => &self.shared.stats.acl_denied_commands,
