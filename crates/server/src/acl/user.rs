@@ -524,6 +524,12 @@ mod tests {
         assert_eq!(check(&u, "SET wo:1 v GET"), key("wo:1"));
         assert_eq!(check(&u, "GET wo:1"), key("wo:1"));
         assert_eq!(check(&u, "EXISTS ro:1 wo:1"), Ok(()), "existence needs any pattern");
+        assert_eq!(check(&u, "TYPE wo:1"), Ok(()));
+        assert_eq!(check(&u, "STRLEN wo:1"), Ok(()));
+        for expiry in ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"] {
+            assert_eq!(check(&u, &format!("{expiry} ro:1")), Ok(()));
+            assert_eq!(check(&u, &format!("{expiry} wo:1")), key("wo:1"), "{expiry} reads");
+        }
         assert_eq!(check(&u, "MSET app:1 v ro:1 v"), key("ro:1"));
         assert_eq!(check(&u, "DEL app:1 app:2"), Ok(()));
     }
