@@ -356,6 +356,11 @@ fn the_acl_subcommands_answer_as_redis_does() {
         error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "bob", "NoSuch"])),
         "ERR Command 'NoSuch' not found"
     );
+    assert_eq!(error_text(query::<String>(&mut con, &["AUTH", "a", "b", "c"])), "ERR syntax error");
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["AUTH"])),
+        "ERR wrong number of arguments for 'auth' command"
+    );
     for sub in ["LOAD", "SAVE"] {
         let refused = error_text(query::<String>(&mut con, &["ACL", sub]));
         assert!(

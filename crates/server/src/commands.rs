@@ -103,7 +103,9 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
     let (name, password) = match args.len() {
         2 => (Bytes::from_static(b"default"), &args[1]),
         3 => (args[1].clone(), &args[2]),
-        _ => return arity(b"auth"),
+        // Redis's AUTH is variadic, so extra arguments meet its own refusal.
+        1 => return arity(b"auth"),
+        _ => return Frame::error("ERR syntax error"),
     };
     let requirepass = session.shared.config.password.clone();
     let user_name = String::from_utf8_lossy(&name).into_owned();
