@@ -303,6 +303,30 @@ fn a_failed_auth_cannot_forge_log_lines() {
     assert!(!logs.lines().any(|line| line.starts_with("FORGED")), "{logs}");
 }
 
+/// Deleting a user closes its connections even when a user of the same name is made again at
+/// once (a password rotated by delete-and-create): the new user is not the old one.
+#[test]
+fn a_user_deleted_and_made_again_closes_the_old_connections() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "rotated", &["on", ">old", "~*", "+@all"]);
+    let mut con = login(&cluster, 0, "rotated", "old");
+    let mut admin = cluster.redis(0);
+    let (deleted, made): (i64, String) = redis::pipe()
+        .cmd("ACL")
+        .arg(&["DELUSER", "rotated"])
+        .cmd("ACL")
+        .arg(&["SETUSER", "rotated", "on", ">new", "~*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!((deleted, made.as_str()), (1, "OK"));
+    let closed = eventually("the old connection to close", || {
+        query::<String>(&mut con, &["ACL", "WHOAMI"]).err()
+    });
+    assert!(closed.is_io_error() || closed.is_connection_dropped(), "{closed:?}");
+    login(&cluster, 0, "rotated", "new");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);

@@ -115,7 +115,8 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
             .users
             .authenticate(&user_name, password, requirepass.as_deref())
             .then(|| m.users.get(&user_name).cloned())
-            .flatten();
+            .flatten()
+            .map(|user| (user, m.users.incarnation(&user_name)));
         (open, user)
     });
     if args.len() == 2 && open {
@@ -124,9 +125,10 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
         );
     }
     match user {
-        Some(user) => {
+        Some((user, incarnation)) => {
             session.authenticated = true;
             session.user = user;
+            session.user_incarnation = incarnation;
             session.credentials = Some((name, password.clone()));
             session.forget_upstream();
             Frame::ok()

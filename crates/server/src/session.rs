@@ -48,6 +48,9 @@ pub(crate) struct Session {
     /// The user the connection runs as: `default` until AUTH, re-read from the replicated
     /// table whenever it changes, so new permissions apply from the next command.
     pub user: User,
+    /// Which incarnation of the user's name `user` is (see `Users::incarnation`): a user
+    /// deleted and made again is another user, and its connections close.
+    pub user_incarnation: u64,
     /// The name and password the client authenticated with, kept in memory only, so that a
     /// write forwarded to the leader runs there as the same user.
     pub credentials: Option<(Bytes, Bytes)>,
@@ -121,13 +124,15 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let memory = shared.clients.register(id);
     let (reader, writer) = stream.into_split();
     let requirepass = shared.config.password.as_deref();
-    let (open, user, acl_changes) = shared.handle.with_state(|m| {
+    let (open, user, user_incarnation, acl_changes) = shared.handle.with_state(|m| {
         let user = m.users.get("default").cloned().unwrap_or_else(|| User::new("default"));
-        (m.users.default_is_open(requirepass), user, m.watch_users())
+        let incarnation = m.users.incarnation("default");
+        (m.users.default_is_open(requirepass), user, incarnation, m.watch_users())
     });
     let mut session = Session {
         authenticated: open,
         user,
+        user_incarnation,
         credentials: None,
         acl_changes,
         shared: shared.clone(),
@@ -807,16 +812,22 @@ impl Session {
             let requirepass = self.shared.config.password.clone();
             let open = self.shared.handle.with_state(|m| {
                 let open = m.users.default_is_open(requirepass.as_deref());
-                open.then(|| m.users.get("default").cloned()).flatten()
+                let default = m.users.get("default").cloned();
+                open.then(|| default.map(|d| (d, m.users.incarnation("default")))).flatten()
             });
-            if let Some(default) = open {
+            if let Some((default, incarnation)) = open {
                 self.authenticated = true;
                 self.user = default;
+                self.user_incarnation = incarnation;
             }
             return true;
         }
         let name = self.user.name.clone();
-        match self.shared.handle.with_state(|m| m.users.get(&name).cloned()) {
+        let current = self.shared.handle.with_state(|m| {
+            let same = m.users.incarnation(&name) == self.user_incarnation;
+            m.users.get(&name).filter(|_| same).cloned()
+        });
+        match current {
             Some(user) => {
                 self.user = user;
                 true

@@ -29,15 +29,32 @@ const IMAGE_MAGIC: &[u8; 4] = b"CACL";
 const IMAGE_VERSION: u8 = 1;
 
 /// Every user, by name; `default` is always there.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Users {
     users: BTreeMap<String, User>,
+    /// How many times each name was deleted (or replaced by a snapshot) on this node: a
+    /// connection remembers its user's count when it logs in, and closes when it changes, even
+    /// if a user of the same name exists again by the time it looks. Local to the node, and so
+    /// not part of the table's equality, image or replies.
+    deletions: BTreeMap<String, u64>,
 }
+
+/// Two tables are equal when they hold the same users (the local deletion counts aside).
+impl PartialEq for Users {
+    fn eq(&self, other: &Users) -> bool {
+        self.users == other.users
+    }
+}
+
+impl Eq for Users {}
 
 impl Default for Users {
     fn default() -> Users {
         let default = User::default_user();
-        Users { users: BTreeMap::from([(default.name.clone(), default)]) }
+        Users {
+            users: BTreeMap::from([(default.name.clone(), default)]),
+            deletions: BTreeMap::new(),
+        }
     }
 }
 
@@ -114,6 +131,24 @@ impl Users {
     /// The user named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&User> {
         self.users.get(name)
+    }
+
+    /// Which incarnation of `name` this node holds: it changes each time the user is deleted,
+    /// so a connection can tell its user from a new one of the same name.
+    pub(crate) fn incarnation(&self, name: &str) -> u64 {
+        self.deletions.get(name).copied().unwrap_or(0)
+    }
+
+    /// Carries the deletion counts over a snapshot restore from the table it replaces, counting
+    /// every user that the snapshot removed or changed as deleted: the log entries between
+    /// them are not seen, so a change cannot be told from a deletion and re-creation.
+    pub(crate) fn succeed(&mut self, previous: &Users) {
+        self.deletions = previous.deletions.clone();
+        for (name, user) in &previous.users {
+            if self.users.get(name) != Some(user) {
+                *self.deletions.entry(name.clone()).or_default() += 1;
+            }
+        }
     }
 
     /// Every user, by name.
@@ -196,8 +231,14 @@ impl Users {
                 if strings.iter().any(|n| n == "default") {
                     return Frame::error("ERR The 'default' user cannot be removed");
                 }
-                let removed = strings.iter().filter(|n| self.users.remove(n.as_str()).is_some());
-                Frame::Integer(removed.count() as i64)
+                let mut removed = 0;
+                for name in &strings {
+                    if self.users.remove(name.as_str()).is_some() {
+                        *self.deletions.entry(name.clone()).or_default() += 1;
+                        removed += 1;
+                    }
+                }
+                Frame::Integer(removed)
             }
             _ => Frame::error("ERR undecodable ACL log entry: unknown operation"),
         }
@@ -246,7 +287,7 @@ impl Users {
         if !users.contains_key("default") {
             return Err(AclImageError::Invalid("no default user".into()));
         }
-        Ok(Users { users })
+        Ok(Users { users, deletions: BTreeMap::new() })
     }
 }
 
@@ -276,6 +317,27 @@ mod tests {
             a.apply(&deluser_entry(&["default".into()])),
             Frame::error("ERR The 'default' user cannot be removed")
         );
+    }
+
+    #[test]
+    fn deleting_a_user_gives_its_name_a_new_incarnation() {
+        let mut users = Users::default();
+        let set = setuser_entry("eve", &rules("on nopass"));
+        users.apply(&set);
+        assert_eq!(users.incarnation("eve"), 0);
+        users.apply(&setuser_entry("eve", &rules("+@all")));
+        assert_eq!(users.incarnation("eve"), 0, "a change is not a deletion");
+        users.apply(&deluser_entry(&["eve".into()]));
+        users.apply(&set);
+        assert_eq!(users.incarnation("eve"), 1, "the same name, another user");
+        // A snapshot that changed or removed users counts as deleting them.
+        let mut before = users.clone();
+        before.apply(&setuser_entry("mallory", &rules("on nopass")));
+        let mut restored = Users::restore(&users.image()).unwrap();
+        restored.succeed(&before);
+        assert_eq!(restored.incarnation("eve"), 1);
+        assert_eq!(restored.incarnation("mallory"), 1);
+        assert_eq!(restored.incarnation("default"), 0);
     }
 
     #[test]
