@@ -399,6 +399,22 @@ fn the_acl_subcommands_answer_as_redis_does() {
     let user: redis::Value = query(&mut con, &["ACL", "GETUSER", "bob"]).unwrap();
     let shown = format!("{user:?}");
     assert!(shown.contains("%R~*") && shown.contains("-@all +@read"), "{shown}");
+    // In RESP3 the flags are a set, as Redis sends them.
+    let raw = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(cluster.ports[0].client).unwrap();
+        stream.set_read_timeout(Some(common::WAIT)).unwrap();
+        stream.write_all(b"HELLO 3\r\nACL GETUSER bob\r\n").unwrap();
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&raw).contains("selectors") {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&raw).into_owned()
+    };
+    assert!(raw.contains("$5\r\nflags\r\n~3\r\n$2\r\non\r\n$6\r\nnopass\r\n"), "{raw:?}");
     let nobody: Option<String> = query(&mut con, &["ACL", "GETUSER", "nobody"]).unwrap();
     assert_eq!(nobody, None);
 

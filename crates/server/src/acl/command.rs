@@ -93,7 +93,8 @@ const HELP: [&str; 12] = [
 fn getuser(user: &super::User) -> Frame {
     let strings = |items: Vec<String>| Frame::Array(items.into_iter().map(bulk).collect());
     Frame::Map(vec![
-        (bulk("flags"), strings(user.flags().into_iter().map(str::to_owned).collect())),
+        // A set in RESP3, as Redis sends it.
+        (bulk("flags"), Frame::Set(user.flags().into_iter().map(bulk).collect())),
         (bulk("passwords"), strings(user.passwords.iter().cloned().collect())),
         (bulk("commands"), bulk(user.commands_text())),
         (bulk("keys"), bulk(user.keys_text())),
