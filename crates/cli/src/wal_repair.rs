@@ -67,6 +67,7 @@ struct Plan {
 pub fn run(args: &RepairArgs) -> Result<i32> {
     let corruption = damage(&args.data_dir)?;
     outln!("damaged: {corruption}");
+    check_owner(&args.data_dir, args.id)?;
     // Held until the files are moved: the node cannot start in between.
     let held = conclave_storage::hold(&args.data_dir).map_err(|error| match error {
         conclave_storage::StorageError::Locked { .. } => anyhow!(
@@ -217,6 +218,20 @@ fn damage(dir: &Path) -> Result<conclave_storage::CorruptionError> {
         );
     }
     Ok(corruption)
+}
+
+/// Refuses a directory an earlier repair set aside for another node: it is that node's, and a
+/// wrong `--id` would take a different node out of the cluster.
+fn check_owner(dir: &Path, id: u64) -> Result<()> {
+    match conclave_storage::rebuilt_for(dir)? {
+        Some(owner) if owner != NodeId(id) => bail!(
+            "{} was rebuilt for node {owner} (its {} file says so), not node {id}: check --id; \
+             nothing was changed",
+            dir.display(),
+            conclave_storage::REBUILT_FOR_FILE
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// What to do when a node's votes are unknown.

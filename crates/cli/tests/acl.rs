@@ -78,7 +78,7 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     // The log holds the hash, never the password; ACL LIST shows Redis's line.
     let list: Vec<String> = query(&mut cluster.redis(leader), &["ACL", "LIST"]).unwrap();
     let alice = list.iter().find(|l| l.starts_with("user alice ")).expect("alice listed");
-    assert!(alice.starts_with("user alice on #"), "{alice}");
+    assert!(alice.starts_with("user alice on sanitize-payload #"), "{alice}");
     assert!(
         alice.ends_with(
             " ~app:* %R~ro:* resetchannels -@all +@read +@write -flushdb +acl|whoami +client"
@@ -86,7 +86,10 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
         "{alice}"
     );
     assert!(!alice.contains("wonderland"), "{alice}");
-    assert!(list.contains(&"user default on nopass ~* &* +@all".to_string()), "{list:?}");
+    assert!(
+        list.contains(&"user default on nopass sanitize-payload ~* &* +@all".to_string()),
+        "{list:?}"
+    );
     // Made on a follower, a user's password is hashed there, before the write is forwarded.
     set_user(&cluster, follower, "erin", &["on", ">forwardedsecret", "+@all"]);
     login(&cluster, leader, "erin", "forwardedsecret");
@@ -193,6 +196,137 @@ fn a_user_made_on_the_leader_is_enforced_on_a_follower() {
     );
 }
 
+/// CONCLAVE's subcommands are commands like any other for ACLs (only the forwarding handshake
+/// is exempt), and a client that logs in again on a follower has its writes run as the new
+/// user on the leader, not as the one the forwarding connection first logged in as.
+#[test]
+fn conclave_commands_obey_acls_and_auth_changes_the_forwarded_user() {
+    let mut cluster = ProcCluster::new(3, 3);
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    set_user(&cluster, leader, "getter", &["on", ">g", "~*", "-@all", "+get"]);
+    set_user(&cluster, leader, "narrow", &["on", ">n", "~n:*", "+@all"]);
+    set_user(&cluster, leader, "wide", &["on", ">w", "~*", "+@all"]);
+
+    let mut getter = login(&cluster, follower, "getter", "g");
+    assert_eq!(
+        error_text(query::<String>(&mut getter, &["CONCLAVE", "LEADER"])),
+        "NOPERM User getter has no permissions to run the 'conclave' command"
+    );
+    let handshake: String = query(&mut getter, &["CONCLAVE", "FORWARDED"]).unwrap();
+    assert_eq!(handshake, "OK");
+
+    let mut con = login(&cluster, follower, "narrow", "n");
+    let _: () = con.set("n:1", "v").unwrap();
+    login(&cluster, follower, "wide", "w");
+    let _: String = query(&mut con, &["AUTH", "wide", "w"]).unwrap();
+    let _: () = con.set("x:1", "v").expect("the leader runs the write as wide");
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "wide");
+}
+
+/// As in Redis, `off` stops new logins but leaves open connections working (Redis's own
+/// acl.tcl turns `default` off from a `default` connection and goes on using it); deleting the
+/// user is what closes them.
+#[test]
+fn a_user_turned_off_keeps_its_connections_but_cannot_log_in() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "paused", &["on", ">p", "~*", "+@all"]);
+    let mut con = login(&cluster, 0, "paused", "p");
+    let _: String = query(&mut con, &["ACL", "SETUSER", "paused", "off"]).unwrap();
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "paused");
+    assert_eq!(
+        error_text(query::<String>(&mut cluster.redis(0), &["AUTH", "paused", "p"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    let _: String = query(&mut con, &["ACL", "SETUSER", "default", "off"]).unwrap();
+    assert_eq!(
+        error_text(query::<String>(&mut cluster.redis(0), &["PING"])),
+        "NOAUTH Authentication required."
+    );
+    let deleted: i64 = query(&mut con, &["ACL", "DELUSER", "paused"]).unwrap();
+    assert_eq!(deleted, 1);
+    let closed = eventually("the connection to close", || {
+        query::<String>(&mut con, &["ACL", "WHOAMI"]).err()
+    });
+    assert!(closed.is_io_error() || closed.is_connection_dropped(), "{closed:?}");
+}
+
+/// HELLO reads all its options before applying any, as Redis: the last AUTH and SETNAME win, a
+/// failed AUTH leaves the name alone, and a name is checked as CLIENT SETNAME checks it (a
+/// newline in it would forge lines of CLIENT INFO and ACL LOG).
+#[test]
+fn hello_options_apply_as_in_redis() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "first", &["on", ">s", "+@all"]);
+    set_user(&cluster, 0, "second", &["on", ">s", "+@all"]);
+    let mut con = cluster.redis(0);
+    let hello = |con: &mut Connection, line: &[&str]| {
+        query::<redis::Value>(con, &[&["HELLO", "2"], line].concat())
+    };
+    hello(&mut con, &["AUTH", "nobody", "x", "AUTH", "second", "s", "AUTH", "first", "s"]).unwrap();
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "first");
+    hello(&mut con, &["SETNAME", "c1", "SETNAME", "c2"]).unwrap();
+    let name: String = query(&mut con, &["CLIENT", "GETNAME"]).unwrap();
+    assert_eq!(name, "c2");
+    let bad_name = "ERR Client names cannot contain spaces, newlines or special characters.";
+    assert_eq!(error_text(hello(&mut con, &["SETNAME", "c3", "SETNAME", "a b"])), bad_name);
+    assert_eq!(error_text(hello(&mut con, &["SETNAME", "x\nuser=default"])), bad_name);
+    assert_eq!(
+        error_text(hello(&mut con, &["AUTH", "second", "wrong", "SETNAME", "c4"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    let name: String = query(&mut con, &["CLIENT", "GETNAME"]).unwrap();
+    assert_eq!(name, "c2");
+    let whoami: String = query(&mut con, &["ACL", "WHOAMI"]).unwrap();
+    assert_eq!(whoami, "first");
+    assert_eq!(error_text(hello(&mut con, &["BOGUS"])), "ERR Syntax error in HELLO option 'BOGUS'");
+}
+
+/// The user name a failed AUTH names appears in the node's log quoted, so a newline in it
+/// cannot forge a log line.
+#[test]
+fn a_failed_auth_cannot_forge_log_lines() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    let forged = "FORGED INFO admin logged in";
+    let mut con = cluster.redis(0);
+    let user = format!("x\n{forged}");
+    assert!(query::<String>(&mut con, &["AUTH", &user, "pw"]).is_err());
+    eventually("the refusal in the log", || cluster.logs().contains("AUTH failed").then_some(()));
+    let logs = cluster.logs();
+    assert!(!logs.lines().any(|line| line.starts_with("FORGED")), "{logs}");
+}
+
+/// Deleting a user closes its connections even when a user of the same name is made again at
+/// once (a password rotated by delete-and-create): the new user is not the old one.
+#[test]
+fn a_user_deleted_and_made_again_closes_the_old_connections() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    set_user(&cluster, 0, "rotated", &["on", ">old", "~*", "+@all"]);
+    let mut con = login(&cluster, 0, "rotated", "old");
+    let mut admin = cluster.redis(0);
+    let (deleted, made): (i64, String) = redis::pipe()
+        .cmd("ACL")
+        .arg(&["DELUSER", "rotated"])
+        .cmd("ACL")
+        .arg(&["SETUSER", "rotated", "on", ">new", "~*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!((deleted, made.as_str()), (1, "OK"));
+    let closed = eventually("the old connection to close", || {
+        query::<String>(&mut con, &["ACL", "WHOAMI"]).err()
+    });
+    assert!(closed.is_io_error() || closed.is_connection_dropped(), "{closed:?}");
+    login(&cluster, 0, "rotated", "new");
+}
+
 #[test]
 fn the_acl_subcommands_answer_as_redis_does() {
     let mut cluster = ProcCluster::new(1, 1);
@@ -209,6 +343,14 @@ fn the_acl_subcommands_answer_as_redis_does() {
     assert_eq!(
         error_text(query::<Vec<String>>(&mut con, &["ACL", "CAT", "nosuch"])),
         "ERR Unknown category 'nosuch'"
+    );
+    assert_eq!(
+        error_text(query::<Vec<String>>(&mut con, &["ACL", "CAT", "a", "b"])),
+        "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP."
+    );
+    assert_eq!(
+        error_text(query::<Vec<String>>(&mut con, &["ACL", "help", "x"])),
+        "ERR wrong number of arguments for 'acl|help' command"
     );
     assert_eq!(
         error_text(query::<String>(&mut con, &["ACL", "SETUSER", "bob", "+nosuch"])),
@@ -234,9 +376,45 @@ fn the_acl_subcommands_answer_as_redis_does() {
     assert_eq!(ok, "OK");
     let no: String = query(&mut con, &["ACL", "DRYRUN", "bob", "SET", "x", "1"]).unwrap();
     assert_eq!(no, "User bob has no permissions to run the 'set' command");
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "bob", "NoSuch"])),
+        "ERR Command 'NoSuch' not found"
+    );
+    assert_eq!(error_text(query::<String>(&mut con, &["AUTH", "a", "b", "c"])), "ERR syntax error");
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["AUTH"])),
+        "ERR wrong number of arguments for 'auth' command"
+    );
+    for sub in ["LOAD", "SAVE"] {
+        let refused = error_text(query::<String>(&mut con, &["ACL", sub]));
+        assert!(
+            refused.starts_with("ERR This Redis instance is not configured to use an ACL file"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        error_text(query::<String>(&mut con, &["ACL", "DRYRUN", "ghost", "GET", "x"])),
+        "ERR User 'ghost' not found"
+    );
     let user: redis::Value = query(&mut con, &["ACL", "GETUSER", "bob"]).unwrap();
     let shown = format!("{user:?}");
     assert!(shown.contains("%R~*") && shown.contains("-@all +@read"), "{shown}");
+    // In RESP3 the flags are a set, as Redis sends them.
+    let raw = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(cluster.ports[0].client).unwrap();
+        stream.set_read_timeout(Some(common::WAIT)).unwrap();
+        stream.write_all(b"HELLO 3\r\nACL GETUSER bob\r\n").unwrap();
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&raw).contains("selectors") {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&raw).into_owned()
+    };
+    assert!(raw.contains("$5\r\nflags\r\n~3\r\n$2\r\non\r\n$6\r\nnopass\r\n"), "{raw:?}");
     let nobody: Option<String> = query(&mut con, &["ACL", "GETUSER", "nobody"]).unwrap();
     assert_eq!(nobody, None);
 

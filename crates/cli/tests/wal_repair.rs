@@ -341,6 +341,24 @@ fn a_directory_rebuilt_for_one_node_refuses_another_id() {
     assert!(err.contains("for node 2, but this node is 1"), "{err}");
 }
 
+/// A directory an earlier repair rebuilt for one node is not repaired under another id: the
+/// wrong node would be taken out of the cluster.
+#[test]
+fn repair_refuses_a_directory_rebuilt_for_another_node() {
+    let dir = small_store();
+    let (segment, bytes) = corrupt_record_holding(dir.path(), b"value-1");
+    std::fs::write(dir.path().join(conclave_storage::REBUILT_FOR_FILE), "2\n").unwrap();
+    let path = dir.path().to_str().unwrap();
+    // Port 9 on loopback: nothing listens there, and nothing must be asked anyway.
+    let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
+    let out = conclave(&repair, None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("was rebuilt for node 2") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes);
+    assert!(damaged_folders(dir.path()).is_empty());
+}
+
 /// A store that a running node holds is refused before the cluster is asked anything.
 #[test]
 fn repair_refuses_a_store_in_use() {

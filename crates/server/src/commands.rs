@@ -103,7 +103,9 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
     let (name, password) = match args.len() {
         2 => (Bytes::from_static(b"default"), &args[1]),
         3 => (args[1].clone(), &args[2]),
-        _ => return arity(b"auth"),
+        // Redis's AUTH is variadic, so extra arguments meet its own refusal.
+        1 => return arity(b"auth"),
+        _ => return Frame::error("ERR syntax error"),
     };
     let requirepass = session.shared.config.password.clone();
     let user_name = String::from_utf8_lossy(&name).into_owned();
@@ -113,7 +115,8 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
             .users
             .authenticate(&user_name, password, requirepass.as_deref())
             .then(|| m.users.get(&user_name).cloned())
-            .flatten();
+            .flatten()
+            .map(|user| (user, m.users.incarnation(&user_name)));
         (open, user)
     });
     if args.len() == 2 && open {
@@ -122,16 +125,20 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Frame {
         );
     }
     match user {
-        Some(user) => {
+        Some((user, incarnation)) => {
             session.authenticated = true;
             session.user = user;
+            session.user_incarnation = incarnation;
             session.credentials = Some((name, password.clone()));
+            session.forget_upstream();
             Frame::ok()
         }
         None => {
             session.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             session.log_refusal(crate::acl::Reason::Auth, b"AUTH", &user_name);
-            tracing::info!(client = session.id, user = %user_name, "AUTH failed");
+            // Debug-quoted: the name is whatever an unauthenticated client sent, and a newline
+            // in it would forge log lines.
+            tracing::info!(client = session.id, user = ?user_name, "AUTH failed");
             Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
         }
     }
@@ -141,32 +148,51 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Frame {
     let mut version = session.version;
     let mut rest = &args[1..];
     if let Some(first) = rest.first() {
-        version = match &first[..] {
-            b"2" => Version::Resp2,
-            b"3" => Version::Resp3,
-            _ => return Frame::error("NOPROTO unsupported protocol version"),
+        let number = std::str::from_utf8(first).ok().and_then(|v| v.parse::<i64>().ok());
+        version = match number {
+            Some(2) => Version::Resp2,
+            Some(3) => Version::Resp3,
+            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
+            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
         };
         rest = &rest[1..];
     }
+    // As Redis: every option is read (and a name checked) before anything applies; the last
+    // AUTH and the last SETNAME win, and a failed AUTH leaves the name alone.
+    let mut credentials = None;
+    let mut name = None;
     while let Some(option) = rest.first() {
         match option.to_ascii_uppercase().as_slice() {
             b"AUTH" if rest.len() >= 3 => {
-                let reply =
-                    auth(session, &[Bytes::from_static(b"AUTH"), rest[1].clone(), rest[2].clone()]);
-                if matches!(reply, Frame::Error(_)) {
-                    return reply;
-                }
+                credentials = Some((rest[1].clone(), rest[2].clone()));
                 rest = &rest[3..];
             }
             b"SETNAME" if rest.len() >= 2 => {
-                session.name = Some(rest[1].clone());
+                match client_name(&rest[1]) {
+                    Ok(valid) => name = Some(valid),
+                    Err(refusal) => return refusal,
+                }
                 rest = &rest[2..];
             }
-            _ => return Frame::error("ERR Syntax error in HELLO option"),
+            _ => {
+                return Frame::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(option)
+                ))
+            }
+        }
+    }
+    if let Some((user, password)) = credentials {
+        let reply = auth(session, &[Bytes::from_static(b"AUTH"), user, password]);
+        if matches!(reply, Frame::Error(_)) {
+            return reply;
         }
     }
     if !session.authenticated {
         return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = name {
+        session.name = name;
     }
     session.version = version;
     let leader = session.shared.handle.is_leader();
@@ -187,15 +213,13 @@ const REDIS_COMPAT_VERSION: &str = "7.2.0";
 fn client(session: &mut Session, args: &[Bytes]) -> Frame {
     let Some(sub) = args.get(1).map(|a| a.to_ascii_uppercase()) else { return arity(b"client") };
     match (sub.as_slice(), args.len()) {
-        (b"SETNAME", 3) => {
-            if args[2].iter().any(|b| *b <= b' ' || *b > b'~') {
-                return Frame::error(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+        (b"SETNAME", 3) => match client_name(&args[2]) {
+            Ok(name) => {
+                session.name = name;
+                Frame::ok()
             }
-            session.name = (!args[2].is_empty()).then(|| args[2].clone());
-            Frame::ok()
-        }
+            Err(refusal) => refusal,
+        },
         (b"GETNAME", 2) => session.name.clone().map_or(Frame::Null, Frame::Bulk),
         (b"ID", 2) => Frame::Integer(session.id as i64),
         (b"SETINFO", 4) => Frame::ok(),
@@ -217,6 +241,18 @@ fn client(session: &mut Session, args: &[Bytes]) -> Frame {
             String::from_utf8_lossy(&args[1])
         )),
     }
+}
+
+/// A connection name as CLIENT SETNAME and HELLO SETNAME take it: printable ASCII without
+/// spaces (it appears in CLIENT INFO and ACL LOG lines, which a newline could forge), and the
+/// empty name clears it.
+fn client_name(name: &Bytes) -> Result<Option<Bytes>, Frame> {
+    if name.iter().any(|b| *b <= b' ' || *b > b'~') {
+        return Err(Frame::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok((!name.is_empty()).then(|| name.clone()))
 }
 
 fn readmode(session: &mut Session, args: &[Bytes]) -> Frame {

@@ -103,7 +103,8 @@ impl StateMachine for KvMachine {
     }
 
     fn restore(&mut self, image: &[u8]) -> Result<(), BoxError> {
-        let (store, users) = decode(image)?;
+        let (store, mut users) = decode(image)?;
+        users.succeed(&self.users);
         self.store = store;
         self.users = users;
         self.users_changed();

@@ -46,6 +46,9 @@ pub(crate) struct Session {
     /// The user the connection runs as: `default` until AUTH, re-read from the replicated
     /// table whenever it changes, so new permissions apply from the next command.
     pub user: User,
+    /// Which incarnation of the user's name `user` is (see `Users::incarnation`): a user
+    /// deleted and made again is another user, and its connections close.
+    pub user_incarnation: u64,
     /// The name and password the client authenticated with, kept in memory only, so that a
     /// write forwarded to the leader runs there as the same user.
     pub credentials: Option<(Bytes, Bytes)>,
@@ -132,13 +135,15 @@ pub(crate) async fn serve(
     let id = shared.next_client.fetch_add(1, Ordering::Relaxed) + 1;
     let memory = shared.clients.register(id);
     let requirepass = shared.config.password.as_deref();
-    let (open, user, acl_changes) = shared.handle.with_state(|m| {
+    let (open, user, user_incarnation, acl_changes) = shared.handle.with_state(|m| {
         let user = m.users.get("default").cloned().unwrap_or_else(|| User::new("default"));
-        (m.users.default_is_open(requirepass), user, m.watch_users())
+        let incarnation = m.users.incarnation("default");
+        (m.users.default_is_open(requirepass), user, incarnation, m.watch_users())
     });
     let mut session = Session {
         authenticated: open,
         user,
+        user_incarnation,
         credentials: None,
         acl_changes,
         shared: shared.clone(),
@@ -243,8 +248,8 @@ impl Session {
                 }
                 // Woken to close for client memory: checked below.
                 () = self.output.memory.wake.notified() => Ok(usize::MAX),
-                // The user table changed: a connection whose user was deleted or disabled
-                // closes now, idle or not.
+                // The user table changed: a connection whose user was deleted closes now,
+                // idle or not.
                 () = users_changed(&mut self.acl_changes) => {
                     if !self.refresh_user() {
                         return;
@@ -345,6 +350,17 @@ fn denial_text(user: &str) -> String {
     format!(
         "DENIED Conclave is running in protected mode: this node has no password and the user '{user}' needs none, so connections are only accepted from the loopback interface. Give every user a password (ACL SETUSER {user} resetpass >...), or set password, or set insecure if every host that can reach the node is trusted"
     )
+}
+
+/// Whether a call skips the ACL check: logging in and out, and the forwarding handshake (a
+/// follower sends it as the client's own user, whatever that user may run). Every other
+/// `CONCLAVE` subcommand is checked like any command.
+fn exempt_from_acl(name: &[u8], args: &[Bytes]) -> bool {
+    match name {
+        b"AUTH" | b"HELLO" | b"QUIT" => true,
+        b"CONCLAVE" => args.len() == 2 && args[1].eq_ignore_ascii_case(b"FORWARDED"),
+        _ => false,
+    }
 }
 
 /// Waits until the user table changes (forever once the node is stopping).
@@ -505,12 +521,9 @@ impl Session {
                 self.reply(out, Frame::error("NOAUTH Authentication required."));
                 continue;
             }
-            // Logging in and out, and the forwarding handshake, are not subject to ACLs.
-            if self.authenticated
-                && !matches!(&name[..], b"AUTH" | b"HELLO" | b"QUIT" | b"CONCLAVE")
-            {
+            if self.authenticated && !exempt_from_acl(&name, &args) {
                 if let Err((denied, reason, object)) = acl::check(&self.user, &args) {
-                    tracing::info!(client = self.id, user = %self.user.name, command = %String::from_utf8_lossy(&args[0]), "command refused by ACL");
+                    tracing::info!(client = self.id, user = ?self.user.name, command = ?String::from_utf8_lossy(&args[0]), "command refused by ACL");
                     let counter = match reason {
                         acl::Reason::Key => &self.shared.stats.acl_denied_keys,
                         _ => &self.shared.stats.acl_denied_commands,
@@ -819,6 +832,12 @@ impl Session {
         }
     }
 
+    /// Drops the connection writes are forwarded on: it is logged in as the user this
+    /// connection had, and after AUTH the leader must see the new one.
+    pub(crate) fn forget_upstream(&mut self) {
+        self.upstream = None;
+    }
+
     /// Records a refusal in `ACL LOG`.
     pub(crate) fn log_refusal(&self, reason: acl::Reason, object: &[u8], username: &str) {
         let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
@@ -829,7 +848,8 @@ impl Session {
     }
 
     /// Re-reads the connection's user after the user table changed. Returns false when the
-    /// connection must close: its user was deleted or disabled, as Redis closes them.
+    /// connection must close: its user was deleted, as Redis closes them. A user turned `off`
+    /// keeps its open connections, as in Redis: `off` only stops new logins.
     pub(crate) fn refresh_user(&mut self) -> bool {
         self.acl_changes.mark_unchanged();
         if !self.authenticated {
@@ -838,22 +858,28 @@ impl Session {
             let requirepass = self.shared.config.password.clone();
             let open = self.shared.handle.with_state(|m| {
                 let open = m.users.default_is_open(requirepass.as_deref());
-                open.then(|| m.users.get("default").cloned()).flatten()
+                let default = m.users.get("default").cloned();
+                open.then(|| default.map(|d| (d, m.users.incarnation("default")))).flatten()
             });
-            if let Some(default) = open {
+            if let Some((default, incarnation)) = open {
                 self.authenticated = true;
                 self.user = default;
+                self.user_incarnation = incarnation;
             }
             return true;
         }
         let name = self.user.name.clone();
-        match self.shared.handle.with_state(|m| m.users.get(&name).cloned()) {
-            Some(user) if user.enabled => {
+        let current = self.shared.handle.with_state(|m| {
+            let same = m.users.incarnation(&name) == self.user_incarnation;
+            m.users.get(&name).filter(|_| same).cloned()
+        });
+        match current {
+            Some(user) => {
                 self.user = user;
                 true
             }
-            _ => {
-                tracing::info!(client = self.id, user = %name, "closing a connection whose user was deleted or disabled");
+            None => {
+                tracing::info!(client = self.id, user = %name, "closing a connection whose user was deleted");
                 false
             }
         }

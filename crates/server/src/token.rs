@@ -28,14 +28,19 @@ impl AdminToken {
     /// response times. The length of the token is not secret: generated tokens have a fixed
     /// length.
     pub fn matches(&self, presented: &[u8]) -> bool {
-        let expected = self.0.as_bytes();
-        if presented.len() != expected.len() {
-            return false;
-        }
-        let difference = expected.iter().zip(presented).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        // Keeps the optimiser from turning the fold into an early-exit comparison.
-        std::hint::black_box(difference) == 0
+        equal_in_constant_time(self.0.as_bytes(), presented)
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends only on their lengths, never on where
+/// the first differing byte is: for secrets, and for password hashes (as Redis compares them).
+pub(crate) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keeps the optimiser from turning the fold into an early-exit comparison.
+    std::hint::black_box(difference) == 0
 }
 
 impl fmt::Debug for AdminToken {

@@ -180,6 +180,25 @@ pub enum StorageError {
     /// does only after reporting a failed write or sync: the job was not written.
     #[error("the log writer has stopped after a storage failure; the job was not written")]
     WriterStopped,
+    /// Setting a damaged store aside failed part way, and moving the files already moved back
+    /// failed too: the store is split between its directory and the folder, and the node must
+    /// not start until they are put back.
+    #[error(
+        "setting the store aside failed ({cause}), and moving {} back from {} failed too \
+         ({undo}); move them back into the store directory by hand before starting the node",
+        files.join(", "),
+        folder.display()
+    )]
+    SetAsideSplit {
+        /// The folder still holding some of the store's files.
+        folder: PathBuf,
+        /// The files still in it.
+        files: Vec<String>,
+        /// Why setting aside failed.
+        cause: String,
+        /// Why moving them back failed.
+        undo: String,
+    },
 }
 
 impl StorageError {

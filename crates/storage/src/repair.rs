@@ -62,8 +62,21 @@ impl HeldStore {
     /// at the end.
     ///
     /// Refuses, moving nothing, when the hard state itself is damaged (the node's votes would be
-    /// lost: it must not come back under the same id) or the folder already exists.
+    /// lost: it must not come back under the same id) or the folder already exists. When a step
+    /// fails part way, the files already moved are moved back, so that the store is as it was
+    /// and the repair can be run again; [`StorageError::SetAsideSplit`] says which are still in
+    /// the folder if even that fails.
     pub fn set_aside(self, stamp: &str, node: NodeId) -> Result<SetAside> {
+        self.set_aside_with(stamp, node, &mut |from, to| std::fs::rename(from, to))
+    }
+
+    /// [`HeldStore::set_aside`] with the rename given, so that tests can make one fail.
+    fn set_aside_with(
+        self,
+        stamp: &str,
+        node: NodeId,
+        rename: &mut Rename<'_>,
+    ) -> Result<SetAside> {
         let dir = self.dir.as_path();
         let saved = hard_state::load(dir)?;
         let io = Io::new(None);
@@ -72,20 +85,64 @@ impl HeldStore {
             .map_err(|e| StorageError::io("create directory", &folder, e))?;
         let files: Vec<String> =
             fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
-        for name in &files {
-            let from = dir.join(name);
-            std::fs::rename(&from, folder.join(name))
-                .map_err(|e| StorageError::io("rename", &from, e))?;
-        }
-        io.sync_dir(&folder)?;
-        io.sync_dir(dir)?;
         // Commit 0: the entries it counted are gone, and a node learns its commit index again
         // from the leader. Term and vote stay: they are promises made to candidates.
         let kept = HardState { commit: Index(0), ..saved };
-        hard_state::save(&io, dir, &kept)?;
-        io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())?;
-        Ok(SetAside { folder, files, kept })
+        let mut moved: Vec<&str> = Vec::new();
+        let outcome = (|| {
+            for name in &files {
+                let from = dir.join(name);
+                rename(&from, &folder.join(name))
+                    .map_err(|e| StorageError::io("rename", &from, e))?;
+                moved.push(name);
+            }
+            io.sync_dir(&folder)?;
+            io.sync_dir(dir)?;
+            hard_state::save(&io, dir, &kept)?;
+            io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())
+        })();
+        match outcome {
+            Ok(()) => Ok(SetAside { folder, files, kept }),
+            Err(cause) => Err(put_back(dir, &folder, &moved, cause, rename)),
+        }
     }
+}
+
+/// How files are moved (`std::fs::rename`, or a failing twin in tests).
+type Rename<'a> = dyn FnMut(&Path, &Path) -> std::io::Result<()> + 'a;
+
+/// Undoes a set-aside that failed with `cause` after moving `moved` into `folder`: moves them
+/// back (over the new hard state, if one was written), drops the `rebuilt-for` file and the
+/// folder. Returns `cause` when the store is whole again.
+fn put_back(
+    dir: &Path,
+    folder: &Path,
+    moved: &[&str],
+    cause: StorageError,
+    rename: &mut Rename<'_>,
+) -> StorageError {
+    let mut stranded = Vec::new();
+    let mut undo = None;
+    for name in moved {
+        if let Err(error) = rename(&folder.join(name), &dir.join(name)) {
+            stranded.push((*name).to_owned());
+            undo.get_or_insert(error.to_string());
+        }
+    }
+    if let Some(undo) = undo {
+        return StorageError::SetAsideSplit {
+            folder: folder.to_path_buf(),
+            files: stranded,
+            cause: cause.to_string(),
+            undo,
+        };
+    }
+    if !moved.contains(&REBUILT_FOR_FILE) {
+        let _ = std::fs::remove_file(dir.join(REBUILT_FOR_FILE));
+    }
+    let _ = std::fs::remove_dir(folder);
+    let _ = Io::new(None).sync_dir(dir);
+    cause
 }
 
 /// The node the store in `dir` was last set aside for, if it ever was. A file that does not hold
@@ -150,6 +207,53 @@ mod tests {
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         std::fs::write(dir.path().join(REBUILT_FOR_FILE), "three\n").unwrap();
         assert!(matches!(rebuilt_for(dir.path()), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_move_failing_part_way_puts_everything_back() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let before = fs::list_files(dir.path()).unwrap();
+        assert!(before.len() >= 3, "the lock and at least two files: {before:?}");
+        let mut calls = 0;
+        let mut fail_second = |from: &Path, to: &Path| {
+            calls += 1;
+            if calls == 2 {
+                return Err(std::io::Error::other("injected"));
+            }
+            std::fs::rename(from, to)
+        };
+        let error =
+            hold(dir.path()).unwrap().set_aside_with("x", NodeId(3), &mut fail_second).unwrap_err();
+        assert!(error.to_string().contains("injected"), "{error}");
+        assert_eq!(fs::list_files(dir.path()).unwrap(), before);
+        assert!(!dir.path().join("damaged-x").exists());
+        assert_eq!(rebuilt_for(dir.path()).unwrap(), None);
+        let recovered = FileStore::open(dir.path(), &Options::default()).unwrap().load().unwrap();
+        assert_eq!(recovered.state.entries.len(), 20);
+        assert_eq!(recovered.state.hard_state.commit, Index(20));
+    }
+
+    #[test]
+    fn a_failed_put_back_names_the_stranded_files() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path());
+        let mut calls = 0;
+        let mut fail_from_the_second = |from: &Path, to: &Path| {
+            calls += 1;
+            if calls >= 2 {
+                return Err(std::io::Error::other("injected"));
+            }
+            std::fs::rename(from, to)
+        };
+        let error = hold(dir.path())
+            .unwrap()
+            .set_aside_with("x", NodeId(3), &mut fail_from_the_second)
+            .unwrap_err();
+        let StorageError::SetAsideSplit { folder, files, .. } = &error else { panic!("{error}") };
+        assert_eq!(folder, &dir.path().join("damaged-x"));
+        assert_eq!(files.len(), 1);
+        assert!(folder.join(&files[0]).exists(), "{error}");
     }
 
     #[test]

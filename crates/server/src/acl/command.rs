@@ -45,7 +45,8 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
         ("genpass", 2 | 3) => genpass(args.get(2)),
         ("dryrun", n) if n >= 4 => dryrun(session, args),
         ("save" | "load", 2) => Frame::error(
-            "ERR Conclave has no ACL file: users are replicated through the log and kept in every node's WAL and snapshots",
+            // Redis's opening words, which clients and Redis's tests match on, then why.
+            "ERR This Redis instance is not configured to use an ACL file: Conclave replicates users through the log and keeps them in every node's WAL and snapshots, so ACL SETUSER alone is enough",
         ),
         ("log", 2) => session.shared.acl_log.reply(10, now_ms()),
         ("log", 3) if args[2].eq_ignore_ascii_case(b"RESET") => {
@@ -57,6 +58,12 @@ pub(crate) fn execute(session: &mut Session, args: &[Bytes]) -> Frame {
             None => Frame::error("ERR value is out of range, must be positive"),
         },
         ("help", 2) => Frame::Array(HELP.iter().map(|line| Frame::Simple(Bytes::from_static(line.as_bytes()))).collect()),
+        // Redis declares these variadic, so extra arguments pass its arity check and meet the
+        // subcommand's own refusal instead.
+        ("cat" | "genpass" | "log", _) if args.len() > 3 => Frame::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
         ("whoami" | "users" | "list" | "getuser" | "cat" | "genpass" | "dryrun" | "save" | "load" | "help" | "log", _) => {
             arity(&sub)
         }
@@ -86,7 +93,8 @@ const HELP: [&str; 12] = [
 fn getuser(user: &super::User) -> Frame {
     let strings = |items: Vec<String>| Frame::Array(items.into_iter().map(bulk).collect());
     Frame::Map(vec![
-        (bulk("flags"), strings(user.flags().into_iter().map(str::to_owned).collect())),
+        // A set in RESP3, as Redis sends it.
+        (bulk("flags"), Frame::Set(user.flags().into_iter().map(bulk).collect())),
         (bulk("passwords"), strings(user.passwords.iter().cloned().collect())),
         (bulk("commands"), bulk(user.commands_text())),
         (bulk("keys"), bulk(user.keys_text())),
@@ -125,8 +133,9 @@ fn dryrun(session: &Session, args: &[Bytes]) -> Frame {
         return Frame::error(format!("ERR User '{name}' not found"));
     };
     let call = &args[3..];
-    let command = String::from_utf8_lossy(&call[0]).to_ascii_lowercase();
     let Some(line) = table::for_call(call) else {
+        // Named as the client typed it, as Redis does.
+        let command = String::from_utf8_lossy(&call[0]);
         return Frame::error(format!("ERR Command '{command}' not found"));
     };
     match user.check(line, call) {

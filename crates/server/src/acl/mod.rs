@@ -81,7 +81,9 @@ fn plan_setuser(args: &[Bytes]) -> Result<Plan, Frame> {
         return Err(arity("acl|setuser"));
     }
     let name = text(&args[2])?;
-    if name.is_empty() || name.contains([' ', '\0']) {
+    // Any whitespace, as Redis's isspace(): a newline in a name would forge lines of ACL LIST,
+    // CLIENT INFO and the ACL LOG's client-info.
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '\0') {
         return Err(Frame::error("ERR Usernames can't contain spaces or null characters"));
     }
     let mut rules = Vec::with_capacity(args.len() - 3);
@@ -167,6 +169,20 @@ fn denial(user: &User, line_name: &str, name: &Bytes, denied: Denied) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_with_whitespace_or_nul_are_refused() {
+        for name in ["a b", "a\tb", "a\nuser=default", "a\rb", "a\u{b}b", "a\0b", ""] {
+            let args: Vec<Bytes> = ["ACL", "SETUSER", name, "on"].map(Bytes::from).to_vec();
+            let refused = Frame::error("ERR Usernames can't contain spaces or null characters");
+            assert!(
+                matches!(plan_write(&args, 0), Some(Plan::Reply(f)) if f == refused),
+                "{name:?}"
+            );
+        }
+        let args: Vec<Bytes> = ["ACL", "SETUSER", "a-b", "on"].map(Bytes::from).to_vec();
+        assert!(matches!(plan_write(&args, 0), Some(Plan::Write(_))));
+    }
 
     #[test]
     fn passwords_are_hashed_before_anything_else_sees_them() {

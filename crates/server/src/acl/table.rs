@@ -157,10 +157,11 @@ pub(crate) const COMMANDS: &[CommandAcl] = &[
     cmd("exists", KEYSPACE | READ | FAST, all(T)),
     cmd("touch", KEYSPACE | READ | FAST, all(T)),
     cmd("type", KEYSPACE | READ | FAST, one(T)),
-    cmd("ttl", KEYSPACE | READ | FAST, one(T)),
-    cmd("pttl", KEYSPACE | READ | FAST, one(T)),
-    cmd("expiretime", KEYSPACE | READ | FAST, one(T)),
-    cmd("pexpiretime", KEYSPACE | READ | FAST, one(T)),
+    // Redis flags these ACCESS (they reveal the key's expiry): they need read permission.
+    cmd("ttl", KEYSPACE | READ | FAST, one(R)),
+    cmd("pttl", KEYSPACE | READ | FAST, one(R)),
+    cmd("expiretime", KEYSPACE | READ | FAST, one(R)),
+    cmd("pexpiretime", KEYSPACE | READ | FAST, one(R)),
     cmd("expire", KEYSPACE | WRITE | FAST, one(W)),
     cmd("pexpire", KEYSPACE | WRITE | FAST, one(W)),
     cmd("expireat", KEYSPACE | WRITE | FAST, one(W)),
@@ -179,10 +180,26 @@ pub(crate) const COMMANDS: &[CommandAcl] = &[
     cmd("select", FAST | CONNECTION, NO_KEYS),
     cmd("auth", FAST | CONNECTION, NO_KEYS),
     cmd("hello", FAST | CONNECTION, NO_KEYS),
-    cmd("client", SLOW | CONNECTION, NO_KEYS),
     cmd("command", SLOW | CONNECTION, NO_KEYS),
     cmd("info", SLOW | DANGEROUS, NO_KEYS),
-    cmd("config", ADMIN | SLOW | DANGEROUS, NO_KEYS),
+    // CLIENT and CONFIG have a line per subcommand, as in Redis, so that rules such as
+    // `+config|get` or `-client|kill` work. Subcommands not served yet have lines too, so that
+    // rules naming them are accepted as Redis accepts them; calling one is an unknown
+    // subcommand.
+    cmd("client|id", SLOW | CONNECTION, NO_KEYS),
+    cmd("client|info", SLOW | CONNECTION, NO_KEYS),
+    cmd("client|getname", SLOW | CONNECTION, NO_KEYS),
+    cmd("client|setname", SLOW | CONNECTION, NO_KEYS),
+    cmd("client|setinfo", SLOW | CONNECTION, NO_KEYS),
+    cmd("client|kill", ADMIN | SLOW | DANGEROUS | CONNECTION, NO_KEYS),
+    cmd("client|list", ADMIN | SLOW | DANGEROUS | CONNECTION, NO_KEYS),
+    cmd("client|pause", ADMIN | SLOW | DANGEROUS | CONNECTION, NO_KEYS),
+    cmd("client|unpause", ADMIN | SLOW | DANGEROUS | CONNECTION, NO_KEYS),
+    cmd("client|no-evict", ADMIN | SLOW | DANGEROUS | CONNECTION, NO_KEYS),
+    cmd("config|get", ADMIN | SLOW | DANGEROUS, NO_KEYS),
+    cmd("config|set", ADMIN | SLOW | DANGEROUS, NO_KEYS),
+    cmd("config|resetstat", ADMIN | SLOW | DANGEROUS, NO_KEYS),
+    cmd("config|rewrite", ADMIN | SLOW | DANGEROUS, NO_KEYS),
     cmd("readonly", FAST | CONNECTION, NO_KEYS),
     cmd("readwrite", FAST | CONNECTION, NO_KEYS),
     cmd("readmode", FAST | CONNECTION, NO_KEYS),
@@ -300,5 +317,8 @@ mod tests {
         assert_eq!(for_call(&args("ACL WHOAMI")).unwrap().name, "acl|whoami");
         assert!(for_call(&args("ACL NOSUCH")).is_none());
         assert!(is_container("acl") && !is_container("get"));
+        assert_eq!(for_call(&args("client ID")).unwrap().name, "client|id");
+        assert_eq!(for_call(&args("CONFIG get maxmemory")).unwrap().name, "config|get");
+        assert!(is_container("client") && is_container("config"));
     }
 }

@@ -23,6 +23,10 @@ pub(crate) struct User {
     pub(crate) nopass: bool,
     /// SHA-256 of each password, lowercase hex: the plaintext is never kept.
     pub(crate) passwords: BTreeSet<String>,
+    /// `skip-sanitize-payload` rather than Redis's default `sanitize-payload`. Nothing here
+    /// restores payloads, but Redis lists the flag for every user, and tools that read
+    /// `ACL LIST` or `ACL GETUSER` (and Redis's own tests) expect it.
+    skip_sanitize_payload: bool,
     /// `allkeys` (`~*`): every key, read and written.
     all_keys: bool,
     /// The key patterns, when not `all_keys`.
@@ -81,6 +85,9 @@ pub(crate) enum RuleError {
     /// `!hash` or `<password>` for a password the user does not have.
     #[error("The password you are trying to remove from the user does not exist")]
     NoSuchPassword,
+    /// `+command|subcommand|arg`: Redis allows a first argument of a plain command only.
+    #[error("Allowing first-arg of a subcommand is not supported")]
+    FirstArgOfSubcommand,
     /// `#hash` that is not a SHA-256 in lowercase hex.
     #[error("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")]
     BadHash,
@@ -109,6 +116,7 @@ impl User {
             enabled: false,
             nopass: false,
             passwords: BTreeSet::new(),
+            skip_sanitize_payload: false,
             all_keys: false,
             key_patterns: Vec::new(),
             all_channels: false,
@@ -161,8 +169,9 @@ impl User {
                 let name = std::mem::take(&mut self.name);
                 *self = User::new(&name);
             }
-            // Accepted as Redis does; payload sanitisation does not apply here.
-            "sanitize-payload" | "skip-sanitize-payload" => {}
+            // Kept and listed as Redis does; payload sanitisation does not apply here.
+            "sanitize-payload" => self.skip_sanitize_payload = false,
+            "skip-sanitize-payload" => self.skip_sanitize_payload = true,
             _ => return self.apply_prefixed(rule, strict),
         }
         Ok(())
@@ -183,14 +192,16 @@ impl User {
                 }
             }
             '#' => {
-                if rest.len() != 64 || !rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                {
+                if !is_password_hash(rest) {
                     return Err(RuleError::BadHash);
                 }
                 self.passwords.insert(rest.to_owned());
                 self.nopass = false;
             }
             '!' => {
+                if !is_password_hash(rest) {
+                    return Err(RuleError::BadHash);
+                }
                 if !self.passwords.remove(rest) {
                     return Err(RuleError::NoSuchPassword);
                 }
@@ -220,6 +231,13 @@ impl User {
                 }
             }
             '+' | '-' => {
+                let first_arg_of = rest.rsplit_once('|').map(|(head, _)| head);
+                if strict
+                    && first == '+'
+                    && first_arg_of.is_some_and(|h| h.contains('|') && table::lookup(h).is_some())
+                {
+                    return Err(RuleError::FirstArgOfSubcommand);
+                }
                 let target = parse_target(rest, strict)?;
                 self.push_command(first == '+', target);
             }
@@ -321,12 +339,17 @@ impl User {
         }
     }
 
-    /// The flags `ACL GETUSER` lists.
+    /// The flags `ACL GETUSER` and `ACL LIST` show, in Redis's order.
     pub(crate) fn flags(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             flags.push("nopass");
         }
+        flags.push(if self.skip_sanitize_payload {
+            "skip-sanitize-payload"
+        } else {
+            "sanitize-payload"
+        });
         flags
     }
 
@@ -378,10 +401,7 @@ impl User {
 
     /// The rules that rebuild this user from [`User::new`], in `ACL LIST`'s order.
     pub(crate) fn rules(&self) -> Vec<String> {
-        let mut rules = vec![if self.enabled { "on" } else { "off" }.to_owned()];
-        if self.nopass {
-            rules.push("nopass".into());
-        }
+        let mut rules: Vec<String> = self.flags().into_iter().map(str::to_owned).collect();
         rules.extend(self.passwords.iter().map(|h| format!("#{h}")));
         let keys = self.keys_text();
         rules.extend(keys.split(' ').filter(|k| !k.is_empty()).map(str::to_owned));
@@ -398,6 +418,11 @@ impl User {
     pub(crate) fn list_line(&self) -> String {
         format!("user {} {}", self.name, self.rules().join(" "))
     }
+}
+
+/// Whether `text` is a password hash as `#hash` and `!hash` take it: SHA-256 in lowercase hex.
+fn is_password_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The target of a `+`/`-` rule: `@all`, `@category`, `command` or `command|subcommand`.
@@ -450,7 +475,7 @@ mod tests {
     #[test]
     fn the_default_user_may_do_everything() {
         let default = User::default_user();
-        assert_eq!(default.list_line(), "user default on nopass ~* &* +@all");
+        assert_eq!(default.list_line(), "user default on nopass sanitize-payload ~* &* +@all");
         assert_eq!(check(&default, "FLUSHALL"), Ok(()));
         assert_eq!(check(&default, "ACL SETUSER x"), Ok(()));
         assert!(default.is_unrestricted());
@@ -473,6 +498,19 @@ mod tests {
         assert_eq!(check(&u, "SET k v"), Ok(()));
         let u = user("on ~* -@all +acl").unwrap();
         assert_eq!(check(&u, "ACL LIST"), Ok(()));
+        // Subcommands of CLIENT and CONFIG, as Redis's rules name them.
+        let u = user("on ~* +@all -client|kill -config|set").unwrap();
+        assert_eq!(check(&u, "CLIENT ID"), Ok(()));
+        assert_eq!(check(&u, "CLIENT KILL x"), Err(Denied::Command));
+        assert_eq!(check(&u, "CONFIG GET maxmemory"), Ok(()));
+        assert_eq!(check(&u, "CONFIG SET maxmemory 1"), Err(Denied::Command));
+        let u = user("on ~* -@all +client|id +config|get").unwrap();
+        assert_eq!(check(&u, "client id"), Ok(()));
+        assert_eq!(check(&u, "CLIENT INFO"), Err(Denied::Command));
+        assert_eq!(check(&u, "CONFIG GET *"), Ok(()));
+        let u = user("on ~* -@all +@connection").unwrap();
+        assert_eq!(check(&u, "CLIENT SETNAME n"), Ok(()));
+        assert_eq!(check(&u, "CONFIG GET *"), Err(Denied::Command));
     }
 
     #[test]
@@ -486,6 +524,12 @@ mod tests {
         assert_eq!(check(&u, "SET wo:1 v GET"), key("wo:1"));
         assert_eq!(check(&u, "GET wo:1"), key("wo:1"));
         assert_eq!(check(&u, "EXISTS ro:1 wo:1"), Ok(()), "existence needs any pattern");
+        assert_eq!(check(&u, "TYPE wo:1"), Ok(()));
+        assert_eq!(check(&u, "STRLEN wo:1"), Ok(()));
+        for expiry in ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"] {
+            assert_eq!(check(&u, &format!("{expiry} ro:1")), Ok(()));
+            assert_eq!(check(&u, &format!("{expiry} wo:1")), key("wo:1"), "{expiry} reads");
+        }
         assert_eq!(check(&u, "MSET app:1 v ro:1 v"), key("ro:1"));
         assert_eq!(check(&u, "DEL app:1 app:2"), Ok(()));
     }
@@ -501,10 +545,30 @@ mod tests {
         u.apply_rule(&format!("!{hash}"), true).unwrap();
         assert!(u.passwords.is_empty());
         assert_eq!(u.apply_rule("#ABC", true), Err(RuleError::BadHash));
+        assert_eq!(u.apply_rule("!ABC", true), Err(RuleError::BadHash), "checked as Redis does");
+        assert_eq!(
+            u.apply_rule(&format!("!{}", hash.to_uppercase()), true),
+            Err(RuleError::BadHash)
+        );
         u.apply_rule("nopass", true).unwrap();
         assert!(u.nopass);
         u.apply_rule(">x", true).unwrap();
         assert!(!u.nopass, "a password ends nopass");
+    }
+
+    #[test]
+    fn flags_include_payload_sanitisation_as_in_redis_7() {
+        let u = user("").unwrap();
+        assert_eq!(u.flags(), ["off", "sanitize-payload"]);
+        assert_eq!(u.list_line(), "user u off sanitize-payload resetchannels -@all");
+        let u = user("on nopass skip-sanitize-payload").unwrap();
+        assert_eq!(u.flags(), ["on", "nopass", "skip-sanitize-payload"]);
+        let u = user("skip-sanitize-payload sanitize-payload").unwrap();
+        assert_eq!(u.flags(), ["off", "sanitize-payload"]);
+        assert_eq!(
+            user("skip-sanitize-payload reset").unwrap().flags(),
+            ["off", "sanitize-payload"]
+        );
     }
 
     #[test]
@@ -513,6 +577,10 @@ mod tests {
         assert_eq!(user("+nosuch"), Err(RuleError::Unknown));
         assert_eq!(user("+@nosuch"), Err(RuleError::Unknown));
         assert_eq!(user("+get|x"), Err(RuleError::Unknown));
+        assert_eq!(user("+config|get|appendonly"), Err(RuleError::FirstArgOfSubcommand));
+        assert_eq!(user("+acl|setuser|x"), Err(RuleError::FirstArgOfSubcommand));
+        assert_eq!(user("-config|get|appendonly"), Err(RuleError::Unknown));
+        assert_eq!(user("+config|nosuch|x"), Err(RuleError::Unknown));
         assert_eq!(user("%X~a"), Err(RuleError::Syntax));
         assert_eq!(user("allkeys ~a"), Err(RuleError::AfterAllKeys));
         assert_eq!(user("&* &a"), Err(RuleError::AfterAllChannels));
@@ -528,6 +596,8 @@ mod tests {
             "on >a >b ~app:* %R~ro:* %W~wo:* &news +@read -get +acl|whoami",
             "off nopass allkeys allchannels +@all -@dangerous +flushdb",
             "on resetchannels nocommands",
+            "on skip-sanitize-payload nopass",
+            "skip-sanitize-payload reset",
             "reset",
         ];
         for rules in cases {
@@ -536,6 +606,6 @@ mod tests {
             assert_eq!(rebuilt, u, "{rules} -> {}", u.list_line());
         }
         let u = user("on ~a +get -@all +set").unwrap();
-        assert_eq!(u.list_line(), "user u on ~a resetchannels -@all +set");
+        assert_eq!(u.list_line(), "user u on sanitize-payload ~a resetchannels -@all +set");
     }
 }

@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use conclave_resp::Frame;
 
 use super::user::{hash_password, User};
+use crate::token::equal_in_constant_time;
 
 /// The first byte of every ACL log entry.
 pub(crate) const ENTRY_TAG: u8 = 0xAC;
@@ -28,15 +29,32 @@ const IMAGE_MAGIC: &[u8; 4] = b"CACL";
 const IMAGE_VERSION: u8 = 1;
 
 /// Every user, by name; `default` is always there.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Users {
     users: BTreeMap<String, User>,
+    /// How many times each name was deleted (or replaced by a snapshot) on this node: a
+    /// connection remembers its user's count when it logs in, and closes when it changes, even
+    /// if a user of the same name exists again by the time it looks. Local to the node, and so
+    /// not part of the table's equality, image or replies.
+    deletions: BTreeMap<String, u64>,
 }
+
+/// Two tables are equal when they hold the same users (the local deletion counts aside).
+impl PartialEq for Users {
+    fn eq(&self, other: &Users) -> bool {
+        self.users == other.users
+    }
+}
+
+impl Eq for Users {}
 
 impl Default for Users {
     fn default() -> Users {
         let default = User::default_user();
-        Users { users: BTreeMap::from([(default.name.clone(), default)]) }
+        Users {
+            users: BTreeMap::from([(default.name.clone(), default)]),
+            deletions: BTreeMap::new(),
+        }
     }
 }
 
@@ -115,6 +133,24 @@ impl Users {
         self.users.get(name)
     }
 
+    /// Which incarnation of `name` this node holds: it changes each time the user is deleted,
+    /// so a connection can tell its user from a new one of the same name.
+    pub(crate) fn incarnation(&self, name: &str) -> u64 {
+        self.deletions.get(name).copied().unwrap_or(0)
+    }
+
+    /// Carries the deletion counts over a snapshot restore from the table it replaces, counting
+    /// every user that the snapshot removed or changed as deleted: the log entries between
+    /// them are not seen, so a change cannot be told from a deletion and re-creation.
+    pub(crate) fn succeed(&mut self, previous: &Users) {
+        self.deletions = previous.deletions.clone();
+        for (name, user) in &previous.users {
+            if self.users.get(name) != Some(user) {
+                *self.deletions.entry(name.clone()).or_default() += 1;
+            }
+        }
+    }
+
     /// Every user, by name.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &User> {
         self.users.values()
@@ -130,15 +166,17 @@ impl Users {
         requirepass: Option<&str>,
     ) -> bool {
         let Some(user) = self.users.get(name).filter(|u| u.enabled) else { return false };
-        // Hashes are compared, never the passwords, so the time taken says nothing about them.
+        // Hashes are compared, never the passwords, each in constant time and all of them
+        // every time, so the time taken says nothing about the stored hashes either.
         let hash = hash_password(password);
-        if name == "default" {
-            if let Some(required) = requirepass {
-                return hash_password(required.as_bytes()) == hash
-                    || user.passwords.contains(&hash);
-            }
-        }
-        user.nopass || user.passwords.contains(&hash)
+        let required = match requirepass {
+            Some(required) if name == "default" => Some(hash_password(required.as_bytes())),
+            _ => None,
+        };
+        let matched = required.iter().chain(&user.passwords).fold(false, |found, stored| {
+            found | equal_in_constant_time(stored.as_bytes(), hash.as_bytes())
+        });
+        matched || (required.is_none() && user.nopass)
     }
 
     /// Whether a new connection is authenticated as `default` without AUTH: `default` is on
@@ -193,8 +231,14 @@ impl Users {
                 if strings.iter().any(|n| n == "default") {
                     return Frame::error("ERR The 'default' user cannot be removed");
                 }
-                let removed = strings.iter().filter(|n| self.users.remove(n.as_str()).is_some());
-                Frame::Integer(removed.count() as i64)
+                let mut removed = 0;
+                for name in &strings {
+                    if self.users.remove(name.as_str()).is_some() {
+                        *self.deletions.entry(name.clone()).or_default() += 1;
+                        removed += 1;
+                    }
+                }
+                Frame::Integer(removed)
             }
             _ => Frame::error("ERR undecodable ACL log entry: unknown operation"),
         }
@@ -243,7 +287,7 @@ impl Users {
         if !users.contains_key("default") {
             return Err(AclImageError::Invalid("no default user".into()));
         }
-        Ok(Users { users })
+        Ok(Users { users, deletions: BTreeMap::new() })
     }
 }
 
@@ -276,12 +320,34 @@ mod tests {
     }
 
     #[test]
+    fn deleting_a_user_gives_its_name_a_new_incarnation() {
+        let mut users = Users::default();
+        let set = setuser_entry("eve", &rules("on nopass"));
+        users.apply(&set);
+        assert_eq!(users.incarnation("eve"), 0);
+        users.apply(&setuser_entry("eve", &rules("+@all")));
+        assert_eq!(users.incarnation("eve"), 0, "a change is not a deletion");
+        users.apply(&deluser_entry(&["eve".into()]));
+        users.apply(&set);
+        assert_eq!(users.incarnation("eve"), 1, "the same name, another user");
+        // A snapshot that changed or removed users counts as deleting them.
+        let mut before = users.clone();
+        before.apply(&setuser_entry("mallory", &rules("on nopass")));
+        let mut restored = Users::restore(&users.image()).unwrap();
+        restored.succeed(&before);
+        assert_eq!(restored.incarnation("eve"), 1);
+        assert_eq!(restored.incarnation("mallory"), 1);
+        assert_eq!(restored.incarnation("default"), 0);
+    }
+
+    #[test]
     fn a_failing_rule_changes_nothing() {
         let mut users = Users::default();
-        let reply = users.apply(&setuser_entry("bob", &rules("on ~x !0000")));
+        let absent = hash_password(b"never set");
+        let reply = users.apply(&setuser_entry("bob", &rules(&format!("on ~x !{absent}"))));
         assert_eq!(
             reply,
-            Frame::error("ERR Error in ACL SETUSER modifier '!0000': The password you are trying to remove from the user does not exist")
+            Frame::error(format!("ERR Error in ACL SETUSER modifier '!{absent}': The password you are trying to remove from the user does not exist"))
         );
         assert!(users.get("bob").is_none());
     }
@@ -297,6 +363,13 @@ mod tests {
             "nopass gives way to requirepass"
         );
         assert!(users.authenticate("default", b"anything", None));
+        let mut two = users.clone();
+        two.set_user("carol", &["on".into(), ">one".into(), ">two".into()], true).unwrap();
+        assert!(two.authenticate("carol", b"one", None) && two.authenticate("carol", b"two", None));
+        assert!(
+            !two.authenticate("carol", b"three", None) && !two.authenticate("carol", b"", None)
+        );
+        assert!(!two.authenticate("nobody", b"one", None) && !two.authenticate("", b"", None));
         assert_eq!(users.passwordless_user(None), Some("default"));
         assert_eq!(users.passwordless_user(Some("pw")), None);
         let mut closed = users.clone();
