@@ -4,7 +4,7 @@ use bytes::Bytes;
 use conclave_core::Index;
 use conclave_kv::KvStore;
 use conclave_resp::Frame;
-use conclave_runtime::{BoxError, StateMachine};
+use conclave_runtime::{BoxError, SnapshotJob, StateMachine};
 
 /// [`KvStore`] replicated by a group: a command's reply is what applying it returned.
 #[derive(Debug, Default)]
@@ -22,6 +22,13 @@ impl StateMachine for KvMachine {
 
     fn snapshot(&self) -> Bytes {
         self.store.snapshot()
+    }
+
+    /// Clones the store on the loop (values are reference-counted, so this copies the map's
+    /// nodes, not the data) and encodes the clone on the snapshot thread.
+    fn begin_snapshot(&self) -> SnapshotJob {
+        let store = self.store.clone();
+        Box::new(move || store.snapshot())
     }
 
     fn restore(&mut self, image: &[u8]) -> Result<(), BoxError> {
