@@ -36,3 +36,33 @@ impl StateMachine for KvMachine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use conclave_kv::{plan, Plan};
+
+    use super::*;
+
+    fn apply_set(machine: &mut KvMachine, key: &'static str, value: &'static str) {
+        let args: Vec<Bytes> = ["SET", key, value].map(Bytes::from).to_vec();
+        let Some(Plan::Write(command)) = plan(&args, 1) else { panic!("SET plans a write") };
+        assert_eq!(machine.apply(Index(1), &command), Frame::ok());
+    }
+
+    #[test]
+    fn a_snapshot_job_encodes_the_state_as_of_when_it_was_begun() {
+        let mut machine = KvMachine::default();
+        apply_set(&mut machine, "a", "1");
+        let job = machine.begin_snapshot();
+        let expected = machine.snapshot();
+        // Writes applied while the job waits for its thread are not in its image.
+        apply_set(&mut machine, "a", "2");
+        apply_set(&mut machine, "b", "3");
+        let image = job();
+        assert_eq!(image, expected);
+        let mut restored = KvMachine::default();
+        restored.restore(&image).unwrap();
+        assert_eq!(restored.store.len(), 1);
+        assert_ne!(restored.snapshot(), machine.snapshot());
+    }
+}
