@@ -10,11 +10,17 @@
 //!    hears of the durable log prefix with `on_persisted`;
 //! 4. committed entries are applied, answering the clients that proposed them;
 //! 5. reads are answered once the state machine has applied their read index.
+//!
+//! Snapshots are built off the loop: when the core asks for one, the loop takes a cheap
+//! point-in-time copy of the state ([`StateMachine::begin_snapshot`]) and a blocking thread
+//! encodes it, while the loop goes on ticking, heartbeating, replicating and applying; the image
+//! comes back as one more event and is handed to the core, which persists it through the log
+//! writer (fsynced and renamed into place before the log is compacted).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use conclave_core::contract::Checked;
@@ -29,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::envelope::{self, AddressBook};
 use crate::error::{ClientError, FailureReason, GroupFailure, SnapshotError};
 use crate::handle::{GroupStatus, MemberProgress};
-use crate::metrics::{bump, Metrics};
+use crate::metrics::{bump, record_max, Metrics};
 use crate::state_machine::StateMachine;
 
 /// A request from a client session or the admin port to the loop.
@@ -122,6 +128,20 @@ pub(crate) struct GroupLoop<P: Protocol, S: StateMachine> {
     reads_waiting_apply: BTreeMap<Index, Vec<oneshot::Sender<Result<(), ClientError>>>>,
     next_read: ReadId,
     role: Role,
+    /// Where snapshot threads send the images they built, with the applied index each was
+    /// taken at; the loop keeps a sender so the channel never closes under it.
+    snapshots_tx: mpsc::UnboundedSender<(Index, Bytes)>,
+    snapshots: mpsc::UnboundedReceiver<(Index, Bytes)>,
+}
+
+/// One thing the loop woke up for.
+enum Event<S: StateMachine> {
+    Shutdown(bool),
+    Durable(Option<Result<Durable, StorageError>>),
+    SnapshotBuilt(Option<(Index, Bytes)>),
+    Tick(tokio::time::Instant),
+    Inbound(Option<Inbound>),
+    Request(Option<Request<S>>),
 }
 
 /// Most events taken from one channel before the loop handles the core's output.
@@ -162,6 +182,7 @@ where
         applied: Index,
     ) -> Self {
         let role = core.status().role;
+        let (snapshots_tx, snapshots) = mpsc::unbounded_channel();
         GroupLoop {
             group,
             core: Checked::new(core),
@@ -187,6 +208,8 @@ where
             reads_waiting_apply: BTreeMap::new(),
             next_read: 1,
             role,
+            snapshots_tx,
+            snapshots,
         }
     }
 
@@ -199,14 +222,27 @@ where
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         self.publish_status();
         let failure = loop {
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
                 changed = self.shutdown.changed() => {
-                    if changed.is_err() || *self.shutdown.borrow() {
+                    Event::Shutdown(changed.is_err() || *self.shutdown.borrow())
+                }
+                done = self.done.recv() => Event::Durable(done),
+                built = self.snapshots.recv() => Event::SnapshotBuilt(built),
+                due = ticker.tick() => Event::Tick(due),
+                message = self.inbound.recv() => Event::Inbound(message),
+                request = self.requests.recv(), if self.backlog < self.backlog_max => {
+                    Event::Request(request)
+                }
+            };
+            let turn = Instant::now();
+            match event {
+                Event::Shutdown(stop) => {
+                    if stop {
                         break None;
                     }
                 }
-                done = self.done.recv() => {
+                Event::Durable(done) => {
                     match done {
                         Some(Ok(durable)) => self.on_durable(durable.upto),
                         Some(Err(error)) => break Some(FailureReason::Storage(error)),
@@ -220,18 +256,32 @@ where
                         }
                     }
                 }
-                _ = ticker.tick() => self.core.tick(),
-                message = self.inbound.recv() => {
-                    let Some(message) = message else { break None };
-                    self.on_message(message);
-                    for _ in 0..DRAIN_MAX {
-                        match self.inbound.try_recv() {
-                            Ok(message) => self.on_message(message),
-                            Err(_) => break,
-                        }
+                // The loop holds a sender, so the channel never reports closed.
+                Event::SnapshotBuilt(built) => {
+                    if let Some((index, image)) = built {
+                        self.on_snapshot_built(index, image);
                     }
                 }
-                request = self.requests.recv(), if self.backlog < self.backlog_max => {
+                Event::Tick(due) => {
+                    let late = turn.saturating_duration_since(due.into_std());
+                    record_max(&self.metrics.tick_delay_max_nanos, late);
+                    if late > self.tick && self.role == Role::Leader {
+                        // After a stall, a leader first reads the answers that queued up during
+                        // it, then counts the ticks it missed: otherwise check-quorum would count
+                        // a whole election timeout of silence from followers whose answers are
+                        // sitting unread, and step down. Hearing them first only makes the
+                        // leader think it heard them earlier than it did, which errs on the safe
+                        // side (its lease counts from the rounds it sent, not from this).
+                        self.drain_inbound();
+                    }
+                    self.core.tick();
+                }
+                Event::Inbound(message) => {
+                    let Some(message) = message else { break None };
+                    self.on_message(message);
+                    self.drain_inbound();
+                }
+                Event::Request(request) => {
                     let Some(request) = request else { break None };
                     self.on_request(request);
                     for _ in 0..DRAIN_MAX {
@@ -251,6 +301,9 @@ where
             }
             self.held = held;
             self.publish_status();
+            let took = turn.elapsed();
+            self.metrics.loop_turn.observe(took);
+            record_max(&self.metrics.loop_turn_max_nanos, took);
         };
         match failure {
             Some(reason) => self.fail(reason),
@@ -281,6 +334,16 @@ where
             }
         }
         self.status.send_modify(|s| s.stopped = true);
+    }
+
+    /// Steps the core with the peer messages already queued (at most [`DRAIN_MAX`]).
+    fn drain_inbound(&mut self) {
+        for _ in 0..DRAIN_MAX {
+            match self.inbound.try_recv() {
+                Ok(message) => self.on_message(message),
+                Err(_) => break,
+            }
+        }
     }
 
     fn on_message(&mut self, inbound: Inbound) {
@@ -493,8 +556,24 @@ where
             tracing::warn!(group = %self.group, index = index.0, applied = self.applied.0, "a snapshot was asked for at an index other than the applied one; skipping it");
             return;
         }
-        let data = lock(&self.state).snapshot();
-        let image = envelope::image(&lock(&self.book), &data);
+        // Only the copy happens here; encoding a large state takes a blocking thread, and the
+        // core asks for no other snapshot until this one comes back.
+        let job = lock(&self.state).begin_snapshot();
+        let book = lock(&self.book).clone();
+        let built = self.snapshots_tx.clone();
+        let metrics = self.metrics.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let image = envelope::image(&book, &job());
+            metrics.snapshot_build.observe(started.elapsed());
+            // The loop is gone only at shutdown, when the image is no longer wanted.
+            let _ = built.send((index, image));
+        });
+    }
+
+    /// A snapshot thread built the image the core asked for at `index`. The core keeps it
+    /// unless a snapshot installed meanwhile already covers `index`.
+    fn on_snapshot_built(&mut self, index: Index, image: Bytes) {
         self.core.on_snapshot_taken(index, image);
         bump(&self.metrics.snapshots_taken);
     }

@@ -41,7 +41,7 @@ pub use error::{
 pub use handle::{GroupHandle, GroupStatus, MemberProgress, PendingRead, PendingWrite};
 pub use metrics::{Histogram, Metrics};
 pub use node::{GroupOptions, Runtime};
-pub use state_machine::StateMachine;
+pub use state_machine::{SnapshotJob, StateMachine};
 
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,16 @@ pub struct Metrics {
     pub storage_batches: AtomicU64,
     /// Entries written to the log.
     pub entries_written: AtomicU64,
+    /// Time of each turn of the group's loop (taking events and carrying out the core's output):
+    /// consensus work waits behind a long turn, so its tail is what starves heartbeats.
+    pub loop_turn: Histogram,
+    /// The longest turn of the group's loop so far, in nanoseconds.
+    pub loop_turn_max_nanos: AtomicU64,
+    /// The longest a tick waited past its due time so far, in nanoseconds: a long turn, or the
+    /// runtime not getting to the loop at all (CPU starvation), both show here.
+    pub tick_delay_max_nanos: AtomicU64,
+    /// Time the snapshot thread took to build each image (off the loop).
+    pub snapshot_build: Histogram,
     /// Messages sent, by message type.
     sent: Mutex<BTreeMap<&'static str, u64>>,
     /// Messages received, by message type.
@@ -97,6 +107,11 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Raises a high-water mark of nanoseconds to `took` if that is longer.
+pub(crate) fn record_max(mark: &AtomicU64, took: Duration) {
+    mark.fetch_max(took.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+}
+
 impl Metrics {
     /// Counts messages sent, by type (one lock for a whole batch).
     pub(crate) fn count_sent<'a>(&self, kinds: impl Iterator<Item = &'static str> + 'a) {
@@ -105,6 +120,12 @@ impl Metrics {
                 *sent.entry(kind).or_default() += 1;
             }
         }
+    }
+
+    /// Messages of `kind` sent so far.
+    #[cfg(test)]
+    pub(crate) fn sent_count(&self, kind: &str) -> u64 {
+        self.sent.lock().map_or(0, |sent| sent.get(kind).copied().unwrap_or(0))
     }
 
     /// Counts one message received.
@@ -197,10 +218,40 @@ impl Metrics {
                 }
             }
         }
+        for (name, help, mark) in [
+            (
+                "conclave_loop_turn_max_seconds",
+                "Longest turn of the group loop since start.",
+                &self.loop_turn_max_nanos,
+            ),
+            (
+                "conclave_tick_delay_max_seconds",
+                "Longest a protocol tick waited past its due time since start.",
+                &self.tick_delay_max_nanos,
+            ),
+        ] {
+            let value = mark.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{braces}}} {value}"
+            );
+        }
         self.fsync.render(
             out,
             "conclave_fsync_seconds",
             "Latency of the fdatasync that makes each storage batch durable.",
+            &labels,
+        );
+        self.loop_turn.render(
+            out,
+            "conclave_loop_turn_seconds",
+            "Time of each turn of the group loop (events in, the core's output carried out).",
+            &labels,
+        );
+        self.snapshot_build.render(
+            out,
+            "conclave_snapshot_build_seconds",
+            "Time to build each state machine image, on the snapshot thread.",
             &labels,
         );
     }
@@ -224,5 +275,19 @@ mod tests {
         assert!(out.contains("conclave_fsync_seconds_bucket{group=\"7\",le=\"+Inf\"} 3"));
         assert!(out.contains("conclave_fsync_seconds_count{group=\"7\"} 3"));
         assert!(out.contains("conclave_messages_sent_total{group=\"7\",type=\"AppendEntries\"} 2"));
+    }
+
+    #[test]
+    fn high_water_marks_keep_the_longest_and_render_as_gauges() {
+        let metrics = Metrics::default();
+        record_max(&metrics.loop_turn_max_nanos, Duration::from_millis(30));
+        record_max(&metrics.loop_turn_max_nanos, Duration::from_millis(5));
+        record_max(&metrics.tick_delay_max_nanos, Duration::from_micros(1500));
+        let mut out = String::new();
+        metrics.render(&mut out, 3);
+        assert!(out.contains("# TYPE conclave_loop_turn_max_seconds gauge\n"));
+        assert!(out.contains("conclave_loop_turn_max_seconds{group=\"3\"} 0.03\n"));
+        assert!(out.contains("conclave_tick_delay_max_seconds{group=\"3\"} 0.0015\n"));
+        assert!(out.contains("conclave_loop_turn_seconds_count{group=\"3\"} 0\n"));
     }
 }

@@ -5,6 +5,9 @@ use conclave_core::Index;
 
 use crate::error::BoxError;
 
+/// Builds a state machine's image off the group's loop; see [`StateMachine::begin_snapshot`].
+pub type SnapshotJob = Box<dyn FnOnce() -> Bytes + Send>;
+
 /// A deterministic state machine replicated by a consensus group.
 ///
 /// Every node applies the same commands in the same order, so `apply` must depend on nothing but
@@ -20,6 +23,19 @@ pub trait StateMachine: Send + 'static {
     /// An image of the whole state, from which [`StateMachine::restore`] rebuilds it: taken to
     /// compact the log, and sent to followers that lag behind the compacted log.
     fn snapshot(&self) -> Bytes;
+
+    /// A point-in-time copy of the state that builds the same image as
+    /// [`StateMachine::snapshot`] later, on another thread: the group's loop calls this (holding
+    /// the state lock only as long as it runs) and hands the job to a snapshot thread, so
+    /// serialising a large state never stalls heartbeats, replication or commits.
+    ///
+    /// The default serialises at once, which stalls the loop for as long as `snapshot` takes;
+    /// a state machine whose state can be copied cheaply (reference-counted values, structural
+    /// sharing) should override it with a copy and defer the encoding to the job.
+    fn begin_snapshot(&self) -> SnapshotJob {
+        let image = self.snapshot();
+        Box::new(move || image)
+    }
 
     /// Replaces the state with an image taken by [`StateMachine::snapshot`]. A damaged image is
     /// refused with the state machine's own error; the node then stops rather than serve a

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -17,9 +18,43 @@ use tokio::net::TcpListener;
 use crate::*;
 
 /// A state machine that records every command; a command's output is how many it has applied.
+/// Its images are built from a copy on the snapshot thread, held at `gate` if there is one.
 #[derive(Default)]
 struct Recorder {
     commands: Vec<Bytes>,
+    gate: Option<Arc<Gate>>,
+}
+
+/// Holds snapshot builds until the test opens it, counting the builds that reached it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+    reached: AtomicU64,
+}
+
+impl Gate {
+    /// Waits until the gate opens, or gives up after twice [`WAIT`] so that a loop that waits on
+    /// the build itself fails the test instead of hanging it.
+    fn pass(&self) {
+        self.reached.fetch_add(1, Ordering::SeqCst);
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_timeout_while(open, 2 * WAIT, |open| !*open).unwrap());
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+fn encode(commands: &[Bytes]) -> Bytes {
+    let mut out = BytesMut::new();
+    for command in commands {
+        out.put_u32(command.len() as u32);
+        out.put_slice(command);
+    }
+    out.freeze()
 }
 
 impl StateMachine for Recorder {
@@ -31,12 +66,17 @@ impl StateMachine for Recorder {
     }
 
     fn snapshot(&self) -> Bytes {
-        let mut out = BytesMut::new();
-        for command in &self.commands {
-            out.put_u32(command.len() as u32);
-            out.put_slice(command);
-        }
-        out.freeze()
+        encode(&self.commands)
+    }
+
+    fn begin_snapshot(&self) -> SnapshotJob {
+        let (commands, gate) = (self.commands.clone(), self.gate.clone());
+        Box::new(move || {
+            if let Some(gate) = gate {
+                gate.pass();
+            }
+            encode(&commands)
+        })
     }
 
     fn restore(&mut self, mut image: &[u8]) -> Result<(), BoxError> {
@@ -72,6 +112,8 @@ struct Cluster {
     snapshot_entries: u64,
     faults: Option<Arc<FaultInjector>>,
     backlog_max: Option<u64>,
+    /// One per node: where that node's snapshot builds wait, if set.
+    gates: Option<Vec<Arc<Gate>>>,
 }
 
 impl Cluster {
@@ -89,6 +131,7 @@ impl Cluster {
             snapshot_entries: 10_000,
             faults: None,
             backlog_max: None,
+            gates: None,
         }
     }
 
@@ -118,7 +161,7 @@ impl Cluster {
                 GROUP,
                 self.dirs[i].path(),
                 move |durable| Raft::new(config, durable, Box::new(SeededRng::new(seed))),
-                Recorder::default(),
+                Recorder { gate: self.gates.as_ref().map(|g| g[i].clone()), ..Recorder::default() },
                 options,
             )
             .unwrap();
@@ -441,6 +484,65 @@ async fn a_write_submitted_for_an_old_term_is_refused() {
     let accepted = handle.submit_in_term(b"current", Some(term)).await.unwrap().wait().await;
     assert_eq!(accepted, Ok(1));
     assert_eq!(cluster.commands(leader), vec![Bytes::from_static(b"current")]);
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after [`WAIT`].
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_keeps_heartbeating_and_committing_while_a_snapshot_is_built() {
+    let mut cluster = Cluster::new(3, 3).await;
+    cluster.snapshot_entries = 20;
+    let gates: Vec<Arc<Gate>> = (0..3).map(|_| Arc::new(Gate::default())).collect();
+    cluster.gates = Some(gates.clone());
+    cluster.start_all().await;
+    let leader = cluster.leader().await;
+    for n in 1..=25 {
+        assert_eq!(cluster.handle(leader).propose(&numbered(n)).await, Ok(n));
+    }
+    let gate = &gates[leader];
+    eventually("the leader starts building a snapshot", || gate.reached.load(Ordering::SeqCst) > 0)
+        .await;
+
+    // The build is held at the gate; everything else must go on.
+    let metrics = cluster.handle(leader).metrics();
+    let heartbeats = metrics.sent_count("Heartbeat");
+    for n in 26..=75 {
+        assert_eq!(cluster.handle(leader).propose(&numbered(n)).await, Ok(n));
+    }
+    eventually("the leader sends heartbeats", || {
+        metrics.sent_count("Heartbeat") >= heartbeats + 20
+    })
+    .await;
+    cluster.handle(leader).read_barrier(ReadConsistency::Linearizable).await.unwrap();
+    assert_eq!(metrics.snapshots_taken.load(Ordering::Relaxed), 0, "the build was still held");
+    assert_eq!(cluster.handle(leader).status().core.snapshot_index, Index(0));
+
+    // Released, the image arrives and the log is compacted behind it: the image holds the
+    // commands applied when it was asked for, not the ones applied while it was built.
+    for gate in &gates {
+        gate.open();
+    }
+    let handle = cluster.handle(leader);
+    eventually("the snapshot is taken", || handle.status().core.snapshot_index > Index(0)).await;
+    let index = handle.status().core.snapshot_index;
+    assert!(index >= Index(20) && index < Index(75), "snapshot at {index}");
+    assert!(metrics.snapshots_taken.load(Ordering::Relaxed) >= 1);
+    let lagging = (leader + 1) % 3;
+    cluster.stop(lagging).await;
+    cluster.start(lagging).await;
+    let applied = cluster.handle(leader).status().applied;
+    cluster.applied(lagging, applied).await;
+    assert_eq!(cluster.commands(lagging), (1..=75).map(numbered).collect::<Vec<_>>());
     for i in 0..3 {
         cluster.stop(i).await;
     }

@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use conclave_core::Index;
 use conclave_kv::KvStore;
 use conclave_resp::Frame;
-use conclave_runtime::{BoxError, StateMachine};
+use conclave_runtime::{BoxError, SnapshotJob, StateMachine};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -88,18 +88,16 @@ impl StateMachine for KvMachine {
     }
 
     fn snapshot(&self) -> Bytes {
-        let kv = self.store.snapshot();
+        encode(&self.store.snapshot(), &self.users.image())
+    }
+
+    /// Clones the store on the loop (values are reference-counted, so this copies the map's
+    /// nodes, not the data) and the small user table's image, and encodes the clone on the
+    /// snapshot thread.
+    fn begin_snapshot(&self) -> SnapshotJob {
+        let store = self.store.clone();
         let users = self.users.image();
-        let mut out = BytesMut::with_capacity(kv.len() + users.len() + 32);
-        out.put_slice(MAGIC);
-        out.put_u8(VERSION);
-        out.put_u64_le(kv.len() as u64);
-        out.put_slice(&kv);
-        out.put_u64_le(users.len() as u64);
-        out.put_slice(&users);
-        let checksum = Sha256::digest(&out);
-        out.put_slice(&checksum[..CHECKSUM_LEN]);
-        out.freeze()
+        Box::new(move || encode(&store.snapshot(), &users))
     }
 
     fn restore(&mut self, image: &[u8]) -> Result<(), BoxError> {
@@ -110,6 +108,20 @@ impl StateMachine for KvMachine {
         self.users_changed();
         Ok(())
     }
+}
+
+/// An image of the current version: the store's and the user table's, with a checksum.
+fn encode(kv: &[u8], users: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(kv.len() + users.len() + 32);
+    out.put_slice(MAGIC);
+    out.put_u8(VERSION);
+    out.put_u64_le(kv.len() as u64);
+    out.put_slice(kv);
+    out.put_u64_le(users.len() as u64);
+    out.put_slice(users);
+    let checksum = Sha256::digest(&out);
+    out.put_slice(&checksum[..CHECKSUM_LEN]);
+    out.freeze()
 }
 
 /// Reads an image of either version.
@@ -151,6 +163,8 @@ fn part<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], MachineImageError> {
 
 #[cfg(test)]
 mod tests {
+    use conclave_kv::{plan, Plan};
+
     use super::*;
 
     fn apply(machine: &mut KvMachine, line: &str) -> Frame {
@@ -191,5 +205,39 @@ mod tests {
         machine.restore(&store.snapshot()).unwrap();
         assert_eq!(machine.store, store);
         assert_eq!(machine.users, Users::default());
+    }
+
+    fn apply_set(machine: &mut KvMachine, key: &'static str, value: &'static str) {
+        let args: Vec<Bytes> = ["SET", key, value].map(Bytes::from).to_vec();
+        let Some(Plan::Write(command)) = plan(&args, 1) else { panic!("SET plans a write") };
+        assert_eq!(machine.apply(Index(1), &command), Frame::ok());
+    }
+
+    #[test]
+    fn a_snapshot_job_encodes_the_state_as_of_when_it_was_begun() {
+        let mut machine = KvMachine::default();
+        apply_set(&mut machine, "a", "1");
+        let job = machine.begin_snapshot();
+        let expected = machine.snapshot();
+        // Writes applied while the job waits for its thread are not in its image.
+        apply_set(&mut machine, "a", "2");
+        apply_set(&mut machine, "b", "3");
+        let image = job();
+        assert_eq!(image, expected);
+        let mut restored = KvMachine::default();
+        restored.restore(&image).unwrap();
+        assert_eq!(restored.store.len(), 1);
+        assert_ne!(restored.snapshot(), machine.snapshot());
+    }
+
+    #[test]
+    fn a_snapshot_job_carries_the_users_too() {
+        let mut machine = KvMachine::default();
+        assert_eq!(apply(&mut machine, "ACL SETUSER alice on >pw ~k* +get"), Frame::ok());
+        let image = machine.begin_snapshot()();
+        assert_eq!(image, machine.snapshot());
+        let mut restored = KvMachine::default();
+        restored.restore(&image).unwrap();
+        assert_eq!(restored.users, machine.users);
     }
 }

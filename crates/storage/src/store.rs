@@ -107,6 +107,20 @@ pub(crate) fn durable_state<S: LogStore + ?Sized>(
     Ok(DurableState { hard_state, snapshot: snapshot.cloned(), entries })
 }
 
+/// A snapshot being saved on a thread of its own; see [`FileStore::start_snapshot_save`].
+#[derive(Debug)]
+pub(crate) struct SnapshotSave {
+    snapshot: Snapshot,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl SnapshotSave {
+    /// Whether the save has ended (so finishing it will not wait).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
 /// The on-disk store: a [`SegmentedLog`] plus the `hard-state` and `snapshot-*.snap` files in the
 /// same directory (FORMAT.md describes them all).
 #[derive(Debug)]
@@ -176,6 +190,48 @@ impl FileStore {
 
     /// Runs a write outside the log through the log's health, so a failure there fails the whole
     /// store too.
+    /// Starts saving `snapshot` durably on a thread of its own (the same steps as
+    /// [`LogStore::save_snapshot`]), so a large image does not hold up the log's appends and
+    /// fsyncs meanwhile. Until [`FileStore::finish_snapshot_save`] has returned `Ok`, the store
+    /// still counts the older snapshot as its newest: compaction stays limited to what that one
+    /// covers.
+    pub(crate) fn start_snapshot_save(&self, snapshot: Snapshot) -> Result<SnapshotSave> {
+        self.log.check()?;
+        let io = self.log.io().clone();
+        let dir = self.log.dir().to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("snapshot-save".into())
+            .spawn({
+                let snapshot = snapshot.clone();
+                move || snapshot::save(&io, &dir, &snapshot)
+            })
+            .map_err(|source| {
+                StorageError::io("start a snapshot save thread for", self.log.dir(), source)
+            })?;
+        Ok(SnapshotSave { snapshot, thread })
+    }
+
+    /// Waits for a save started by [`FileStore::start_snapshot_save`]; once it is durable the
+    /// store counts it as its newest snapshot. A failed save fails the store like any write.
+    pub(crate) fn finish_snapshot_save(&mut self, save: SnapshotSave) -> Result<()> {
+        let SnapshotSave { snapshot, thread } = save;
+        let result = thread.join().unwrap_or_else(|_| {
+            Err(StorageError::io(
+                "save a snapshot in",
+                self.log.dir(),
+                std::io::Error::other("the snapshot save thread panicked"),
+            ))
+        });
+        if let Err(error) = &result {
+            self.log.fail(error);
+        }
+        result?;
+        if self.snapshot.as_ref().is_none_or(|s| s.index <= snapshot.index) {
+            self.snapshot = Some(snapshot);
+        }
+        Ok(())
+    }
+
     fn write_file(&mut self, write: impl FnOnce(&SegmentedLog) -> Result<()>) -> Result<()> {
         self.log.check()?;
         let result = write(&self.log);

@@ -13,6 +13,16 @@
 //! This is the one durable write path of a node: the runtime, the WAL benchmark and the SIGKILL
 //! crash test all write through it.
 //!
+//! A snapshot the log already holds (one the node took of its own state) is saved on a thread of
+//! its own while the writer goes on appending and syncing: a large image would otherwise hold up
+//! every later append, and with it every acknowledgement (heartbeat answers included) for as long
+//! as the image takes to write. Such a save promises nothing to anyone (the log still holds what
+//! it covers), so jobs are reported durable without waiting for it; the compaction behind it
+//! waits until it is durable. A newer such snapshot arriving meanwhile is queued (replacing an
+//! older queued one, which it supersedes) and started once the current save ends, so saves land
+//! in order and the writer never waits for one. A snapshot the log does not hold (a leader's,
+//! replacing the log) is saved in line, after any background save, before the job is reported.
+//!
 //! A failed write or sync is final: the writer reports it and stops, later submissions fail with
 //! [`StorageError::WriterStopped`], and the node must stop rather than acknowledge anything it
 //! can no longer vouch for.
@@ -24,7 +34,7 @@ use std::time::{Duration, Instant};
 use conclave_core::{Entry, HardState, Index, Snapshot};
 
 use crate::error::{Result, StorageError};
-use crate::store::{FileStore, LogStore};
+use crate::store::{holds_entry, FileStore, LogStore, SnapshotSave};
 
 /// The writes of one `Ready`, in the order the persistence contract wants them carried out:
 /// hard state, snapshot, entries, compaction.
@@ -133,10 +143,11 @@ fn run(
     mut report: impl FnMut(Result<Durable>),
 ) {
     let mut saved = store.hard_state();
+    let mut background = None;
     while let Ok(first) = queued.recv() {
         let mut batch = vec![first];
         batch.extend(queued.try_iter());
-        let result = write_batch(&mut store, &mut saved, batch);
+        let result = write_batch(&mut store, &mut saved, &mut background, batch);
         if result.is_err() {
             // The queue closes before the failure is reported, so whoever hears of it can rely
             // on every later submission failing.
@@ -146,6 +157,45 @@ fn run(
         }
         report(result);
     }
+    // Shutting down: the last save and its compaction still land.
+    if let Err(error) = finish_background(&mut store, &mut background) {
+        report(Err(error));
+    }
+}
+
+/// A snapshot being saved in the background, the compaction that waits for it, and the newer
+/// snapshot to save after it.
+struct Background {
+    save: SnapshotSave,
+    compact_to: Option<Index>,
+    next: Option<Snapshot>,
+}
+
+/// Ends the current background save (waiting for it if it is still running), carries out the
+/// compaction it covers, and starts the queued snapshot, if any.
+fn end_current_save(store: &mut FileStore, background: &mut Option<Background>) -> Result<()> {
+    let Some(Background { save, mut compact_to, next }) = background.take() else { return Ok(()) };
+    store.finish_snapshot_save(save)?;
+    let covered = store.snapshot().map_or(Index(0), |s| s.index);
+    if let Some(upto) = compact_to.filter(|&upto| upto <= covered) {
+        store.compact_prefix(upto)?;
+        compact_to = None;
+    }
+    // A compaction beyond what is now saved belongs to the queued snapshot (every compaction
+    // comes with or after the snapshot that covers it), so it waits for that one.
+    if let Some(snapshot) = next {
+        let save = store.start_snapshot_save(snapshot)?;
+        *background = Some(Background { save, compact_to, next: None });
+    }
+    Ok(())
+}
+
+/// Waits for every background save, queued ones included, and the compaction behind them.
+fn finish_background(store: &mut FileStore, background: &mut Option<Background>) -> Result<()> {
+    while background.is_some() {
+        end_current_save(store, background)?;
+    }
+    Ok(())
 }
 
 /// Writes a batch of jobs and syncs once.
@@ -158,8 +208,12 @@ fn run(
 fn write_batch(
     store: &mut FileStore,
     saved: &mut HardState,
+    background: &mut Option<Background>,
     batch: Vec<(JobId, WriteJob)>,
 ) -> Result<Durable> {
+    if background.as_ref().is_some_and(|b| b.save.is_finished()) {
+        end_current_save(store, background)?;
+    }
     let upto = batch.last().map_or(JobId(0), |(id, _)| *id);
     let jobs = batch.len() as u64;
     if let Some(newest) = batch.iter().rev().find_map(|(_, job)| job.hard_state) {
@@ -172,15 +226,32 @@ fn write_batch(
     }
     let mut entries = 0;
     for (_, job) in batch {
-        if let Some(snapshot) = &job.snapshot {
-            store.install_snapshot(snapshot)?;
+        if let Some(snapshot) = job.snapshot {
+            if !holds_entry(store, snapshot.index, snapshot.term)? {
+                // It replaces the log: every save before it first, then this one in line.
+                finish_background(store, background)?;
+                store.install_snapshot(&snapshot)?;
+            } else if let Some(running) = background {
+                // Installing it would leave the log as it is: only the file is to be written,
+                // after the one being written now.
+                running.next = Some(snapshot);
+            } else {
+                let save = store.start_snapshot_save(snapshot)?;
+                *background = Some(Background { save, compact_to: None, next: None });
+            }
         }
         if !job.entries.is_empty() {
             entries += job.entries.len() as u64;
             store.append(&job.entries)?;
         }
         if let Some(upto) = job.compact_log_to {
-            store.compact_prefix(upto)?;
+            match background {
+                // Compacting waits until the snapshot that covers it is durable.
+                Some(waiting) => {
+                    waiting.compact_to = Some(waiting.compact_to.map_or(upto, |c| c.max(upto)));
+                }
+                None => store.compact_prefix(upto)?,
+            }
         }
     }
     let sync = if entries > 0 {

@@ -118,3 +118,49 @@ fn the_log_writer_reports_a_failed_write_or_sync_and_then_refuses_every_job() {
         assert!(store.last_index() <= Index(2));
     }
 }
+
+#[test]
+fn a_failed_background_snapshot_save_stops_the_writer_and_compacts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let (reports, received) = std::sync::mpsc::channel();
+    let store = FileStore::open(dir.path(), &with_faults(&faults)).unwrap();
+    let mut writer = LogWriter::start("test-writer".into(), store, move |report| {
+        let _ = reports.send(report);
+    })
+    .unwrap();
+    let entries = (1..=8).map(|i| entry(i, 1, 3)).collect();
+    writer.submit(WriteJob { entries, ..WriteJob::default() }).unwrap();
+    received.recv().unwrap().unwrap();
+
+    // The log holds the snapshot's entry, so the file is saved in the background; its fsync
+    // fails, and the compaction waiting for it must never run.
+    faults.fail_syncs_after(0);
+    writer
+        .submit(WriteJob {
+            snapshot: Some(common::snapshot(5, 1)),
+            compact_log_to: Some(Index(5)),
+            ..WriteJob::default()
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let failure = loop {
+        if let Ok(Err(error)) = received.recv_timeout(std::time::Duration::from_millis(10)) {
+            break error;
+        }
+        assert!(std::time::Instant::now() < deadline, "the failed save was never reported");
+        // Each later job checks on the save; a stopped writer refuses them.
+        if writer.submit(WriteJob::default()).is_err() {
+            break received.recv().unwrap().expect_err("the writer stopped on a failure");
+        }
+    };
+    assert!(failure.to_string().contains("injected"), "{failure}");
+    assert!(writer.submit(WriteJob::default()).is_err(), "a failed writer refuses jobs");
+    drop(writer);
+    faults.heal();
+
+    let recovered = FileStore::open(dir.path(), &Options::default()).unwrap().load().unwrap();
+    assert_eq!(recovered.state.snapshot, None);
+    let indexes: Vec<u64> = recovered.state.entries.iter().map(|e| e.index.0).collect();
+    assert_eq!(indexes, (1..=8).collect::<Vec<_>>());
+}

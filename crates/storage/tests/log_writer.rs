@@ -125,3 +125,38 @@ fn dropping_the_writer_finishes_every_job_already_submitted() {
     let store = FileStore::open(dir.path(), &Options::default()).unwrap();
     assert_eq!(store.last_index(), Index(50));
 }
+
+#[test]
+fn snapshots_saved_in_the_background_land_in_order_and_compaction_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reports) = start(dir.path(), &Options::default());
+    writer.submit(entries_job(1, 20, 1)).unwrap();
+    // The log holds each snapshot's entry: the files are written off the writer thread, one
+    // after another (the middle one may be superseded before it starts), and each compaction
+    // waits for a snapshot that covers it.
+    for (index, compact) in [(5, 5), (10, 10), (15, 12)] {
+        writer
+            .submit(WriteJob {
+                snapshot: Some(snapshot(index, 1)),
+                compact_log_to: Some(Index(compact)),
+                ..WriteJob::default()
+            })
+            .unwrap();
+    }
+    writer.submit(entries_job(21, 21, 1)).unwrap();
+    let mut durable = JobId(0);
+    while durable < JobId(5) {
+        durable = reports.recv().unwrap().unwrap().upto;
+    }
+    drop(writer);
+    let store = FileStore::open(dir.path(), &Options::default()).unwrap();
+    let recovered = store.load().unwrap();
+    assert_eq!(recovered.state.snapshot, Some(snapshot(15, 1)));
+    let indexes: Vec<u64> = recovered.state.entries.iter().map(|e| e.index.0).collect();
+    assert_eq!(indexes, (13..=21).collect::<Vec<_>>());
+    let files = std::fs::read_dir(dir.path()).unwrap();
+    let snapshots = files
+        .filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().ends_with(".snap"))
+        .count();
+    assert_eq!(snapshots, 1, "older snapshots are removed once a newer one is durable");
+}
