@@ -49,6 +49,22 @@ pub(crate) fn message_seeds() -> Vec<Vec<u8>> {
         },
         Message::AppendEntriesResponse {
             term: Term(3),
+            result: AppendResult::Reject {
+                prev_index: Index(9),
+                hint_index: Index(4),
+                hint_term: Some(Term(1)),
+            },
+        },
+        Message::Heartbeat { term: Term(3), commit: Index(9), read_round: 4 },
+        Message::TimeoutNow { term: Term(3) },
+        Message::InstallSnapshotResponse {
+            term: Term(3),
+            snapshot_index: Index(11),
+            received: 5,
+            done: true,
+        },
+        Message::AppendEntriesResponse {
+            term: Term(3),
             result: AppendResult::Success { match_index: Index(11) },
         },
         Message::ReadIndexRequest { term: Term(3), id: 5, mode: ReadMode::Lease },
@@ -57,7 +73,7 @@ pub(crate) fn message_seeds() -> Vec<Vec<u8>> {
             term: Term(3),
             snapshot_index: Index(11),
             snapshot_term: Term(3),
-            membership: members,
+            membership: joint(),
             offset: 0,
             data: Bytes::from_static(b"image"),
             done: true,
@@ -68,5 +84,14 @@ pub(crate) fn message_seeds() -> Vec<Vec<u8>> {
 
 pub(crate) fn membership_seeds() -> Vec<Vec<u8>> {
     let simple = Membership::new([NodeId(1), NodeId(2), NodeId(3)]);
-    vec![simple.encode().to_vec()]
+    vec![simple.encode().to_vec(), joint().encode().to_vec()]
+}
+
+/// A membership in the middle of a change, with a learner: every list non-empty.
+fn joint() -> Membership {
+    Membership {
+        voters: vec![NodeId(1), NodeId(2), NodeId(4)],
+        outgoing: vec![NodeId(1), NodeId(2), NodeId(3)],
+        learners: vec![NodeId(5)],
+    }
 }

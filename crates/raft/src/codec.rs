@@ -211,6 +211,11 @@ impl WireMessage for Message {
                 let id = r.u64()?;
                 let has_index = r.bool()?;
                 let index = Index(r.u64()?);
+                // The encoding is canonical: an absent index is written as zero, so anything
+                // else there comes from another format.
+                if !has_index && index != Index(0) {
+                    return Err(DecodeError("a value for an absent read index"));
+                }
                 Message::ReadIndexResponse { term, id, index: has_index.then_some(index) }
             }
             INSTALL_SNAPSHOT => {
@@ -350,5 +355,21 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = Message::decode(Bytes::from(bytes));
         }
+    }
+
+    #[test]
+    fn an_absent_read_index_with_a_value_is_refused() {
+        // Found by fuzzing: the eight bytes of an absent index were ignored, so two encodings
+        // decoded to the same message.
+        let message = Message::ReadIndexResponse { term: Term(3), id: 9, index: None };
+        let mut out = BytesMut::new();
+        message.encode(&mut out);
+        assert_eq!(Message::decode(out.clone().freeze()), Ok(message));
+        let last = out.len() - 1;
+        out[last] = 1;
+        assert_eq!(
+            Message::decode(out.freeze()),
+            Err(DecodeError("a value for an absent read index"))
+        );
     }
 }
