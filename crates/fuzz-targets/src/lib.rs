@@ -10,6 +10,7 @@
 //! input (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`) on every test run, without a
 //! fuzzer. `docs/TESTING.md` says how to run the fuzzer.
 
+mod admin;
 mod input;
 mod kv;
 mod raft;
@@ -17,8 +18,9 @@ mod resp;
 mod transport;
 mod wal;
 
+pub use admin::admin_http;
 pub use kv::kv_snapshot;
-pub use raft::{membership, raft_message};
+pub use raft::{membership, raft_message, runtime_envelope};
 pub use resp::{resp_command, resp_frame};
 pub use transport::transport_frame;
 pub use wal::{wal_record, wal_recovery};
@@ -44,6 +46,8 @@ pub const TARGETS: &[Target] = &[
     Target { name: "wal_record", run: wal_record, seeds: wal::record_seeds },
     Target { name: "wal_recovery", run: wal_recovery, seeds: wal::recovery_seeds },
     Target { name: "kv_snapshot", run: kv_snapshot, seeds: kv::seeds },
+    Target { name: "runtime_envelope", run: runtime_envelope, seeds: raft::envelope_seeds },
+    Target { name: "admin_http", run: admin_http, seeds: admin::seeds },
 ];
 
 #[cfg(test)]

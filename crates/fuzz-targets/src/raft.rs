@@ -1,5 +1,6 @@
-//! The Raft message codec (every message a peer sends) and the membership encoding that
-//! configuration entries and snapshot metadata carry.
+//! The Raft message codec (every message a peer sends), the membership encoding that
+//! configuration entries and snapshot metadata carry, and the runtime's envelope around
+//! committed commands and snapshot images.
 
 use bytes::{Bytes, BytesMut};
 use conclave_core::{Entry, Index, Membership, NodeId, ReadMode, Term, WireMessage};
@@ -19,6 +20,16 @@ pub fn membership(data: &[u8]) {
     let Ok(membership) = Membership::decode(data) else { return };
     assert_eq!(membership.validate(), Ok(()), "{membership:?} decoded but is not valid");
     assert_eq!(&membership.encode()[..], data, "{membership:?} encodes to other bytes");
+}
+
+/// Decodes a committed entry's runtime envelope (an address book update or application data) or
+/// a snapshot image's address book; see `conclave_runtime::fuzzing`.
+pub fn runtime_envelope(data: &[u8]) {
+    conclave_runtime::fuzzing::envelope(data);
+}
+
+pub(crate) fn envelope_seeds() -> Vec<Vec<u8>> {
+    conclave_runtime::fuzzing::seeds()
 }
 
 fn encoded(message: &Message) -> Vec<u8> {
