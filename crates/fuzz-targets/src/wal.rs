@@ -31,11 +31,11 @@ pub fn wal_record(data: &[u8]) {
 /// The files of a data directory in one input: a header, then the parts separated by `#CUT#`.
 ///
 /// ```text
-/// flags:u8  second_segment:u8  snapshot_index:u8  snapshot_term:u8
+/// flags:u8  first_segment:u8  second_segment:u8  snapshot_index:u8  snapshot_term:u8
 /// segment_1 #CUT# segment_2 #CUT# hard_state #CUT# log_start #CUT# snapshot
 /// ```
 ///
-/// The first segment starts at index 1, the second at `1 + second_segment`. Flag bits: 1, the
+/// The first segment starts at index `1 + first_segment`, the second `second_segment` later. Flag bits: 1, the
 /// segments are `len:u8 payload` pieces to frame as valid records; 2, the checksums of the other
 /// files are filled in; 4, 8, 16, 32, the second segment, hard state, log start and snapshot
 /// files exist.
@@ -51,16 +51,30 @@ const PRESENT_SNAPSHOT: u8 = 32;
 /// same state, and an entry appended and synced after recovery must be there after the next
 /// restart: recovery never leaves a log that loses acknowledged writes.
 pub fn wal_recovery(data: &[u8]) {
-    let [flags, second, snapshot_index, snapshot_term, rest @ ..] = data else { return };
+    let Some(files) = files(data) else { return };
     let dir = scratch_dir();
+    for (name, bytes) in &files {
+        std::fs::write(dir.path().join(name), bytes).expect("the scratch directory is writable");
+    }
+    // The read-only reports must not panic either; what they say is checked by the storage tests.
+    let _ = inspect(dir.path());
+    let _ = verify(dir.path());
+    check_recovery(dir.path());
+}
+
+/// The names and contents of the files `data` describes.
+fn files(data: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let [flags, first, second, snapshot_index, snapshot_term, rest @ ..] = data else {
+        return None;
+    };
     let parts = split(rest, 5);
     let part = |i: usize| parts.get(i).copied().unwrap_or_default();
-    let segment =
-        |bytes: &[u8]| if flags & FRAME_RECORDS != 0 { records(bytes) } else { bytes.to_vec() };
-    let file = |bytes: &[u8]| if flags & SEAL_FILES != 0 { sealed(bytes) } else { bytes.to_vec() };
-    let mut files = vec![(segment_name(1), segment(part(0)))];
+    let segment = |b: &[u8]| if flags & FRAME_RECORDS != 0 { records(b) } else { b.to_vec() };
+    let file = |b: &[u8]| if flags & SEAL_FILES != 0 { sealed(b) } else { b.to_vec() };
+    let first = 1 + u64::from(*first);
+    let mut files = vec![(segment_name(first), segment(part(0)))];
     if flags & PRESENT_SECOND_SEGMENT != 0 {
-        files.push((segment_name(1 + u64::from(*second)), segment(part(1))));
+        files.push((segment_name(first + u64::from(*second)), segment(part(1))));
     }
     if flags & PRESENT_HARD_STATE != 0 {
         files.push(("hard-state".to_owned(), file(part(2))));
@@ -69,16 +83,10 @@ pub fn wal_recovery(data: &[u8]) {
         files.push(("log-start".to_owned(), file(part(3))));
     }
     if flags & PRESENT_SNAPSHOT != 0 {
-        let name = format!("snapshot-{:020}-{:020}.snap", snapshot_index, snapshot_term);
+        let name = format!("snapshot-{snapshot_index:020}-{snapshot_term:020}.snap");
         files.push((name, file(part(4))));
     }
-    for (name, bytes) in &files {
-        std::fs::write(dir.path().join(name), bytes).expect("the scratch directory is writable");
-    }
-    // The read-only reports must not panic either; what they say is checked by the storage tests.
-    let _ = inspect(dir.path());
-    let _ = verify(dir.path());
-    check_recovery(dir.path());
+    Some(files)
 }
 
 fn check_recovery(dir: &Path) {
@@ -162,35 +170,45 @@ pub(crate) fn recovery_seeds() -> Vec<Vec<u8>> {
     names.sort();
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
     let segments: Vec<&String> = names.iter().filter(|n| n.starts_with("log-0")).collect();
+    assert!(segments.len() == 2, "the seed should have two segments: {segments:?}");
     let first_of = |name: &str| name[4..24].parse::<u64>().expect("a segment name");
-    let snapshot_name = names.iter().find(|n| n.starts_with("snapshot-"));
-    let mut flags = PRESENT_HARD_STATE | PRESENT_LOG_START;
-    let mut second = 0;
-    let mut seed_parts: Vec<Vec<u8>> = vec![Vec::new(); 5];
-    if let Some(first) = segments.first() {
-        seed_parts[0] = read(first);
-        // The target writes its first segment at index 1: shift the names to match.
-        if let Some(next) = segments.get(1) {
-            flags |= PRESENT_SECOND_SEGMENT;
-            second = (first_of(next) - first_of(first)) as u8;
-            seed_parts[1] = read(next);
-        }
-    }
-    seed_parts[2] = read("hard-state");
-    seed_parts[3] = read("log-start");
-    if let Some(name) = snapshot_name {
-        flags |= PRESENT_SNAPSHOT;
-        seed_parts[4] = read(name);
-    }
-    let mut seed = vec![flags, second, 2, 1];
-    seed.extend_from_slice(&seed_parts.join(crate::input::SEPARATOR));
-    let mut shaped = seed.clone();
-    shaped[0] |= FRAME_RECORDS | SEAL_FILES;
-    let mut plain = vec![FRAME_RECORDS, 0, 0, 0];
+    let (first, second) = (first_of(segments[0]), first_of(segments[1]));
+    let snapshot_name = names.iter().find(|n| n.starts_with("snapshot-")).expect("a snapshot");
+    let flags = PRESENT_SECOND_SEGMENT | PRESENT_HARD_STATE | PRESENT_LOG_START | PRESENT_SNAPSHOT;
+    let header = [flags, (first - 1) as u8, (second - first) as u8, 2, 1];
+    let parts = [segments[0], segments[1], "hard-state", "log-start", snapshot_name].map(read);
+    let seed = [&header[..], &parts.join(crate::input::SEPARATOR)].concat();
+    let mut plain = vec![FRAME_RECORDS, 0, 0, 0, 0];
     for entry in &entries[..3] {
         let mut record = Vec::new();
         encode(entry, &mut record).expect("small entries fit");
         plain.extend_from_slice(&unrecord(&record));
     }
     vec![seed, plain]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes the files of a `wal_recovery` input and recovers them.
+    fn recover(input: &[u8]) -> conclave_storage::Recovered {
+        let dir = scratch_dir();
+        for (name, bytes) in files(input).expect("a whole header") {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        FileStore::open(dir.path(), &options()).unwrap().load().unwrap()
+    }
+
+    #[test]
+    fn the_seeds_are_directories_that_recover() {
+        let seeds = recovery_seeds();
+        let state = recover(&seeds[0]).state;
+        assert_eq!(state.snapshot.map(|s| s.index), Some(Index(2)));
+        assert_eq!(state.hard_state.commit, Index(5));
+        assert_eq!(state.entries.last().map(|e| e.index), Some(Index(6)));
+        assert_eq!(recover(&seeds[1]).state, recover(&seeds[1]).state);
+        let shaped = recover(&seeds[1]).state.entries;
+        assert_eq!(shaped.iter().map(|e| e.index.0).collect::<Vec<_>>(), [1, 2, 3]);
+    }
 }
