@@ -15,6 +15,10 @@ pub enum WireError {
     /// A varint ran past 64 bits: not something any encoder writes.
     #[error("{0} is a varint of more than 64 bits")]
     VarintTooLong(&'static str),
+    /// A varint with needless zero bytes at its end. Every encoding is minimal, which keeps the
+    /// snapshot image canonical (one state, one image).
+    #[error("{0} is a varint longer than its value needs")]
+    VarintNotMinimal(&'static str),
     /// A count claims more items than the remaining bytes could hold; refused before allocating.
     #[error("{what} claims {count} items but only {remaining} bytes follow")]
     CountTooLarge {
@@ -86,6 +90,9 @@ impl<'a> Reader<'a> {
             }
             value |= bits << shift;
             if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 {
+                    return Err(WireError::VarintNotMinimal(what));
+                }
                 return Ok(value);
             }
         }
@@ -171,5 +178,18 @@ mod tests {
             Err(WireError::CountTooLarge { what: "keys", count: 200, remaining: 2 })
         );
         assert_eq!(Reader::new(&[1]).finish(), Err(WireError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn an_overlong_varint_is_refused() {
+        // Found by fuzzing: `0xff 0x00` read as 127, so a snapshot image holding it restored to a
+        // store whose image is other bytes.
+        assert_eq!(Reader::new(&[0x7f]).varint("v"), Ok(127));
+        assert_eq!(Reader::new(&[0xff, 0x00]).varint("v"), Err(WireError::VarintNotMinimal("v")));
+        assert_eq!(
+            Reader::new(&[0x80, 0x80, 0x00]).varint("v"),
+            Err(WireError::VarintNotMinimal("v"))
+        );
+        assert_eq!(Reader::new(&[0x00]).varint("v"), Ok(0));
     }
 }

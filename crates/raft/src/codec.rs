@@ -40,6 +40,18 @@ fn get_mode(r: &mut WireReader) -> Result<ReadMode, DecodeError> {
     }
 }
 
+/// An optional number: a presence byte, then the value (zero when absent). The encoding is
+/// canonical, so an absent value that is not zero comes from another format and is refused.
+fn get_option(r: &mut WireReader) -> Result<Option<u64>, DecodeError> {
+    let present = r.bool()?;
+    let value = r.u64()?;
+    match (present, value) {
+        (true, value) => Ok(Some(value)),
+        (false, 0) => Ok(None),
+        (false, _) => Err(DecodeError("a value for an absent option")),
+    }
+}
+
 impl WireMessage for Message {
     fn encode(&self, out: &mut BytesMut) {
         match self {
@@ -181,13 +193,8 @@ impl WireMessage for Message {
                     1 => {
                         let prev_index = Index(r.u64()?);
                         let hint_index = Index(r.u64()?);
-                        let has_term = r.bool()?;
-                        let term = Term(r.u64()?);
-                        AppendResult::Reject {
-                            prev_index,
-                            hint_index,
-                            hint_term: has_term.then_some(term),
-                        }
+                        let hint_term = get_option(&mut r)?.map(Term);
+                        AppendResult::Reject { prev_index, hint_index, hint_term }
                     }
                     _ => return Err(DecodeError("unknown append result")),
                 };
@@ -209,9 +216,8 @@ impl WireMessage for Message {
             READ_INDEX_RESPONSE => {
                 let term = Term(r.u64()?);
                 let id = r.u64()?;
-                let has_index = r.bool()?;
-                let index = Index(r.u64()?);
-                Message::ReadIndexResponse { term, id, index: has_index.then_some(index) }
+                let index = get_option(&mut r)?.map(Index);
+                Message::ReadIndexResponse { term, id, index }
             }
             INSTALL_SNAPSHOT => {
                 let term = Term(r.u64()?);
@@ -349,6 +355,32 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = Message::decode(Bytes::from(bytes));
+        }
+    }
+
+    #[test]
+    fn an_absent_option_with_a_value_is_refused() {
+        // Found by fuzzing: the eight bytes of an absent read index or hint term were ignored,
+        // so two encodings decoded to the same message.
+        let read = Message::ReadIndexResponse { term: Term(3), id: 9, index: None };
+        let reject = Message::AppendEntriesResponse {
+            term: Term(3),
+            result: AppendResult::Reject {
+                prev_index: Index(9),
+                hint_index: Index(4),
+                hint_term: None,
+            },
+        };
+        for message in [read, reject] {
+            let mut out = BytesMut::new();
+            message.encode(&mut out);
+            assert_eq!(Message::decode(out.clone().freeze()), Ok(message));
+            let last = out.len() - 1;
+            out[last] = 1;
+            assert_eq!(
+                Message::decode(out.freeze()),
+                Err(DecodeError("a value for an absent option"))
+            );
         }
     }
 }

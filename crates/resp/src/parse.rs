@@ -209,8 +209,14 @@ fn header_number(
     error: ParseError,
     examined: &mut u64,
 ) -> Result<Option<(i64, usize)>, ParseError> {
-    let Some(end) = find_crlf(buf, start, line_max, examined) else {
-        if buf.len() - start > line_max.min(32) {
+    // A header line is refused when it is longer than `cap`, whether its CRLF has arrived or
+    // not: a server that receives it in pieces must decide as one that receives it whole.
+    let cap = line_max.min(32);
+    let Some(end) = find_crlf(buf, start, cap + 1, examined) else {
+        let pending = &buf[start..];
+        // A `\r` at the end may be the start of the CRLF, not part of the line.
+        let line_len = pending.len() - usize::from(pending.ends_with(b"\r"));
+        if line_len > cap {
             return Err(error);
         }
         return Ok(None);
@@ -365,6 +371,11 @@ fn frame_at(
     let Some(&tag) = buf.get(at) else { return Ok(None) };
     let line = |what: &'static str| -> Result<Option<(&[u8], usize)>, ParseError> {
         match find_crlf(buf, at + 1, limits.inline_bytes_max, &mut 0) {
+            // A line holds no CR or LF (RESP's simple strings, errors and numbers cannot), so
+            // whatever parses also encodes back to the same line.
+            Some(end) if buf[at + 1..end].iter().any(|b| matches!(b, b'\r' | b'\n')) => {
+                Err(ParseError::Invalid(what))
+            }
             Some(end) => Ok(Some((&buf[at + 1..end], end + 2))),
             None if buf.len() - at > limits.inline_bytes_max => Err(ParseError::Invalid(what)),
             None => Ok(None),

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::{parse_command, parse_frame, Frame, Limits, ParseError, Version};
+use crate::{parse_command, parse_frame, CommandParser, Frame, Limits, ParseError, Version};
 
 fn args(list: &[&str]) -> Vec<Bytes> {
     list.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
@@ -221,4 +221,40 @@ fn a_command_sent_a_byte_at_a_time_is_parsed_in_linear_work() {
     let (args, work) = parse_byte_by_byte(&inline);
     assert_eq!(args.len(), 2);
     assert!(work <= 3 * inline.len() as u64, "{work} examined for {} bytes", inline.len());
+}
+
+#[test]
+fn a_long_header_is_refused_whether_it_arrives_whole_or_in_pieces() {
+    // Found by fuzzing: a 45-byte count with its CRLF parsed (as a negative count, an empty
+    // command) when it arrived at once, but was refused when it arrived a few bytes at a time.
+    let input = format!("*-{}7471417050562181332\r\n", "0".repeat(24));
+    assert_eq!(command(input.as_bytes()), Err(ParseError::MultibulkLength));
+    let mut parser = CommandParser::new(Limits::default());
+    let outcome = (1..=input.len())
+        .map(|end| parser.parse(&input.as_bytes()[..end]))
+        .find(|r| *r != Ok(None));
+    assert_eq!(outcome, Some(Err(ParseError::MultibulkLength)));
+    // The longest header accepted is 32 bytes, CRLF not counted, even with its CR alone so far.
+    let longest = format!("*{}1\r\n$4\r\nPING\r\n", "0".repeat(31));
+    assert_eq!(
+        command(longest.as_bytes()).map(|parsed| parsed.map(|(args, _)| args.len())),
+        Ok(Some(1))
+    );
+    assert_eq!(parse_command(&longest.as_bytes()[..34], &Limits::default()), Ok(None));
+    assert_eq!(
+        parse_command(format!("*{}1\r\n", "0".repeat(32)).as_bytes(), &Limits::default()),
+        Err(ParseError::MultibulkLength)
+    );
+}
+
+#[test]
+fn reply_lines_with_a_cr_or_lf_inside_are_invalid() {
+    // Found by fuzzing: such a line parsed, and its frame could not be encoded again.
+    for input in [&b"+a\rb\r\n"[..], b"-ERR a\nb\r\n", b"(1234\r5\r\n", b":1\n2\r\n"] {
+        assert!(
+            matches!(parse_frame(input, &Limits::default()), Err(ParseError::Invalid(_))),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
 }

@@ -26,6 +26,8 @@
 
 mod envelope;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group;
 mod handle;
 mod metrics;

@@ -56,7 +56,8 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn take(&mut self, len: u64) -> Result<&'a [u8], Corruption> {
         if len > self.bytes.len() as u64 {
-            let expected = self.total - self.bytes.len() as u64 + len;
+            // `len` comes from the file and may be anything: the sum saturates.
+            let expected = (self.total - self.bytes.len() as u64).saturating_add(len);
             return Err(Corruption::FileSize { expected, found: self.total });
         }
         let (head, rest) = self.bytes.split_at(len as usize);
@@ -105,5 +106,17 @@ mod tests {
             assert!(unseal(b"TEST", &bad).is_err(), "flip in byte {byte} went unnoticed");
         }
         assert!(unseal(b"TEST", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn a_forged_length_is_reported_without_overflowing() {
+        // Found by fuzzing: a snapshot file whose data length field held nearly 2^64 overflowed
+        // the sum that reports how long the file should have been.
+        let mut reader = Reader::new(&[1, 2, 3]);
+        reader.u8().unwrap();
+        assert_eq!(
+            reader.take(u64::MAX),
+            Err(Corruption::FileSize { expected: u64::MAX, found: 3 })
+        );
     }
 }

@@ -60,6 +60,8 @@ mod backoff;
 mod config;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod link;
 mod peer;
 mod stats;
