@@ -128,11 +128,9 @@ fn killing_the_leader_loses_no_acknowledged_write() {
             for (key, n) in &acked {
                 // TRYAGAIN (a read not confirmed in time, a leader just elected) asks the client
                 // to retry; it says nothing about the data, so retry it.
-                let value: Option<u64> = eventually("a confirmed read", || {
-                    match con.get(key) {
-                        Err(e) if e.kind() == redis::ErrorKind::TryAgain => None,
-                        other => Some(other.unwrap()),
-                    }
+                let value: Option<u64> = eventually("a confirmed read", || match con.get(key) {
+                    Err(e) if e.kind() == redis::ErrorKind::TryAgain => None,
+                    other => Some(other.unwrap()),
                 });
                 assert_eq!(
                     value,

@@ -125,6 +125,10 @@ impl Server {
             Ok(_) => {}
             Err(error) => return Err(ServeError::Start(error.to_string())),
         }
+        // The directory records whose it is at first start (an older one at its next start),
+        // so that the same directory started under another id is refused.
+        conclave_storage::claim(&config.data_dir, config.id)
+            .map_err(|error| ServeError::Start(error.to_string()))?;
         // TLS files first: a wrong path is the likeliest mistake, and it must stop the start
         // before any port opens.
         let tls = match &config.tls {
