@@ -348,34 +348,29 @@ fn a_directory_rebuilt_for_one_node_refuses_another_id() {
 /// wrong node would be taken out of the cluster.
 #[test]
 fn repair_refuses_a_directory_rebuilt_for_another_node() {
-    let dir = small_store();
-    let (segment, bytes) = corrupt_record_holding(dir.path(), b"value-1");
-    std::fs::write(dir.path().join(conclave_storage::REBUILT_FOR_FILE), "2\n").unwrap();
-    let path = dir.path().to_str().unwrap();
-    // Port 9 on loopback: nothing listens there, and nothing must be asked anyway.
-    let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
-    let out = conclave(&repair, None);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(err.contains("was rebuilt for node 2") && err.contains("nothing was changed"), "{err}");
-    assert_eq!(std::fs::read(&segment).unwrap(), bytes);
-    assert!(damaged_folders(dir.path()).is_empty());
+    repair_is_refused_when(conclave_storage::REBUILT_FOR_FILE, "was rebuilt for node 2");
 }
 
 /// A directory whose node-id file names another node is not repaired under this id, even when
 /// it was never repaired before: the wrong node would be taken out of the cluster.
 #[test]
 fn repair_refuses_a_directory_that_belongs_to_another_node() {
+    repair_is_refused_when(conclave_storage::NODE_ID_FILE, "belongs to node 2");
+}
+
+/// Runs a repair under id 1 on a damaged store whose `file` names node 2, and checks that it is
+/// refused with `says`, changing nothing.
+fn repair_is_refused_when(file: &str, says: &str) {
     let dir = small_store();
     let (segment, bytes) = corrupt_record_holding(dir.path(), b"value-1");
-    std::fs::write(dir.path().join(conclave_storage::NODE_ID_FILE), "2\n").unwrap();
+    std::fs::write(dir.path().join(file), "2\n").unwrap();
     let path = dir.path().to_str().unwrap();
     // Port 9 on loopback: nothing listens there, and nothing must be asked anyway.
     let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
     let out = conclave(&repair, None);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("belongs to node 2") && err.contains("nothing was changed"), "{err}");
+    assert!(err.contains(says) && err.contains("nothing was changed"), "{err}");
     assert_eq!(std::fs::read(&segment).unwrap(), bytes);
     assert!(damaged_folders(dir.path()).is_empty());
 }
