@@ -273,3 +273,21 @@ fn only_a_member_s_forwarding_connection_escapes_the_idle_timeout() {
     let value: String = on_leader.get("k").unwrap();
     assert_eq!(value, "2");
 }
+
+/// A client configured for TLS but pointed at the plain client port gets a clear error at once,
+/// instead of a connection left hanging until the partial-request timeout.
+#[test]
+fn a_tls_handshake_on_the_plain_port_gets_a_clear_error_and_is_closed() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    let mut stream = connect(cluster.ports[0].client);
+    // The start of a ClientHello record: handshake, TLS 1.0 record version, 200 bytes.
+    stream.write_all(b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03").unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR Protocol error: a TLS handshake reached"), "{reply}");
+    let mut con = cluster.redis(0);
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}

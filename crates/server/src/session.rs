@@ -298,6 +298,10 @@ struct Batch {
 fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: usize) -> Batch {
     let mut batch = Batch { commands: Vec::new(), fatal: None, incomplete: false, http: false };
     while batch.commands.len() < PIPELINE_MAX {
+        if cross_protocol::is_tls_handshake(input) {
+            batch.fatal = Some(cross_protocol::TLS_ON_PLAIN_PORT.to_string());
+            break;
+        }
         match parser.parse(input) {
             Ok(Some((args, used))) => {
                 input.advance(used);
