@@ -102,7 +102,7 @@ pub struct TlsState {
     cluster: bool,
     current: RwLock<Arc<Loaded>>,
     /// The files' modification times at the last load, to notice when they change.
-    stamps: Mutex<Vec<Option<SystemTime>>>,
+    stamps: Mutex<Vec<Option<Stamp>>>,
     peer: Option<Arc<PeerTls>>,
     /// Successful reloads since start.
     pub reloads: AtomicU64,
@@ -209,8 +209,20 @@ fn paths(files: &TlsFiles) -> impl Iterator<Item = &PathBuf> {
     [Some(&files.cert), Some(&files.key), files.ca.as_ref()].into_iter().flatten()
 }
 
-fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
-    paths(files).map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok()).collect()
+/// What tells a file's versions apart: its modification time, and also its inode, length and
+/// change time, because a bad file replaced by a good one within the file system's timestamp
+/// granularity, or installed with its old modification time kept (`cp -p`, `install -p`, a
+/// rename of a file made earlier), has the same modification time.
+type Stamp = (SystemTime, u64, u64, i64, i64);
+
+fn stamps(files: &TlsFiles) -> Vec<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
+    paths(files)
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.modified().ok()?, meta.ino(), meta.len(), meta.ctime(), meta.ctime_nsec()))
+        })
+        .collect()
 }
 
 fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -430,5 +442,39 @@ mod tests {
         assert_eq!(state.fingerprint(), der_fingerprint(&second.1), "the old one stays");
         assert_eq!(state.reloads.load(Ordering::Relaxed), 1);
         assert_eq!(state.reload_failures.load(Ordering::Relaxed), 1);
+    }
+
+    /// A bad certificate replaced by a good one that carries the same modification time (copied
+    /// with `cp -p`, or within the file system's timestamp granularity) is still picked up.
+    #[test]
+    fn a_good_file_after_a_bad_one_with_the_same_mtime_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = TlsState::load(write(dir.path(), &pems()), true).unwrap();
+        let cert = dir.path().join("node.crt");
+        let when = std::fs::metadata(&cert).unwrap().modified().unwrap();
+        let good = std::fs::read(&cert).unwrap();
+        // Another, good certificate and key, written and then the bad certificate over it.
+        let next = pems();
+        let staged = tempfile::tempdir().unwrap();
+        write(staged.path(), &next);
+        for name in ["node.key", "ca.crt"] {
+            std::fs::copy(staged.path().join(name), dir.path().join(name)).unwrap();
+        }
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        std::fs::File::options().write(true).open(&cert).unwrap().set_modified(when).unwrap();
+        assert!(matches!(state.reload_if_changed(), Some(Err(_))), "the bad file is noticed");
+        // The good certificate arrives with the very same modification time.
+        let fresh = std::fs::read(staged.path().join("node.crt")).unwrap();
+        assert_ne!(fresh, good);
+        let replacement = dir.path().join("node.crt.new");
+        std::fs::write(&replacement, &fresh).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&replacement)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        std::fs::rename(&replacement, &cert).unwrap();
+        assert_eq!(state.reload_if_changed().map(Result::ok), Some(Some(der_fingerprint(&next.1))));
     }
 }
