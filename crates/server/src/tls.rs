@@ -121,6 +121,9 @@ impl TlsState {
     pub fn load(files: TlsFiles, cluster: bool) -> Result<TlsState, TlsError> {
         let stamps = stamps(&files);
         let loaded = build(&files, cluster)?;
+        if let Some(warning) = key_exposure(&files.key) {
+            tracing::warn!("{warning}");
+        }
         let peer =
             loaded.peer.clone().map(|(server, client)| Arc::new(PeerTls::new(server, client)));
         Ok(TlsState {
@@ -203,6 +206,21 @@ impl TlsState {
         let changed = *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) != now;
         changed.then(|| self.reload())
     }
+}
+
+/// A warning when the private key file can be read by other users than its owner (group or
+/// others): whoever reads it can impersonate this node to clients and peers. Only a warning, not
+/// a refusal: a key shared with a service group (mode 0640) is a common, deliberate setup.
+fn key_exposure(key: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(key).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "tls_key_file {} has mode {mode:04o}: users other than its owner can read this \
+             node's private key; make it 0600",
+            key.display()
+        )
+    })
 }
 
 fn paths(files: &TlsFiles) -> impl Iterator<Item = &PathBuf> {
@@ -442,6 +460,21 @@ mod tests {
         assert_eq!(state.fingerprint(), der_fingerprint(&second.1), "the old one stays");
         assert_eq!(state.reloads.load(Ordering::Relaxed), 1);
         assert_eq!(state.reload_failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pems());
+        let mode = |mode| std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(&files.key, mode(0o600)).unwrap();
+        assert_eq!(key_exposure(&files.key), None);
+        std::fs::set_permissions(&files.key, mode(0o644)).unwrap();
+        let warning = key_exposure(&files.key).unwrap();
+        assert!(warning.contains("node.key has mode 0644"), "{warning}");
+        std::fs::set_permissions(&files.key, mode(0o640)).unwrap();
+        assert!(key_exposure(&files.key).is_some());
     }
 
     /// A bad certificate replaced by a good one that carries the same modification time (copied
