@@ -124,6 +124,9 @@ impl TlsState {
         if let Some(warning) = key_exposure(&files.key) {
             tracing::warn!("{warning}");
         }
+        if let Some(warning) = validity_warning(&files.cert) {
+            tracing::warn!("{warning}");
+        }
         let peer =
             loaded.peer.clone().map(|(server, client)| Arc::new(PeerTls::new(server, client)));
         Ok(TlsState {
@@ -205,6 +208,36 @@ impl TlsState {
         let now = stamps(&self.files);
         let changed = *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) != now;
         changed.then(|| self.reload())
+    }
+}
+
+/// A warning when the node's own certificate is expired or not valid yet, by this host's clock:
+/// every peer and client would refuse it in the handshake, and the start is where an operator
+/// looks. Not a refusal, so that a node whose clock is off can still start and be fixed.
+fn validity_warning(cert: &Path) -> Option<String> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::CertificateError::{Expired, ExpiredContext, NotValidYet, NotValidYetContext};
+    let chain = certificates("tls_cert_file", cert).ok()?;
+    let leaf = chain.first()?;
+    // The leaf as its own anchor: the leaf's dates are checked before its issuer is looked for,
+    // so a date problem is reported whatever the chain and the names; anything else is not
+    // this check's business.
+    let mut roots = RootCertStore::empty();
+    roots.add(leaf.clone()).ok()?;
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .ok()?;
+    let name = rustls_pki_types::ServerName::try_from("conclave.invalid").ok()?;
+    let now = rustls_pki_types::UnixTime::now();
+    match verifier.verify_server_cert(leaf, &chain[1..], &name, &[], now) {
+        Err(rustls::Error::InvalidCertificate(
+            error @ (Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. }),
+        )) => Some(format!(
+            "tls_cert_file {}: {error}; peers and clients will refuse it",
+            cert.display()
+        )),
+        _ => None,
     }
 }
 
@@ -475,6 +508,32 @@ mod tests {
         assert!(warning.contains("node.key has mode 0644"), "{warning}");
         std::fs::set_permissions(&files.key, mode(0o640)).unwrap();
         assert!(key_exposure(&files.key).is_some());
+    }
+
+    #[test]
+    fn an_expired_certificate_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pems());
+        assert_eq!(validity_warning(&files.cert), None, "a current certificate");
+        // Signed by a CA, as a node's certificate is.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        let expired = params.clone().signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(&files.cert, expired.pem()).unwrap();
+        let warning = validity_warning(&files.cert).unwrap();
+        assert!(warning.contains("node.crt") && warning.contains("expired"), "{warning}");
+        params.not_before = rcgen::date_time_ymd(2999, 1, 1);
+        params.not_after = rcgen::date_time_ymd(3000, 1, 1);
+        let early = params.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(&files.cert, early.pem()).unwrap();
+        let warning = validity_warning(&files.cert).unwrap();
+        assert!(warning.contains("not valid yet"), "{warning}");
     }
 
     /// A bad certificate replaced by a good one that carries the same modification time (copied
