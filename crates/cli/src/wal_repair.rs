@@ -220,8 +220,9 @@ fn damage(dir: &Path) -> Result<conclave_storage::CorruptionError> {
     Ok(corruption)
 }
 
-/// Refuses a directory an earlier repair set aside for another node: it is that node's, and a
-/// wrong `--id` would take a different node out of the cluster.
+/// Refuses a directory that belongs to another node (its `node-id` file, written at the node's
+/// start, or an earlier repair's `rebuilt-for` file says so): a wrong `--id` would take a
+/// different node out of the cluster.
 fn check_owner(dir: &Path, id: u64) -> Result<()> {
     match conclave_storage::rebuilt_for(dir)? {
         Some(owner) if owner != NodeId(id) => bail!(
@@ -229,6 +230,15 @@ fn check_owner(dir: &Path, id: u64) -> Result<()> {
              nothing was changed",
             dir.display(),
             conclave_storage::REBUILT_FOR_FILE
+        ),
+        _ => {}
+    }
+    match conclave_storage::owner(dir)? {
+        Some(owner) if owner != NodeId(id) => bail!(
+            "{} belongs to node {owner} (its {} file says so), not node {id}: check --id; \
+             nothing was changed",
+            dir.display(),
+            conclave_storage::NODE_ID_FILE
         ),
         _ => Ok(()),
     }

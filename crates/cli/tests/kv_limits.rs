@@ -224,3 +224,70 @@ fn a_forwarded_write_refused_by_the_leaders_client_limit_says_it_was_not_applied
     let value: Option<String> = holder.get("k").unwrap();
     assert_eq!(value, None);
 }
+
+/// The report: any client could send `CONCLAVE FORWARDED` and never be idle-timed out again.
+/// Only a connection that proves it comes from a member (an HMAC with the cluster secret over a
+/// nonce the leader just handed out) is kept open; a follower's own forwarding connection still
+/// carries writes after the idle timeout has passed.
+#[test]
+fn only_a_member_s_forwarding_connection_escapes_the_idle_timeout() {
+    let mut cluster = ProcCluster::new(3, 3);
+    cluster.extra.push("--client-idle-timeout-s=1".into());
+    cluster.start_all();
+    let leader = cluster.wait_leader();
+    let follower = (leader + 1) % 3;
+    let mut through_follower = cluster.redis(follower);
+    let _: () = through_follower.set("k", "1").unwrap();
+
+    let mut claims = connect(cluster.ports[leader].client);
+    claims.write_all(b"CONCLAVE FORWARDED\r\n").unwrap();
+    let mut ok = [0u8; 5];
+    claims.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+    let mut guesses = connect(cluster.ports[leader].client);
+    guesses.write_all(b"CONCLAVE NONCE\r\n").unwrap();
+    let mut nonce = [0u8; 5 + 16 + 2];
+    guesses.read_exact(&mut nonce).unwrap();
+    assert_eq!(&nonce[..5], b"$16\r\n");
+    guesses.write_all(b"*3\r\n$8\r\nCONCLAVE\r\n$9\r\nFORWARDED\r\n$32\r\n").unwrap();
+    guesses.write_all(&[0u8; 32]).unwrap();
+    guesses.write_all(b"\r\n").unwrap();
+    let mut refused = [0u8; 45];
+    guesses.read_exact(&mut refused).unwrap();
+    assert_eq!(&refused, b"-ERR CONCLAVE FORWARDED proof does not match\r");
+    // The client of the follower stays active (its own connection has the timeout too) but
+    // writes nothing, so the follower's forwarding connection to the leader idles.
+    let mut on_leader = cluster.redis(leader);
+    eventually("the leader to close idle connections", || {
+        let _: String = redis::cmd("PING").query(&mut through_follower).unwrap();
+        let _: String = redis::cmd("PING").query(&mut on_leader).unwrap();
+        (info_field(&mut on_leader, "stats", "client_timeout_disconnections") >= 2).then_some(())
+    });
+    assert_eq!(read_until_closed(&mut claims), 0, "a bare claim is idle-timed out");
+    assert_eq!(read_until_closed(&mut guesses), 1, "a wrong proof is idle-timed out");
+    // The forwarding connection, idle longer than both, was kept.
+    assert_eq!(info_field(&mut on_leader, "stats", "client_timeout_disconnections"), 2);
+    let _: () = through_follower.set("k", "2").unwrap();
+    let mut on_follower = cluster.redis(follower);
+    assert_eq!(info_field(&mut on_follower, "stats", "forwarded_writes"), 2);
+    let value: String = on_leader.get("k").unwrap();
+    assert_eq!(value, "2");
+}
+
+/// A client configured for TLS but pointed at the plain client port gets a clear error at once,
+/// instead of a connection left hanging until the partial-request timeout.
+#[test]
+fn a_tls_handshake_on_the_plain_port_gets_a_clear_error_and_is_closed() {
+    let mut cluster = ProcCluster::new(1, 1);
+    cluster.start_all();
+    let mut stream = connect(cluster.ports[0].client);
+    // The start of a ClientHello record: handshake, TLS 1.0 record version, 200 bytes.
+    stream.write_all(b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03").unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("-ERR Protocol error: a TLS handshake reached"), "{reply}");
+    let mut con = cluster.redis(0);
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}

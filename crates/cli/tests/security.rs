@@ -333,3 +333,25 @@ fn an_http_request_to_the_client_port_runs_nothing() {
     let log = std::fs::read_to_string(cluster.dir.path().join("node-1.log")).unwrap();
     assert!(log.contains("possible SECURITY ATTACK"), "{log}");
 }
+
+/// Connections that send nothing held the admin port's memory and file descriptors without
+/// limit. Past 64 open at once, a new one is answered 503 and closed at once; once they go, the
+/// port serves again.
+#[test]
+fn the_admin_port_serves_a_bounded_number_of_connections() {
+    let cluster = cluster_with_token();
+    let admin = cluster.ports[0].admin;
+    let silent: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(admin).unwrap()).collect();
+    let mut extra = TcpStream::connect(admin).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reply = String::new();
+    extra.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{reply}");
+    drop(silent);
+    let authorized = [("Authorization", format!("Bearer {TOKEN}"))];
+    let authorized: Vec<(&str, &str)> = authorized.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::eventually("the admin port to serve again", || {
+        let (head, _) = http_response(admin, "GET", "/status", &authorized, "").ok()?;
+        head.starts_with("HTTP/1.1 200").then_some(())
+    });
+}

@@ -90,6 +90,9 @@ fn cluster_with_a_corrupted_follower(
         let _: () = writer.set(format!("while-down-{i:05}"), format!("later-{i}")).unwrap();
     }
     // A flipped byte mid-log, with valid records after it: corruption, not a torn tail.
+    // The node recorded its id in its directory at first start.
+    let owner = std::fs::read_to_string(cluster.data_dir(follower).join("node-id")).unwrap();
+    assert_eq!(owner, format!("{}\n", follower + 1));
     let needle = format!("repair-key-{key:05}");
     let (segment, bytes) = corrupt_record_holding(&cluster.data_dir(follower), needle.as_bytes());
     (cluster, leader, follower, segment, bytes)
@@ -345,18 +348,52 @@ fn a_directory_rebuilt_for_one_node_refuses_another_id() {
 /// wrong node would be taken out of the cluster.
 #[test]
 fn repair_refuses_a_directory_rebuilt_for_another_node() {
+    repair_is_refused_when(conclave_storage::REBUILT_FOR_FILE, "was rebuilt for node 2");
+}
+
+/// A directory whose node-id file names another node is not repaired under this id, even when
+/// it was never repaired before: the wrong node would be taken out of the cluster.
+#[test]
+fn repair_refuses_a_directory_that_belongs_to_another_node() {
+    repair_is_refused_when(conclave_storage::NODE_ID_FILE, "belongs to node 2");
+}
+
+/// Runs a repair under id 1 on a damaged store whose `file` names node 2, and checks that it is
+/// refused with `says`, changing nothing.
+fn repair_is_refused_when(file: &str, says: &str) {
     let dir = small_store();
     let (segment, bytes) = corrupt_record_holding(dir.path(), b"value-1");
-    std::fs::write(dir.path().join(conclave_storage::REBUILT_FOR_FILE), "2\n").unwrap();
+    std::fs::write(dir.path().join(file), "2\n").unwrap();
     let path = dir.path().to_str().unwrap();
     // Port 9 on loopback: nothing listens there, and nothing must be asked anyway.
     let repair = ["wal", "repair", "--data-dir", path, "--id", "1", "--admin", "127.0.0.1:9"];
     let out = conclave(&repair, None);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("was rebuilt for node 2") && err.contains("nothing was changed"), "{err}");
+    assert!(err.contains(says) && err.contains("nothing was changed"), "{err}");
     assert_eq!(std::fs::read(&segment).unwrap(), bytes);
     assert!(damaged_folders(dir.path()).is_empty());
+}
+
+/// A data directory does not start under another node's id, and a refused start leaves the
+/// recorded id as it was.
+#[test]
+fn a_directory_of_one_node_refuses_another_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::write(data_dir.join(conclave_storage::NODE_ID_FILE), "2\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .arg("serve")
+        .arg("--id=1")
+        .arg(format!("--data-dir={}", data_dir.display()))
+        .args(["--peer-addr=127.0.0.1:0", "--client-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"])
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("belongs to node 2") && err.contains("not node 1"), "{err}");
+    assert_eq!(std::fs::read_to_string(data_dir.join("node-id")).unwrap(), "2\n");
 }
 
 /// A store that a running node holds is refused before the cluster is asked anything.

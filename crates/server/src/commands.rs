@@ -69,9 +69,33 @@ pub(crate) fn execute(session: &mut Session, name: &[u8], args: &[Bytes]) -> Fra
             _ => Frame::error("ERR REDIRECT takes ON or OFF"),
         },
         b"CONCLAVE" => match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
+            Some(b"NONCE") if args.len() == 2 => {
+                let mut nonce = [0u8; 16];
+                match getrandom::fill(&mut nonce) {
+                    Ok(()) => {
+                        session.forward_nonce = Some(nonce);
+                        Frame::Bulk(Bytes::copy_from_slice(&nonce))
+                    }
+                    Err(_) => Frame::error("ERR no randomness for a nonce; retry"),
+                }
+            }
             Some(b"FORWARDED") if args.len() == 2 => {
                 session.forwarded = true;
                 Frame::ok()
+            }
+            Some(b"FORWARDED") if args.len() == 3 => {
+                // The nonce is spent whatever the outcome: one guess per nonce.
+                let nonce = session.forward_nonce.take();
+                let secret = &session.shared.config.cluster_secret;
+                match nonce {
+                    Some(nonce) if secret.verify_forwarding(&nonce, &args[2]) => {
+                        session.forwarded = true;
+                        session.member = true;
+                        Frame::ok()
+                    }
+                    Some(_) => Frame::error("ERR CONCLAVE FORWARDED proof does not match"),
+                    None => Frame::error("ERR CONCLAVE FORWARDED needs CONCLAVE NONCE first"),
+                }
             }
             Some(b"LEADER") if args.len() == 2 => {
                 let status = session.shared.handle.status();

@@ -25,6 +25,19 @@ pub(crate) fn is_http(args: &[Bytes]) -> bool {
     })
 }
 
+/// The reply to a TLS handshake sent to the plain client port, before the connection closes.
+pub(crate) const TLS_ON_PLAIN_PORT: &str =
+    "ERR Protocol error: a TLS handshake reached the plain-text client port; connect to the TLS \
+     client port (tls_client_addr) instead";
+
+/// Whether `input`, at the start of a command, is a TLS record carrying a handshake (content type
+/// 22, version major 3): a client configured for TLS pointed at the plain port. No RESP command
+/// starts with byte 22, so closing at once with a clear error beats waiting for a line that
+/// never comes.
+pub(crate) fn is_tls_handshake(input: &[u8]) -> bool {
+    input.len() >= 2 && input[0] == 0x16 && input[1] == 0x03
+}
+
 /// Logs the attack, at most once a minute per process.
 pub(crate) fn warn(client: u64) {
     let now = now_ms();
@@ -43,6 +56,14 @@ pub(crate) fn warn(client: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_client_hello_is_told_apart_from_resp() {
+        assert!(is_tls_handshake(b"\x16\x03\x01\x00\xc8\x01"));
+        assert!(!is_tls_handshake(b"\x16"));
+        assert!(!is_tls_handshake(b"*1\r\n$4\r\nPING\r\n"));
+        assert!(!is_tls_handshake(b"PING\r\n"));
+    }
 
     #[test]
     fn post_and_host_are_http_in_any_case_and_nothing_else_is() {

@@ -125,6 +125,10 @@ impl Server {
             Ok(_) => {}
             Err(error) => return Err(ServeError::Start(error.to_string())),
         }
+        // The directory records whose it is at first start (an older one at its next start),
+        // so that the same directory started under another id is refused.
+        conclave_storage::claim(&config.data_dir, config.id)
+            .map_err(|error| ServeError::Start(error.to_string()))?;
         // TLS files first: a wrong path is the likeliest mistake, and it must stop the start
         // before any port opens.
         let tls = match &config.tls {
@@ -332,17 +336,36 @@ async fn accept_clients(shared: Arc<Shared>, listener: TcpListener, tls: bool) {
 /// How long a client has to finish a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many admin connections are served at once. Each may hold a request of up to 80 KiB for
+/// its read timeout (and a TLS handshake for [`TLS_HANDSHAKE_TIMEOUT`]) before saying anything
+/// that can be checked, so without a cap whoever reaches the port could open connections until
+/// the node runs out of memory or file descriptors. Operators and scrapers need few.
+const ADMIN_CONNECTIONS_MAX: usize = 64;
+
 async fn accept_admin(shared: Arc<Shared>, listener: TcpListener) {
     let https = shared.config.tls.as_ref().is_some_and(|tls| tls.admin);
+    let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS_MAX));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((mut stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("admin connection refused: {ADMIN_CONNECTIONS_MAX} already open");
+            if !https {
+                tokio::spawn(async move {
+                    let busy = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
+                                 Connection: close\r\n\r\n";
+                    let _ = stream.write_all(busy).await;
+                });
+            }
             continue;
         };
         let addrs = [stream.peer_addr().ok(), stream.local_addr().ok()];
         let shared = shared.clone();
         let acceptor = shared.tls.as_ref().filter(|_| https).map(|state| state.admin_acceptor());
         tokio::spawn(async move {
+            let _slot = slot;
             let Some(acceptor) = acceptor else {
                 return admin::serve(shared, stream, addrs, false).await;
             };

@@ -60,6 +60,12 @@ pub(crate) struct Session {
     pub redirect: bool,
     /// This connection is a follower forwarding to us: never forward again.
     pub forwarded: bool,
+    /// This connection proved it comes from a cluster member (`CONCLAVE FORWARDED PROOF`, an
+    /// HMAC with the cluster secret over [`Session::forward_nonce`]): it is never idle-timed
+    /// out. A bare `CONCLAVE FORWARDED` only stops re-forwarding, which any client may ask for.
+    pub member: bool,
+    /// The nonce `CONCLAVE NONCE` handed out, spent by the next `CONCLAVE FORWARDED PROOF`.
+    pub forward_nonce: Option<[u8; 16]>,
     pub close: bool,
     upstream: Option<(NodeId, RespClient)>,
     /// Whether this connection is TLS: a `MOVED` then names the leader's TLS client port.
@@ -153,6 +159,8 @@ pub(crate) async fn serve(
         consistency: ReadConsistency::Linearizable,
         redirect: false,
         forwarded: false,
+        member: false,
+        forward_nonce: None,
         close: false,
         upstream: None,
         tls,
@@ -236,7 +244,8 @@ impl Session {
                 // A follower keeps its forwarding connection open between writes, and would
                 // find it closed only after sending the next one, when it can no longer tell
                 // whether it was applied; like Redis's replication links, it is never idle.
-                (None, Some(idle)) if !self.forwarded => Some(Instant::now() + idle),
+                // Only once it proved it comes from a member: any client can claim to forward.
+                (None, Some(idle)) if !self.member => Some(Instant::now() + idle),
                 (None, _) => None,
             };
             let read = tokio::select! {
@@ -289,6 +298,10 @@ struct Batch {
 fn parse_batch(parser: &mut CommandParser, input: &mut BytesMut, max_request: usize) -> Batch {
     let mut batch = Batch { commands: Vec::new(), fatal: None, incomplete: false, http: false };
     while batch.commands.len() < PIPELINE_MAX {
+        if cross_protocol::is_tls_handshake(input) {
+            batch.fatal = Some(cross_protocol::TLS_ON_PLAIN_PORT.to_string());
+            break;
+        }
         match parser.parse(input) {
             Ok(Some((args, used))) => {
                 input.advance(used);
@@ -358,7 +371,13 @@ fn denial_text(user: &str) -> String {
 fn exempt_from_acl(name: &[u8], args: &[Bytes]) -> bool {
     match name {
         b"AUTH" | b"HELLO" | b"QUIT" => true,
-        b"CONCLAVE" => args.len() == 2 && args[1].eq_ignore_ascii_case(b"FORWARDED"),
+        b"CONCLAVE" => match args.len() {
+            2 => {
+                args[1].eq_ignore_ascii_case(b"FORWARDED") || args[1].eq_ignore_ascii_case(b"NONCE")
+            }
+            3 => args[1].eq_ignore_ascii_case(b"FORWARDED"),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -776,14 +795,32 @@ impl Session {
                     command.extend(auth.iter().map(|a| &a[..]));
                     client.send(&command);
                 }
-                client.send(&[b"CONCLAVE", b"FORWARDED"]);
+                client.send(&[b"CONCLAVE", b"NONCE"]);
                 client.flush().await.map_err(|_| ForwardError::NotSent)?;
-                let replies = if auth.is_some() { 2 } else { 1 };
-                for _ in 0..replies {
+                if auth.is_some() {
                     let answer = client.recv().await.map_err(|_| ForwardError::NotSent)?;
                     if matches!(answer, Frame::Error(_)) {
                         return Err(ForwardError::Refused(answer));
                     }
+                }
+                // The proof that this connection comes from a member, so that the leader never
+                // idle-times it out. A leader without `CONCLAVE NONCE` (an older version) gets
+                // the bare form, as before.
+                let answer = client.recv().await.map_err(|_| ForwardError::NotSent)?;
+                match answer {
+                    Frame::Bulk(nonce) => {
+                        let proof = self.shared.config.cluster_secret.prove_forwarding(&nonce);
+                        client.send(&[b"CONCLAVE", b"FORWARDED", &proof]);
+                    }
+                    Frame::Error(text) if text.starts_with(b"ERR unknown CONCLAVE") => {
+                        client.send(&[b"CONCLAVE", b"FORWARDED"]);
+                    }
+                    other => return Err(ForwardError::Refused(other)),
+                }
+                client.flush().await.map_err(|_| ForwardError::NotSent)?;
+                let answer = client.recv().await.map_err(|_| ForwardError::NotSent)?;
+                if matches!(answer, Frame::Error(_)) {
+                    return Err(ForwardError::Refused(answer));
                 }
                 Ok(client)
             };

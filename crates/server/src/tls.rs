@@ -102,7 +102,7 @@ pub struct TlsState {
     cluster: bool,
     current: RwLock<Arc<Loaded>>,
     /// The files' modification times at the last load, to notice when they change.
-    stamps: Mutex<Vec<Option<SystemTime>>>,
+    stamps: Mutex<Vec<Option<Stamp>>>,
     peer: Option<Arc<PeerTls>>,
     /// Successful reloads since start.
     pub reloads: AtomicU64,
@@ -121,6 +121,12 @@ impl TlsState {
     pub fn load(files: TlsFiles, cluster: bool) -> Result<TlsState, TlsError> {
         let stamps = stamps(&files);
         let loaded = build(&files, cluster)?;
+        if let Some(warning) = key_exposure(&files.key) {
+            tracing::warn!("{warning}");
+        }
+        if let Some(warning) = validity_warning(&files.cert) {
+            tracing::warn!("{warning}");
+        }
         let peer =
             loaded.peer.clone().map(|(server, client)| Arc::new(PeerTls::new(server, client)));
         Ok(TlsState {
@@ -205,12 +211,69 @@ impl TlsState {
     }
 }
 
+/// A warning when the node's own certificate is expired or not valid yet, by this host's clock:
+/// every peer and client would refuse it in the handshake, and the start is where an operator
+/// looks. Not a refusal, so that a node whose clock is off can still start and be fixed.
+fn validity_warning(cert: &Path) -> Option<String> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::CertificateError::{Expired, ExpiredContext, NotValidYet, NotValidYetContext};
+    let chain = certificates("tls_cert_file", cert).ok()?;
+    let leaf = chain.first()?;
+    // The leaf as its own anchor: the leaf's dates are checked before its issuer is looked for,
+    // so a date problem is reported whatever the chain and the names; anything else is not
+    // this check's business.
+    let mut roots = RootCertStore::empty();
+    roots.add(leaf.clone()).ok()?;
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .ok()?;
+    let name = rustls_pki_types::ServerName::try_from("conclave.invalid").ok()?;
+    let now = rustls_pki_types::UnixTime::now();
+    match verifier.verify_server_cert(leaf, &chain[1..], &name, &[], now) {
+        Err(rustls::Error::InvalidCertificate(
+            error @ (Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. }),
+        )) => Some(format!(
+            "tls_cert_file {}: {error}; peers and clients will refuse it",
+            cert.display()
+        )),
+        _ => None,
+    }
+}
+
+/// A warning when the private key file can be read by other users than its owner (group or
+/// others): whoever reads it can impersonate this node to clients and peers. Only a warning, not
+/// a refusal: a key shared with a service group (mode 0640) is a common, deliberate setup.
+fn key_exposure(key: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(key).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "tls_key_file {} has mode {mode:04o}: users other than its owner can read this \
+             node's private key; make it 0600",
+            key.display()
+        )
+    })
+}
+
 fn paths(files: &TlsFiles) -> impl Iterator<Item = &PathBuf> {
     [Some(&files.cert), Some(&files.key), files.ca.as_ref()].into_iter().flatten()
 }
 
-fn stamps(files: &TlsFiles) -> Vec<Option<SystemTime>> {
-    paths(files).map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok()).collect()
+/// What tells a file's versions apart: its modification time, and also its inode, length and
+/// change time, because a bad file replaced by a good one within the file system's timestamp
+/// granularity, or installed with its old modification time kept (`cp -p`, `install -p`, a
+/// rename of a file made earlier), has the same modification time.
+type Stamp = (SystemTime, u64, u64, i64, i64);
+
+fn stamps(files: &TlsFiles) -> Vec<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
+    paths(files)
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.modified().ok()?, meta.ino(), meta.len(), meta.ctime(), meta.ctime_nsec()))
+        })
+        .collect()
 }
 
 fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -430,5 +493,80 @@ mod tests {
         assert_eq!(state.fingerprint(), der_fingerprint(&second.1), "the old one stays");
         assert_eq!(state.reloads.load(Ordering::Relaxed), 1);
         assert_eq!(state.reload_failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pems());
+        let mode = |mode| std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(&files.key, mode(0o600)).unwrap();
+        assert_eq!(key_exposure(&files.key), None);
+        std::fs::set_permissions(&files.key, mode(0o644)).unwrap();
+        let warning = key_exposure(&files.key).unwrap();
+        assert!(warning.contains("node.key has mode 0644"), "{warning}");
+        std::fs::set_permissions(&files.key, mode(0o640)).unwrap();
+        assert!(key_exposure(&files.key).is_some());
+    }
+
+    #[test]
+    fn an_expired_certificate_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pems());
+        assert_eq!(validity_warning(&files.cert), None, "a current certificate");
+        // Signed by a CA, as a node's certificate is.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        let expired = params.clone().signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(&files.cert, expired.pem()).unwrap();
+        let warning = validity_warning(&files.cert).unwrap();
+        assert!(warning.contains("node.crt") && warning.contains("expired"), "{warning}");
+        params.not_before = rcgen::date_time_ymd(2999, 1, 1);
+        params.not_after = rcgen::date_time_ymd(3000, 1, 1);
+        let early = params.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(&files.cert, early.pem()).unwrap();
+        let warning = validity_warning(&files.cert).unwrap();
+        assert!(warning.contains("not valid yet"), "{warning}");
+    }
+
+    /// A bad certificate replaced by a good one that carries the same modification time (copied
+    /// with `cp -p`, or within the file system's timestamp granularity) is still picked up.
+    #[test]
+    fn a_good_file_after_a_bad_one_with_the_same_mtime_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = TlsState::load(write(dir.path(), &pems()), true).unwrap();
+        let cert = dir.path().join("node.crt");
+        let when = std::fs::metadata(&cert).unwrap().modified().unwrap();
+        let good = std::fs::read(&cert).unwrap();
+        // Another, good certificate and key, written and then the bad certificate over it.
+        let next = pems();
+        let staged = tempfile::tempdir().unwrap();
+        write(staged.path(), &next);
+        for name in ["node.key", "ca.crt"] {
+            std::fs::copy(staged.path().join(name), dir.path().join(name)).unwrap();
+        }
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        std::fs::File::options().write(true).open(&cert).unwrap().set_modified(when).unwrap();
+        assert!(matches!(state.reload_if_changed(), Some(Err(_))), "the bad file is noticed");
+        // The good certificate arrives with the very same modification time.
+        let fresh = std::fs::read(staged.path().join("node.crt")).unwrap();
+        assert_ne!(fresh, good);
+        let replacement = dir.path().join("node.crt.new");
+        std::fs::write(&replacement, &fresh).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&replacement)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        std::fs::rename(&replacement, &cert).unwrap();
+        assert_eq!(state.reload_if_changed().map(Result::ok), Some(Some(der_fingerprint(&next.1))));
     }
 }

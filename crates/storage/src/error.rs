@@ -124,6 +124,21 @@ pub enum StorageError {
         /// The store directory.
         dir: PathBuf,
     },
+    /// The store belongs to another node (its `node-id` file says so): opening it under this
+    /// id would make this node claim that node's votes and log.
+    #[error(
+        "{} belongs to node {owner} (its node-id file says so), not node {node}: check the id \
+         and the data directory",
+        dir.display()
+    )]
+    OtherNode {
+        /// The store directory.
+        dir: PathBuf,
+        /// The node recorded in the directory.
+        owner: conclave_core::NodeId,
+        /// The node that tried to use it.
+        node: conclave_core::NodeId,
+    },
     /// An append would leave a hole after the log's end.
     #[error("entries start at index {first} but the log ends at {last}")]
     Gap {

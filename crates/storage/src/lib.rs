@@ -51,6 +51,7 @@ mod inspect;
 mod log;
 mod log_start;
 mod memory;
+mod node_id;
 mod record;
 mod repair;
 mod sealed;
@@ -68,6 +69,7 @@ pub use fs::FaultInjector;
 pub use inspect::{inspect, verify, Report, SegmentReport, SnapshotReport};
 pub use log::{Options, SegmentedLog};
 pub use memory::{CrashReport, MemStore};
+pub use node_id::{claim, owner, NODE_ID_FILE};
 pub use record::TornTail;
 pub use repair::{
     hold, is_hard_state_file, rebuilt_for, set_aside, HeldStore, SetAside, DAMAGED_PREFIX,

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 
 use conclave_core::{HardState, Index, NodeId};
 
-use crate::error::{Corruption, CorruptionError, Result, StorageError};
+use crate::error::{Result, StorageError};
 use crate::fs::{self, Io};
 use crate::hard_state::{self, HARD_STATE_FILE};
 use crate::log::{lock_dir, LOCK_FILE};
+use crate::node_id::{read_id, NODE_ID_FILE};
 
 /// The prefix of the folders damaged files are moved into.
 pub const DAMAGED_PREFIX: &str = "damaged-";
@@ -79,18 +80,31 @@ impl HeldStore {
     ) -> Result<SetAside> {
         let dir = self.dir.as_path();
         let saved = hard_state::load(dir)?;
+        let original = dir.join(HARD_STATE_FILE);
+        let original = if original.exists() { Some(fs::read_file(&original)?) } else { None };
         let io = Io::new(None);
         let folder = dir.join(format!("{DAMAGED_PREFIX}{stamp}"));
         std::fs::create_dir(&folder)
             .map_err(|e| StorageError::io("create directory", &folder, e))?;
-        let files: Vec<String> =
-            fs::list_files(dir)?.into_iter().filter(|name| name != LOCK_FILE).collect();
+        let files: Vec<String> = fs::list_files(dir)?
+            .into_iter()
+            .filter(|name| name != LOCK_FILE && name != NODE_ID_FILE)
+            .collect();
         // Commit 0: the entries it counted are gone, and a node learns its commit index again
         // from the leader. Term and vote stay: they are promises made to candidates.
         let kept = HardState { commit: Index(0), ..saved };
         let mut moved: Vec<&str> = Vec::new();
+        let mut replaced = false;
         let outcome = (|| {
-            for name in &files {
+            // The hard state is never absent, whatever the crash point: a copy of it goes into
+            // the folder, then the kept one replaces it atomically (commit 0 beside a whole log
+            // is still a sound store), and only then does the log move.
+            if let Some(bytes) = &original {
+                io.write_atomically(&folder, HARD_STATE_FILE, bytes)?;
+            }
+            hard_state::save(&io, dir, &kept)?;
+            replaced = true;
+            for name in files.iter().filter(|name| *name != HARD_STATE_FILE) {
                 let from = dir.join(name);
                 rename(&from, &folder.join(name))
                     .map_err(|e| StorageError::io("rename", &from, e))?;
@@ -98,12 +112,14 @@ impl HeldStore {
             }
             io.sync_dir(&folder)?;
             io.sync_dir(dir)?;
-            hard_state::save(&io, dir, &kept)?;
             io.write_atomically(dir, REBUILT_FOR_FILE, format!("{}\n", node.0).as_bytes())
         })();
         match outcome {
             Ok(()) => Ok(SetAside { folder, files, kept }),
-            Err(cause) => Err(put_back(dir, &folder, &moved, cause, rename)),
+            Err(cause) => {
+                let original = original.as_deref().filter(|_| replaced);
+                Err(put_back(dir, &folder, &moved, original, cause, rename))
+            }
         }
     }
 }
@@ -112,17 +128,24 @@ impl HeldStore {
 type Rename<'a> = dyn FnMut(&Path, &Path) -> std::io::Result<()> + 'a;
 
 /// Undoes a set-aside that failed with `cause` after moving `moved` into `folder`: moves them
-/// back (over the new hard state, if one was written), drops the `rebuilt-for` file and the
+/// back, writes the original `hard_state` back over the kept one if it was replaced, drops the `rebuilt-for` file and the
 /// folder. Returns `cause` when the store is whole again.
 fn put_back(
     dir: &Path,
     folder: &Path,
     moved: &[&str],
+    hard_state: Option<&[u8]>,
     cause: StorageError,
     rename: &mut Rename<'_>,
 ) -> StorageError {
     let mut stranded = Vec::new();
     let mut undo = None;
+    if let Some(bytes) = hard_state {
+        if let Err(error) = Io::new(None).write_atomically(dir, HARD_STATE_FILE, bytes) {
+            stranded.push(HARD_STATE_FILE.to_owned());
+            undo = Some(error.to_string());
+        }
+    }
     for name in moved {
         if let Err(error) = rename(&folder.join(name), &dir.join(name)) {
             stranded.push((*name).to_owned());
@@ -140,6 +163,7 @@ fn put_back(
     if !moved.contains(&REBUILT_FOR_FILE) {
         let _ = std::fs::remove_file(dir.join(REBUILT_FOR_FILE));
     }
+    let _ = std::fs::remove_file(folder.join(HARD_STATE_FILE));
     let _ = std::fs::remove_dir(folder);
     let _ = Io::new(None).sync_dir(dir);
     cause
@@ -148,16 +172,7 @@ fn put_back(
 /// The node the store in `dir` was last set aside for, if it ever was. A file that does not hold
 /// a node id is corruption, reported with its path.
 pub fn rebuilt_for(dir: &Path) -> Result<Option<NodeId>> {
-    let path = dir.join(REBUILT_FOR_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let bytes = fs::read_file(&path)?;
-    let text = std::str::from_utf8(&bytes).unwrap_or_default().trim();
-    match text.parse::<u64>() {
-        Ok(id) if id > 0 => Ok(Some(NodeId(id))),
-        _ => Err(CorruptionError::new(&path, 0, Corruption::BadHeader("not a node id")).into()),
-    }
+    read_id(dir, REBUILT_FOR_FILE)
 }
 
 /// True when `name` is the store's hard state file (to tell a damaged hard state from a damaged
@@ -174,8 +189,10 @@ mod tests {
     use super::*;
     use crate::{FileStore, LogStore, Options};
 
+    /// A store of several segments, so that a set-aside makes several moves.
     fn store(dir: &Path) {
-        let mut store = FileStore::open(dir, &Options::default()).unwrap();
+        let options = Options { segment_bytes_max: 256, ..Options::default() };
+        let mut store = FileStore::open(dir, &options).unwrap();
         let entries: Vec<Entry> = (1..=20)
             .map(|i| Entry::command(Index(i), Term(3), Bytes::from(format!("value-{i}"))))
             .collect();
@@ -207,6 +224,41 @@ mod tests {
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         std::fs::write(dir.path().join(REBUILT_FOR_FILE), "three\n").unwrap();
         assert!(matches!(rebuilt_for(dir.path()), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_crash_at_any_move_keeps_term_and_vote() {
+        let files = {
+            let dir = tempfile::tempdir().unwrap();
+            store(dir.path());
+            fs::list_files(dir.path()).unwrap().len()
+        };
+        for crash_at in 1..=files {
+            let dir = tempfile::tempdir().unwrap();
+            store(dir.path());
+            std::fs::write(dir.path().join(NODE_ID_FILE), "3\n").unwrap();
+            let mut calls = 0;
+            // The process dies right after the move numbered `crash_at`: nothing after it runs,
+            // no undo either.
+            let mut crash = |from: &Path, to: &Path| {
+                calls += 1;
+                std::fs::rename(from, to)?;
+                if calls == crash_at {
+                    panic!("crash after move {crash_at}");
+                }
+                Ok(())
+            };
+            let held = hold(dir.path()).unwrap();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                held.set_aside_with("x", NodeId(3), &mut crash)
+            }));
+            if outcome.is_ok() {
+                continue;
+            }
+            let saved = hard_state::load(dir.path()).unwrap();
+            assert_eq!((saved.term, saved.vote), (Term(4), Some(NodeId(2))), "crash at {crash_at}");
+            assert!(dir.path().join(NODE_ID_FILE).exists(), "crash at {crash_at}");
+        }
     }
 
     #[test]

@@ -53,6 +53,34 @@ impl ClusterSecret {
     }
 }
 
+/// What a forwarding proof's HMAC input starts with: a proof made for the peer handshake can
+/// never pass as one, nor the other way round.
+const FORWARDING_LABEL: &[u8] = b"conclave client-port forwarding v1";
+
+impl ClusterSecret {
+    /// The proof a node sends on another node's client port (`CONCLAVE FORWARDED PROOF`) to show
+    /// that the connection comes from a cluster member, over the `nonce` that port just handed
+    /// out: a connection carrying followers' forwarded writes is kept open when idle, and an
+    /// ordinary client must not get that by asking. A fresh nonce per connection means a proof
+    /// seen on one connection is worthless on another.
+    pub fn prove_forwarding(&self, nonce: &[u8]) -> [u8; 32] {
+        self.forwarding_mac(nonce).finalize().into_bytes().into()
+    }
+
+    /// Checks a [`ClusterSecret::prove_forwarding`] proof in constant time.
+    pub fn verify_forwarding(&self, nonce: &[u8], proof: &[u8]) -> bool {
+        self.forwarding_mac(nonce).verify_slice(proof).is_ok()
+    }
+
+    fn forwarding_mac(&self, nonce: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(FORWARDING_LABEL);
+        mac.update(nonce);
+        mac
+    }
+}
+
 /// Never prints the secret, so that logging a configuration cannot leak it.
 impl fmt::Debug for ClusterSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,6 +155,16 @@ fn mac(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarding_proof_holds_only_for_its_secret_and_nonce() {
+        let secret = ClusterSecret::new(*b"s3cret");
+        let proof = secret.prove_forwarding(b"nonce-1");
+        assert!(secret.verify_forwarding(b"nonce-1", &proof));
+        assert!(!secret.verify_forwarding(b"nonce-2", &proof));
+        assert!(!ClusterSecret::new(*b"s3creT").verify_forwarding(b"nonce-1", &proof));
+        assert!(!secret.verify_forwarding(b"nonce-1", &proof[..31]));
+    }
 
     #[test]
     fn a_proof_holds_only_for_its_secret_direction_and_hellos() {

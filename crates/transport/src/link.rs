@@ -219,12 +219,15 @@ async fn read_hello(
 /// Logs why a connection ends: a warning (and a count) when the peer broke the protocol, a debug
 /// line for ordinary connection loss.
 ///
-/// A failed authentication is also counted in `auth_failures`, and warned about once per remote
+/// A failed authentication (a wrong proof, or a failed TLS handshake) is also counted in
+/// `auth_failures`, and warned about once per remote
 /// host: whoever keeps knocking without the secret (a scanner, or a node with the wrong secret
 /// that reconnects with backoff) must not fill the log. Later failures from it are logged at
 /// debug level; the counter keeps counting them.
 fn report(shared: &Shared, remote: SocketAddr, reason: &WireError) {
-    if matches!(reason, WireError::Auth(_)) {
+    // A failed TLS handshake under mutual TLS is a peer without a certificate of the cluster CA
+    // (or without TLS): as much a failed authentication as a wrong proof.
+    if matches!(reason, WireError::Auth(_) | WireError::Tls(_)) {
         add(&shared.telemetry.counters.frames_refused, 1);
         add(&shared.telemetry.counters.auth_failures, 1);
         if shared.first_auth_failure_from(remote.ip()) {
