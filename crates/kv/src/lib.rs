@@ -65,9 +65,10 @@
 //!
 //! # Data structures
 //!
-//! Keys are kept in a `BTreeMap` ordered by `(h(key), key)`, where `h` is a fixed 64-bit hash
-//! written out in this crate (FNV-1a with MurmurHash3's finaliser), never `std`'s `RandomState`
-//! or `DefaultHasher`, whose output may differ between processes and Rust releases. This gives
+//! Keys are kept in a persistent ordered map (`imbl::OrdMap`, so a snapshot's copy is O(1))
+//! ordered by `(h(key), key)`, where `h` is a fixed 64-bit hash written out in this crate
+//! (FNV-1a with MurmurHash3's finaliser), never `std`'s `RandomState` or `DefaultHasher`, whose
+//! output may differ between processes and Rust releases. This gives
 //! O(log n) GET and SET with one integer comparison per step, SCAN cursors that are plain `u64`
 //! hashes and stay valid on any node and across releases, and deterministic iteration for
 //! snapshots. Values are `Bytes`, so reads hand out reference-counted clones, never copies.

@@ -16,14 +16,14 @@
 //! A cursor never resumes at hash 0 (every call visits at least one key, and the next key's hash
 //! is larger than that key's), so 0 is free to mean "done", as in Redis.
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 use crate::hash::Slot;
 
 /// Walks `entries` from `cursor`, visiting at least `count` keys (at least one) unless the walk
 /// ends, plus the rest of the last hash's run. Returns the next cursor: 0 once nothing is left.
-pub(crate) fn walk<V>(
-    entries: &BTreeMap<Slot, V>,
+pub(crate) fn walk<V: Clone>(
+    entries: &OrdMap<Slot, V>,
     cursor: u64,
     count: u64,
     mut visit: impl FnMut(&Slot),
@@ -43,7 +43,9 @@ pub(crate) fn walk<V>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
+
+    use imbl::OrdMap;
 
     use bytes::Bytes;
     use proptest::prelude::*;
@@ -58,7 +60,7 @@ mod tests {
 
     #[test]
     fn keys_sharing_a_hash_are_returned_by_one_call() {
-        let entries: BTreeMap<Slot, ()> = (0..12).map(|key| (slot(key, 3), ())).collect();
+        let entries: OrdMap<Slot, ()> = (0..12).map(|key| (slot(key, 3), ())).collect();
         let mut seen = Vec::new();
         // COUNT 1, but four keys share hash 0.
         let next = walk(&entries, 0, 1, |slot| seen.push(slot.key[0]));
@@ -82,7 +84,7 @@ mod tests {
                 1..40,
             ),
         ) {
-            let mut entries: BTreeMap<Slot, ()> =
+            let mut entries: OrdMap<Slot, ()> =
                 initial.iter().map(|key| (slot(*key, buckets), ())).collect();
             let mut present_throughout: BTreeSet<u8> = initial.clone();
             let mut returned = BTreeSet::new();

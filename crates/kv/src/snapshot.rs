@@ -15,7 +15,7 @@
 //!   and `snapshot(restore(image)) == image`.
 //! - `checksum` is 64-bit FNV-1a of every byte before it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use imbl::{OrdMap, OrdSet};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
@@ -137,8 +137,8 @@ impl KvStore {
             entries.iter().map(|(slot, entry)| entry_bytes(&slot.key, &entry.value)).sum();
         Ok(KvStore {
             data_bytes,
-            entries: BTreeMap::from_iter(entries),
-            deadlines: BTreeSet::from_iter(deadlines),
+            entries: OrdMap::from_iter(entries),
+            deadlines: OrdSet::from_iter(deadlines),
             clock,
         })
     }

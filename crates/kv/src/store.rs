@@ -1,8 +1,8 @@
 //! The replicated state: keys, values, deadlines and the replicated clock, and the primitive
 //! changes every write is made of.
 
-use std::collections::btree_map::Entry as MapEntry;
-use std::collections::{BTreeMap, BTreeSet};
+use imbl::ordmap::Entry as MapEntry;
+use imbl::{OrdMap, OrdSet};
 
 use bytes::Bytes;
 
@@ -10,7 +10,8 @@ use crate::hash::Slot;
 
 /// The key-value state machine: what every node of the group holds, identical on all of them.
 ///
-/// Keys live in a `BTreeMap` ordered by `(hash, key)` with a fixed hash (see the crate docs):
+/// Keys live in a persistent ordered map (cloned in O(1) for a snapshot, sharing its nodes)
+/// ordered by `(hash, key)` with a fixed hash (see the crate docs):
 /// O(log n) per key with one integer comparison per step, SCAN's order for free (a cursor is a
 /// hash to resume from), and iteration in the same order on every node, so snapshots are
 /// byte-identical. A `HashMap` with a fixed seed would be O(1), but SCAN would then need a second,
@@ -24,10 +25,10 @@ use crate::hash::Slot;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
     // The data.
-    pub(crate) entries: BTreeMap<Slot, Entry>,
+    pub(crate) entries: OrdMap<Slot, Entry>,
     /// The keys that have a deadline, earliest first: expiring is popping from the front, so
     /// it costs O(log n) per expired key and nothing for the keys that are not due.
-    pub(crate) deadlines: BTreeSet<(u64, Slot)>,
+    pub(crate) deadlines: OrdSet<(u64, Slot)>,
     /// The replicated clock: the largest leader clock of any command applied, in ms since the
     /// epoch. Never moves backwards.
     pub(crate) clock: u64,
@@ -44,7 +45,7 @@ pub(crate) fn entry_bytes(key: &[u8], value: &[u8]) -> u64 {
     key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES
 }
 
-/// The fixed part of [`entry_bytes`]: about what a `BTreeMap` node share, a hash, two `Bytes`
+/// The fixed part of [`entry_bytes`]: about what a map node share, a hash, two `Bytes`
 /// and a deadline take.
 pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 96;
 
@@ -82,7 +83,7 @@ impl KvStore {
     /// [`expire_command`](crate::expire_command) once its own clock passes it; a follower
     /// ignores it (it never deletes on its own).
     pub fn next_expiry(&self) -> Option<u64> {
-        self.deadlines.first().map(|(deadline, _)| *deadline)
+        self.deadlines.get_min().map(|(deadline, _)| *deadline)
     }
 
     /// The replicated clock: the largest leader clock of any command applied so far.
@@ -107,11 +108,11 @@ impl KvStore {
     pub(crate) fn advance_clock(&mut self, now_ms: u64) -> usize {
         self.clock = self.clock.max(now_ms);
         let mut expired = 0;
-        while let Some((deadline, _)) = self.deadlines.first() {
+        while let Some((deadline, _)) = self.deadlines.get_min() {
             if *deadline > self.clock {
                 break;
             }
-            let (_, slot) = self.deadlines.pop_first().expect("the first deadline was just seen");
+            let (_, slot) = self.deadlines.remove_min().expect("the first deadline was just seen");
             if let Some(entry) = self.entries.remove(&slot) {
                 self.data_bytes -= entry_bytes(&slot.key, &entry.value);
             }
@@ -175,7 +176,7 @@ impl KvStore {
     /// Panics unless both invariants hold. O(n): for tests, after every apply.
     #[cfg(test)]
     pub(crate) fn assert_invariants(&self) {
-        let indexed: BTreeSet<(u64, Slot)> = self
+        let indexed: OrdSet<(u64, Slot)> = self
             .entries
             .iter()
             .filter_map(|(slot, entry)| entry.deadline.map(|deadline| (deadline, slot.clone())))
@@ -194,7 +195,7 @@ impl KvStore {
 }
 
 /// Moves `slot` in the deadline index from `old` to `new`.
-fn reindex(deadlines: &mut BTreeSet<(u64, Slot)>, slot: &Slot, old: Option<u64>, new: Option<u64>) {
+fn reindex(deadlines: &mut OrdSet<(u64, Slot)>, slot: &Slot, old: Option<u64>, new: Option<u64>) {
     if old == new {
         return;
     }

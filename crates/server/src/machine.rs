@@ -91,9 +91,8 @@ impl StateMachine for KvMachine {
         encode(&self.store.snapshot(), &self.users.image())
     }
 
-    /// Clones the store on the loop (values are reference-counted, so this copies the map's
-    /// nodes, not the data) and the small user table's image, and encodes the clone on the
-    /// snapshot thread.
+    /// Clones the store on the loop (O(1): its maps are persistent and share their nodes) and
+    /// takes the small user table's image, and encodes the clone on the snapshot thread.
     fn begin_snapshot(&self) -> SnapshotJob {
         let store = self.store.clone();
         let users = self.users.image();
