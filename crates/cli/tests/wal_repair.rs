@@ -332,15 +332,7 @@ fn a_directory_rebuilt_for_one_node_refuses_another_id() {
     let data_dir = dir.path().join("node");
     std::fs::create_dir(&data_dir).unwrap();
     conclave_storage::set_aside(&data_dir, "20260101T000000Z", NodeId(2)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .arg("serve")
-        .arg("--id=1")
-        .arg(format!("--data-dir={}", data_dir.display()))
-        .args(["--peer-addr=127.0.0.1:0", "--client-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"])
-        .output()
-        .expect("the binary runs");
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let err = refused_start_as_node_1(&data_dir);
     assert!(err.contains("for node 2, but this node is 1"), "{err}");
 }
 
@@ -383,15 +375,7 @@ fn a_directory_of_one_node_refuses_another_id() {
     let data_dir = dir.path().join("node");
     std::fs::create_dir(&data_dir).unwrap();
     std::fs::write(data_dir.join(conclave_storage::NODE_ID_FILE), "2\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
-        .arg("serve")
-        .arg("--id=1")
-        .arg(format!("--data-dir={}", data_dir.display()))
-        .args(["--peer-addr=127.0.0.1:0", "--client-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"])
-        .output()
-        .expect("the binary runs");
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let err = refused_start_as_node_1(&data_dir);
     assert!(err.contains("belongs to node 2") && err.contains("not node 1"), "{err}");
     assert_eq!(std::fs::read_to_string(data_dir.join("node-id")).unwrap(), "2\n");
 }
@@ -412,4 +396,17 @@ fn repair_refuses_a_store_in_use() {
     drop(held);
     assert_eq!(std::fs::read(&segment).unwrap(), bytes);
     assert!(damaged_folders(dir.path()).is_empty());
+}
+
+/// Starts `conclave serve --id=1` on `data_dir`, expects it to refuse, and returns its stderr.
+fn refused_start_as_node_1(data_dir: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_conclave"))
+        .arg("serve")
+        .arg("--id=1")
+        .arg(format!("--data-dir={}", data_dir.display()))
+        .args(["--peer-addr=127.0.0.1:0", "--client-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0"])
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success(), "the node started on a directory made for another");
+    text(&out.stderr)
 }
