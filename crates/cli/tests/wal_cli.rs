@@ -39,11 +39,7 @@ fn inspect_and_verify_a_healthy_store() {
 fn verify_fails_on_a_flipped_bit_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     store_with_entries(dir.path(), 50);
-    let segment = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "seg"))
-        .expect("a segment file");
+    let segment = segment_of(dir.path());
     let mut bytes = std::fs::read(&segment).unwrap();
     // A byte inside the first record's payload: corruption before the tail, not a torn write.
     bytes[12] ^= 0x01;
@@ -131,11 +127,7 @@ fn verify_of_a_cluster_directory_checks_every_node() {
 
     // One node's corruption fails the whole verification and names that node's file.
     let node2 = dir.path().join("node-2");
-    let segment = std::fs::read_dir(&node2)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "seg"))
-        .expect("a segment file");
+    let segment = segment_of(&node2);
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[12] ^= 0x01;
     std::fs::write(&segment, bytes).unwrap();
