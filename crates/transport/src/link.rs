@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use conclave_core::NodeId;
-use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
@@ -31,7 +31,7 @@ use crate::frame::{
 };
 use crate::peer::{lock, Peer};
 use crate::stats::add;
-use crate::tls::BoxedStream;
+use crate::tls::{LinkReader, LinkSocket, LinkStream, LinkWriter};
 use crate::transport::{Shared, Side};
 use crate::Inbound;
 
@@ -66,38 +66,54 @@ async fn accept(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let limit = shared.config.connect_timeout;
     let handshake = async {
         stream.set_nodelay(true)?;
-        let mut stream: BoxedStream = match &shared.config.tls {
-            Some(tls) => tls.accept(stream).await?,
-            None => Box::new(stream),
-        };
-        let (hello, their_body) = read_hello(&shared, &mut stream).await?;
-        let me = shared.config.node;
-        if hello.node == me {
-            return Err(WireError::Node { theirs: hello.node, why: "that is this node's id" });
+        match &shared.config.tls {
+            Some(tls) => {
+                let mut stream = tls.accept(stream).await?;
+                let hello = accept_handshake(&shared, &mut stream).await?;
+                Ok((LinkSocket::Tls(stream), hello))
+            }
+            None => {
+                let mut stream = stream;
+                let hello = accept_handshake(&shared, &mut stream).await?;
+                Ok((LinkSocket::Plain(stream), hello))
+            }
         }
-        if hello.node > me {
-            let why = "a higher id than this node's, and between two nodes the lower id dials";
-            return Err(WireError::Node { theirs: hello.node, why });
-        }
-        // Our hello and our proof go in one write; the proof covers both hellos.
-        let mut out = encoded_hello(&shared)?;
-        let ours = frame_body(&out).to_vec();
-        let proof = auth::prove(&shared.config.secret, Direction::Acceptor, &their_body, &ours);
-        encode_proof(&proof, &mut out);
-        stream.write_all(&out).await?;
-        stream.flush().await?;
-        let proof = read_proof(&mut stream).await?;
-        if !auth::verify(&shared.config.secret, Direction::Dialer, &their_body, &ours, &proof) {
-            return Err(WireError::Auth("the dialer's proof does not match this cluster's secret"));
-        }
-        Ok((stream, hello))
     };
     match timeout(limit, handshake).await.unwrap_or(Err(WireError::Timeout(limit))) {
-        Ok((stream, hello)) => {
-            shared.attach(Side::Accepted, stream, remote, hello);
+        Ok((socket, hello)) => {
+            shared.attach(Side::Accepted, socket, remote, hello);
         }
         Err(reason) => report(&shared, remote, &reason),
     }
+}
+
+/// The acceptor's frames of the handshake, over TLS or not: the dialer's hello, ours with our
+/// proof, the dialer's proof.
+async fn accept_handshake<S: LinkStream>(
+    shared: &Shared,
+    stream: &mut S,
+) -> Result<Hello, WireError> {
+    let (hello, their_body) = read_hello(shared, stream).await?;
+    let me = shared.config.node;
+    if hello.node == me {
+        return Err(WireError::Node { theirs: hello.node, why: "that is this node's id" });
+    }
+    if hello.node > me {
+        let why = "a higher id than this node's, and between two nodes the lower id dials";
+        return Err(WireError::Node { theirs: hello.node, why });
+    }
+    // Our hello and our proof go in one write; the proof covers both hellos.
+    let mut out = encoded_hello(shared)?;
+    let ours = frame_body(&out).to_vec();
+    let proof = auth::prove(&shared.config.secret, Direction::Acceptor, &their_body, &ours);
+    encode_proof(&proof, &mut out);
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    let proof = read_proof(stream).await?;
+    if !auth::verify(&shared.config.secret, Direction::Dialer, &their_body, &ours, &proof) {
+        return Err(WireError::Auth("the dialer's proof does not match this cluster's secret"));
+    }
+    Ok(hello)
 }
 
 /// Keeps a link to `peer` (which has the higher id) open for as long as the peer is set:
@@ -153,24 +169,41 @@ async fn dial(
     shared: &Shared,
     node: NodeId,
     addr: SocketAddr,
-) -> Result<(BoxedStream, Hello), WireError> {
+) -> Result<(LinkSocket, Hello), WireError> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let mut stream: BoxedStream = match &shared.config.tls {
-        Some(tls) => tls.connect(stream, addr).await?,
-        None => Box::new(stream),
-    };
+    match &shared.config.tls {
+        Some(tls) => {
+            let mut stream = tls.connect(stream, addr).await?;
+            let hello = dial_handshake(shared, node, &mut stream).await?;
+            Ok((LinkSocket::Tls(stream), hello))
+        }
+        None => {
+            let mut stream = stream;
+            let hello = dial_handshake(shared, node, &mut stream).await?;
+            Ok((LinkSocket::Plain(stream), hello))
+        }
+    }
+}
+
+/// The dialer's frames of the handshake, over TLS or not: our hello, the acceptor's hello and
+/// proof, our proof.
+async fn dial_handshake<S: LinkStream>(
+    shared: &Shared,
+    node: NodeId,
+    stream: &mut S,
+) -> Result<Hello, WireError> {
     let out = encoded_hello(shared)?;
     stream.write_all(&out).await?;
     stream.flush().await?;
     let ours = frame_body(&out);
-    let (hello, their_body) = read_hello(shared, &mut stream).await?;
+    let (hello, their_body) = read_hello(shared, stream).await?;
     if hello.node != node {
         let why = "not the node this address was set for";
         return Err(WireError::Node { theirs: hello.node, why });
     }
     let secret = &shared.config.secret;
-    let proof = read_proof(&mut stream).await?;
+    let proof = read_proof(stream).await?;
     if !auth::verify(secret, Direction::Acceptor, ours, &their_body, &proof) {
         return Err(WireError::Auth("the acceptor's proof does not match this cluster's secret"));
     }
@@ -178,13 +211,13 @@ async fn dial(
     encode_proof(&auth::prove(secret, Direction::Dialer, ours, &their_body), &mut out);
     stream.write_all(&out).await?;
     stream.flush().await?;
-    Ok((stream, hello))
+    Ok(hello)
 }
 
 /// Reads the peer's proof frame. Whatever else comes in its place (a batch of any size, a frame
 /// of another version, garbage) is an authentication failure: the peer did not authenticate, and
 /// that is what the operator should read, and what `auth_failures` should count.
-async fn read_proof(stream: &mut BoxedStream) -> Result<auth::Proof, WireError> {
+async fn read_proof<S: LinkStream>(stream: &mut S) -> Result<auth::Proof, WireError> {
     match read_frame(stream, PROOF_FRAME_BYTES).await {
         Ok(frame) => decode_proof(frame),
         Err(err) if err.is_refusal() => Err(WireError::Auth("expected a proof frame")),
@@ -201,9 +234,9 @@ fn encoded_hello(shared: &Shared) -> Result<Vec<u8>, WireError> {
 
 /// Reads the peer's hello, within the small hello limit, and checks its cluster id. Returns the
 /// hello's body too, which the proofs cover.
-async fn read_hello(
+async fn read_hello<S: LinkStream>(
     shared: &Shared,
-    stream: &mut BoxedStream,
+    stream: &mut S,
 ) -> Result<(Hello, Bytes), WireError> {
     let limit = HELLO_FRAME_BYTES_MAX.min(shared.config.frame_bytes_max);
     let frame = read_frame(stream, limit).await?;
@@ -258,18 +291,18 @@ pub(crate) struct Link {
 impl Link {
     /// The reader task: frames from the socket to each message's group, until the connection
     /// fails or the peer breaks the protocol.
-    pub(crate) async fn read(self, read: ReadHalf<BoxedStream>) {
+    pub(crate) async fn read(self, read: LinkReader) {
         let Err(reason) = self.read_frames(read).await;
         self.end(reason);
     }
 
     /// The writer task: queued messages to the socket, one write per flush, until a write fails.
-    pub(crate) async fn write(self, write: WriteHalf<BoxedStream>, frame_bytes_max: usize) {
+    pub(crate) async fn write(self, write: LinkWriter, frame_bytes_max: usize) {
         let Err(reason) = self.write_frames(write, frame_bytes_max).await;
         self.end(WireError::Io(reason));
     }
 
-    async fn read_frames(&self, read: ReadHalf<BoxedStream>) -> Result<Infallible, WireError> {
+    async fn read_frames(&self, read: LinkReader) -> Result<Infallible, WireError> {
         let counters = &self.shared.telemetry.counters;
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
         loop {
@@ -298,7 +331,7 @@ impl Link {
 
     async fn write_frames(
         &self,
-        mut write: WriteHalf<BoxedStream>,
+        mut write: LinkWriter,
         frame_bytes_max: usize,
     ) -> Result<Infallible, std::io::Error> {
         let counters = &self.shared.telemetry.counters;

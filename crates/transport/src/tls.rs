@@ -22,8 +22,39 @@ use crate::frame::WireError;
 pub(crate) trait LinkStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> LinkStream for T {}
 
-/// A link's socket, TLS or not, behind one type so that the link code is written once.
+/// A TLS session over a link's socket, behind one type for the acceptor's and the dialer's.
 pub(crate) type BoxedStream = Box<dyn LinkStream>;
+
+/// The receiving half of a link, plain or TLS, for the link's reader task.
+pub(crate) type LinkReader = Box<dyn AsyncRead + Send + Unpin>;
+/// The sending half of a link, plain or TLS, for the link's writer task.
+pub(crate) type LinkWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A link's socket once the handshake is done. Kept apart so that a plain socket splits into
+/// owned halves, with no lock between the reader and the writer; only a TLS session, whose
+/// halves share one state, needs the locked split.
+pub(crate) enum LinkSocket {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(BoxedStream),
+}
+
+impl LinkSocket {
+    /// The halves the link's reader and writer tasks own.
+    pub(crate) fn split(self) -> (LinkReader, LinkWriter) {
+        match self {
+            LinkSocket::Plain(stream) => {
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+            LinkSocket::Tls(stream) => {
+                let (read, write) = tokio::io::split(stream);
+                (Box::new(read), Box::new(write))
+            }
+        }
+    }
+}
 
 /// The TLS configurations of the peer port, replaceable while the transport runs.
 ///

@@ -19,7 +19,7 @@ use crate::error::{SendError, TransportError};
 use crate::frame::{message_frame_bytes, Hello};
 use crate::peer::{lock, LinkSlot, Peer, Queued};
 use crate::stats::{add, Telemetry, TransportStats};
-use crate::tls::BoxedStream;
+use crate::tls::LinkSocket;
 use crate::{link, GroupId, Inbound};
 
 /// Framed TCP links to the other nodes of the cluster, shared by every consensus group on this
@@ -355,7 +355,7 @@ impl Shared {
     pub(crate) fn attach(
         self: &Arc<Self>,
         side: Side<'_>,
-        stream: BoxedStream,
+        socket: LinkSocket,
         remote: SocketAddr,
         hello: Hello,
     ) -> Option<oneshot::Receiver<()>> {
@@ -378,7 +378,7 @@ impl Shared {
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let frame_bytes_max = self.config.frame_bytes_max.min(hello.frame_bytes_max as usize);
-        let (read, write) = tokio::io::split(stream);
+        let (read, write) = socket.split();
         let (ended, link_ended) = oneshot::channel();
         // The peer's state stays locked until the slot is in place, so that a task that fails at
         // once finds its slot when it comes to end it.
